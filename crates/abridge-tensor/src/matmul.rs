@@ -1,0 +1,232 @@
+//! Strided matrix views and the single GEMM entry point, on top of the `gemm` crate.
+//!
+//! `C = A·B` or `C += A·B`, where each operand is a row-major buffer viewed with arbitrary row and
+//! column strides, so a transpose is a view ([`MatRef::t`]) and never a copy. Every view is checked
+//! against its buffer when it is made, which is what lets [`gemm`] be a safe function.
+
+use crate::Float;
+
+/// How many threads one GEMM call may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Par {
+    /// The calling thread only (used inside already-parallel regions).
+    Seq,
+    /// Up to `n` threads of the current rayon pool.
+    Threads(usize),
+}
+
+impl Par {
+    fn to_gemm(self) -> gemm::Parallelism {
+        match self {
+            Par::Seq | Par::Threads(0) | Par::Threads(1) => gemm::Parallelism::None,
+            Par::Threads(n) => gemm::Parallelism::Rayon(n),
+        }
+    }
+}
+
+fn check_view(len: usize, rows: usize, cols: usize, rs: isize, cs: isize, what: &str) {
+    assert!(rs >= 0 && cs >= 0, "{what}: negative strides are not supported");
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let last = (rows - 1) * rs as usize + (cols - 1) * cs as usize;
+    assert!(
+        last < len,
+        "{what}: a {rows}x{cols} view with strides ({rs}, {cs}) needs {} elements, buffer has {len}",
+        last + 1
+    );
+}
+
+/// A read-only strided matrix view.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, T> {
+    data: &'a [T],
+    rows: usize,
+    cols: usize,
+    rs: isize,
+    cs: isize,
+}
+
+impl<'a, T: Float> MatRef<'a, T> {
+    /// A dense row-major `[rows, cols]` matrix at the start of `data`.
+    pub fn new(data: &'a [T], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols, 1)
+    }
+
+    /// `rows × cols` with element `(i, j)` at `data[i*rs + j*cs]`.
+    pub fn strided(data: &'a [T], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+        check_view(data.len(), rows, cols, rs as isize, cs as isize, "MatRef");
+        Self { data, rows, cols, rs: rs as isize, cs: cs as isize }
+    }
+
+    /// The transpose, as a view.
+    pub fn t(self) -> Self {
+        Self { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+/// A mutable strided matrix view.
+#[derive(Debug)]
+pub struct MatMut<'a, T> {
+    data: &'a mut [T],
+    rows: usize,
+    cols: usize,
+    rs: isize,
+    cs: isize,
+}
+
+impl<'a, T: Float> MatMut<'a, T> {
+    /// A dense row-major `[rows, cols]` matrix at the start of `data`.
+    pub fn new(data: &'a mut [T], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols)
+    }
+
+    /// `rows × cols` with row stride `rs` (unit column stride).
+    pub fn strided(data: &'a mut [T], rows: usize, cols: usize, rs: usize) -> Self {
+        check_view(data.len(), rows, cols, rs as isize, 1, "MatMut");
+        assert!(rows <= 1 || rs >= cols, "MatMut: rows would overlap (row stride {rs} < {cols} columns)");
+        Self { data, rows, cols, rs: rs as isize, cs: 1 }
+    }
+}
+
+/// `c = a·b` (`accumulate == false`) or `c += a·b` (`accumulate == true`).
+///
+/// Shapes: `a [m, k]`, `b [k, n]`, `c [m, n]`; panics with the three shapes if they disagree.
+pub fn gemm<T: Float>(c: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, accumulate: bool, par: Par) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(
+        b.rows == k && c.rows == m && c.cols == n,
+        "gemm shape mismatch: a [{}, {}] · b [{}, {}] -> c [{}, {}]",
+        a.rows,
+        a.cols,
+        b.rows,
+        b.cols,
+        c.rows,
+        c.cols
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                let row = &mut c.data[i * c.rs as usize..][..n];
+                row.iter_mut().for_each(|v| *v = T::ZERO);
+            }
+        }
+        return;
+    }
+    // SAFETY: every view was bounds-checked against its buffer when created; `c` is borrowed
+    // mutably and so cannot alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.data.as_mut_ptr(),
+            c.cs,
+            c.rs,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs,
+            a.rs,
+            b.data.as_ptr(),
+            b.cs,
+            b.rs,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            par.to_gemm(),
+        )
+    }
+}
+
+/// Naive triple loop: the reference [`gemm`] is tested against.
+pub fn gemm_slow<T: Float>(c: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, accumulate: bool) {
+    for i in 0..a.rows {
+        for j in 0..b.cols {
+            let mut s = T::ZERO;
+            for p in 0..a.cols {
+                s += a.data[(i as isize * a.rs + p as isize * a.cs) as usize]
+                    * b.data[(p as isize * b.rs + j as isize * b.cs) as usize];
+            }
+            let d = &mut c.data[(i as isize * c.rs + j as isize) as usize];
+            *d = if accumulate { *d + s } else { s };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gemm_matches_naive_for_all_transposes_and_accumulate() {
+        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (17, 33, 65), (64, 1, 9)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    for acc in [false, true] {
+                        let a = fill(m * k, 1);
+                        let b = fill(k * n, 2);
+                        let c0 = fill(m * n, 3);
+                        let av = if ta { MatRef::new(&a, k, m).t() } else { MatRef::new(&a, m, k) };
+                        let bv = if tb { MatRef::new(&b, n, k).t() } else { MatRef::new(&b, k, n) };
+                        let (mut c1, mut c2) = (c0.clone(), c0.clone());
+                        gemm(MatMut::new(&mut c1, m, n), av, bv, acc, Par::Threads(2));
+                        gemm_slow(MatMut::new(&mut c2, m, n), av, bv, acc);
+                        for (x, y) in c1.iter().zip(&c2) {
+                            assert!((x - y).abs() < 1e-12, "m{m} k{k} n{n} ta{ta} tb{tb} acc{acc}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strided_destination_leaves_gaps_untouched() {
+        let a = fill(6, 4);
+        let b = fill(9, 5);
+        let mut c = vec![7.0; 2 * 5];
+        gemm(MatMut::strided(&mut c, 2, 3, 5), MatRef::new(&a, 2, 3), MatRef::new(&b, 3, 3), false, Par::Seq);
+        assert_eq!(&c[3..5], &[7.0, 7.0]);
+        assert_eq!(&c[8..10], &[7.0, 7.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm shape mismatch")]
+    fn shape_mismatch_panics_with_shapes() {
+        let a = vec![0.0f32; 6];
+        let mut c = vec![0.0f32; 4];
+        gemm(MatMut::new(&mut c, 2, 2), MatRef::new(&a, 2, 3), MatRef::new(&a, 2, 3), false, Par::Seq);
+    }
+
+    #[test]
+    fn k_zero_clears_or_keeps() {
+        let a: Vec<f32> = vec![];
+        let mut c = vec![1.0f32; 4];
+        gemm(MatMut::new(&mut c, 2, 2), MatRef::new(&a, 2, 0), MatRef::new(&a, 0, 2), true, Par::Seq);
+        assert_eq!(c, vec![1.0; 4]);
+        gemm(MatMut::new(&mut c, 2, 2), MatRef::new(&a, 2, 0), MatRef::new(&a, 0, 2), false, Par::Seq);
+        assert_eq!(c, vec![0.0; 4]);
+    }
+}

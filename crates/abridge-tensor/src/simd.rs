@@ -1,0 +1,43 @@
+//! Run-time CPU dispatch for element-wise kernels.
+//!
+//! Kernels are written as plain loops over slices; [`simd_fn!`](crate::simd_fn) compiles them twice,
+//! once for the baseline target and once with AVX2+FMA enabled, and picks at run time. The binary
+//! therefore runs on any x86-64 (and any other architecture) while using 8-wide vectors where present.
+
+/// True when the CPU has AVX2 and FMA (checked once, cached by `std`).
+#[inline]
+pub fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Defines `fn name<T: Float>(args)` whose body is compiled for the baseline target and for
+/// AVX2+FMA, dispatching at run time. The body must be safe code.
+#[macro_export]
+macro_rules! simd_fn {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident<$T:ident>($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name<$T: $crate::Float>($($arg: $ty),*) {
+            #[inline(always)]
+            fn inner<$T: $crate::Float>($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2<$T: $crate::Float>($($arg: $ty),*) {
+                    inner::<$T>($($arg),*)
+                }
+                if $crate::simd::has_avx2_fma() {
+                    // SAFETY: the CPU supports the features `avx2` was compiled for.
+                    return unsafe { avx2::<$T>($($arg),*) };
+                }
+            }
+            inner::<$T>($($arg),*)
+        }
+    };
+}
