@@ -14,7 +14,9 @@
 pub mod activation;
 pub mod float;
 pub mod matmul;
+pub mod rng;
 pub mod simd;
 
 pub use float::Float;
 pub use matmul::{gemm, MatMut, MatRef, Par};
+pub use rng::Rng;

@@ -1,0 +1,554 @@
+//! [`Rnn`]: a multi-layer, optionally bidirectional LSTM or GRU over variable-length batches, with
+//! forward caches and backpropagation through time. Equations: [`crate::lstm`], [`crate::gru`].
+//!
+//! ## Shapes
+//! | buffer | shape |
+//! |---|---|
+//! | input `x` | `[T, B, I]` (time-major, as PyTorch's default) |
+//! | `lengths` | `[B]`, each `≤ T`; `None` means every sequence has length `T` |
+//! | `h0`, `c0`, `h_n`, `c_n` | `[L·D, B, H]`, layer-major, forward direction first |
+//! | output | `[T, B, D·H]`, forward half first; zero at `t ≥ lengths[b]` |
+//!
+//! The reverse direction of sequence `b` starts at its own last step `lengths[b] − 1`, and `h_n`
+//! holds each direction's state at the end of its own pass — PyTorch's packed-sequence semantics.
+//!
+//! ## The fast path
+//! The batch is split into contiguous shards, one per thread of the current rayon pool; every shard
+//! runs the whole stack on its rows with no synchronisation inside the time loop. Per layer and
+//! direction a shard does one GEMM for the input projections of all steps (`[T·B, I]·[I, G·H]`), one
+//! recurrent GEMM per step (`[B, H]·[H, G·H]`) followed by a fused element-wise kernel, and in backward
+//! the per-step `δh` GEMM, then three large GEMMs for `δW_ih`, `δW_hh` and `δx`. Buffers live in
+//! [`RnnCache`] and are reused across calls: nothing is allocated inside the time loop.
+
+use abridge_tensor::{gemm, Float, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+use crate::gru::{gru_step_backward, gru_step_forward, GruStep, GruStepBack};
+use crate::lstm::{lstm_step_backward, lstm_step_forward, LstmStep, LstmStepBack};
+use crate::{CellKind, RnnConfig, RnnParams};
+
+/// A recurrent stack and its parameters.
+#[derive(Clone, Debug)]
+pub struct Rnn<T> {
+    pub params: RnnParams<T>,
+}
+
+/// Inputs of one forward pass.
+#[derive(Clone, Copy, Debug)]
+pub struct RnnInput<'a, T> {
+    /// `[T, B, I]`
+    pub x: &'a [T],
+    /// `T`
+    pub steps: usize,
+    /// `B`
+    pub batch: usize,
+    /// `[B]`, each `≤ T`; `None` = all `T`.
+    pub lengths: Option<&'a [usize]>,
+    /// `[L·D, B, H]`; `None` = zeros.
+    pub h0: Option<&'a [T]>,
+    /// `[L·D, B, H]`, LSTM only; `None` = zeros.
+    pub c0: Option<&'a [T]>,
+}
+
+impl<'a, T> RnnInput<'a, T> {
+    /// Full-length sequences from zero initial states.
+    pub fn new(x: &'a [T], steps: usize, batch: usize) -> Self {
+        Self { x, steps, batch, lengths: None, h0: None, c0: None }
+    }
+}
+
+/// Gradients arriving at the outputs of a forward pass; `None` means zero.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RnnGradOut<'a, T> {
+    /// `[T, B, D·H]`
+    pub d_output: Option<&'a [T]>,
+    /// `[L·D, B, H]`
+    pub d_h_n: Option<&'a [T]>,
+    /// `[L·D, B, H]`, LSTM only.
+    pub d_c_n: Option<&'a [T]>,
+}
+
+/// What can be wrong with the arguments of a forward or backward pass.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RnnError {
+    #[error("rnn: `{what}` has {got} elements, expected {expected} ({shape})")]
+    Shape { what: &'static str, expected: usize, got: usize, shape: String },
+    #[error("rnn: lengths[{index}] = {len} exceeds the {steps} time steps of the batch")]
+    Length { index: usize, len: usize, steps: usize },
+    #[error("rnn: `{what}` was given to a GRU, which has no cell state")]
+    NoCellState { what: &'static str },
+    #[error("rnn: backward called on a cache that holds no forward pass of this stack")]
+    NoForward,
+}
+
+fn check(what: &'static str, got: usize, expected: usize, shape: impl FnOnce() -> String) -> Result<(), RnnError> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(RnnError::Shape { what, expected, got, shape: shape() })
+    }
+}
+
+/// Resizes without clearing: contents are unspecified and must be overwritten.
+fn ensure<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    v.resize(n, T::ZERO);
+    &mut v[..n]
+}
+
+/// Resizes and zeroes.
+fn zeroed<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    v.clear();
+    v.resize(n, T::ZERO);
+    &mut v[..]
+}
+
+/// `acc[j] += Σ_i m[i, j]` for a row-major `[rows, acc.len()]` matrix.
+fn add_column_sums<T: Float>(acc: &mut [T], m: &[T]) {
+    for row in m.chunks_exact(acc.len()) {
+        acc.iter_mut().zip(row).for_each(|(a, v)| *a += *v);
+    }
+}
+
+/// Per layer-and-direction values saved by forward for backward, for one shard.
+#[derive(Default)]
+struct DirCache<T> {
+    /// `[T, B, G·H]` gate activations.
+    gates: Vec<T>,
+    /// `[T, B, H]` hidden state entering step `t`.
+    h_prev: Vec<T>,
+    /// LSTM: `[T, B, H]` cell state entering step `t`; GRU: `q = W_hn h_{t-1} + b_hn`.
+    aux: Vec<T>,
+    /// LSTM: `[T, B, H]` `tanh(c_t)`; GRU: unused.
+    tanh_c: Vec<T>,
+}
+
+/// A contiguous block of the batch and everything the stack computes for it.
+#[derive(Default)]
+struct Shard<T> {
+    /// First batch row and number of rows (`Bs`).
+    b0: usize,
+    bs: usize,
+    lengths: Vec<usize>,
+    /// `[T, Bs, I]`
+    x: Vec<T>,
+    /// `[L·D, Bs, H]`: `h0`/`c0` in, `h_n`/`c_n` after forward.
+    state_h: Vec<T>,
+    state_c: Vec<T>,
+    dirs: Vec<DirCache<T>>,
+    /// Per layer `[T, Bs, D·H]`.
+    outs: Vec<Vec<T>>,
+    /// GRU scratch `[Bs, 3H]`.
+    gh: Vec<T>,
+    /// Backward: gradient w.r.t. the current layer's output `[T, Bs, D·H]` and its input.
+    d_cur: Vec<T>,
+    d_below: Vec<T>,
+    /// `[T, Bs, G·H]`
+    da_x: Vec<T>,
+    da_h: Vec<T>,
+    /// `[L·D, Bs, H]`: `δh_n`/`δc_n` in, `δh0`/`δc0` out.
+    d_state_h: Vec<T>,
+    d_state_c: Vec<T>,
+    grads: Option<RnnParams<T>>,
+}
+
+/// Everything one forward pass leaves for backward, its results, and reusable work buffers.
+///
+/// Create once with [`RnnCache::new`] and pass to every call: buffers grow to the largest batch
+/// seen and are reused.
+pub struct RnnCache<T> {
+    config: Option<RnnConfig>,
+    steps: usize,
+    batch: usize,
+    shards: Vec<Shard<T>>,
+    output: Vec<T>,
+    h_n: Vec<T>,
+    c_n: Vec<T>,
+    dx: Vec<T>,
+    dh0: Vec<T>,
+    dc0: Vec<T>,
+}
+
+impl<T: Float> Default for RnnCache<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Float> RnnCache<T> {
+    pub fn new() -> Self {
+        Self {
+            config: None,
+            steps: 0,
+            batch: 0,
+            shards: Vec::new(),
+            output: Vec::new(),
+            h_n: Vec::new(),
+            c_n: Vec::new(),
+            dx: Vec::new(),
+            dh0: Vec::new(),
+            dc0: Vec::new(),
+        }
+    }
+    /// `[T, B, D·H]` top layer's hidden states (zero past each length).
+    pub fn output(&self) -> &[T] {
+        &self.output
+    }
+    /// `[L·D, B, H]` final hidden states.
+    pub fn h_n(&self) -> &[T] {
+        &self.h_n
+    }
+    /// `[L·D, B, H]` final cell states (LSTM; empty for GRU).
+    pub fn c_n(&self) -> &[T] {
+        &self.c_n
+    }
+    /// `[T, B, I]` gradient w.r.t. the input, after [`Rnn::backward`].
+    pub fn dx(&self) -> &[T] {
+        &self.dx
+    }
+    /// `[L·D, B, H]` gradient w.r.t. `h0`, after [`Rnn::backward`].
+    pub fn dh0(&self) -> &[T] {
+        &self.dh0
+    }
+    /// `[L·D, B, H]` gradient w.r.t. `c0` (LSTM), after [`Rnn::backward`].
+    pub fn dc0(&self) -> &[T] {
+        &self.dc0
+    }
+}
+
+/// Splits `batch` rows into `n` contiguous blocks of near-equal size.
+fn shard_ranges(batch: usize, n: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..n).map(move |i| {
+        let b0 = i * batch / n;
+        (b0, (i + 1) * batch / n - b0)
+    })
+}
+
+/// Copies rows `[b0, b0+bs)` of a `[outer, B, inner]` buffer into a dense `[outer, bs, inner]` one.
+fn gather<T: Float>(dst: &mut Vec<T>, src: &[T], outer: usize, batch: usize, inner: usize, b0: usize, bs: usize) {
+    let dst = ensure(dst, outer * bs * inner);
+    for o in 0..outer {
+        dst[o * bs * inner..][..bs * inner].copy_from_slice(&src[(o * batch + b0) * inner..][..bs * inner]);
+    }
+}
+
+/// The inverse of [`gather`].
+fn scatter<T: Float>(dst: &mut [T], src: &[T], outer: usize, batch: usize, inner: usize, b0: usize, bs: usize) {
+    for o in 0..outer {
+        dst[(o * batch + b0) * inner..][..bs * inner].copy_from_slice(&src[o * bs * inner..][..bs * inner]);
+    }
+}
+
+impl<T: Float> Rnn<T> {
+    pub fn new(params: RnnParams<T>) -> Self {
+        Self { params }
+    }
+
+    pub fn config(&self) -> &RnnConfig {
+        &self.params.config
+    }
+
+    /// Forward pass; results in `cache.output()`, `cache.h_n()`, `cache.c_n()`.
+    ///
+    /// Uses the threads of the current rayon pool (install a pool to choose how many).
+    pub fn forward(&self, input: &RnnInput<'_, T>, cache: &mut RnnCache<T>) -> Result<(), RnnError> {
+        let cfg = *self.config();
+        let (steps, batch) = (input.steps, input.batch);
+        let (h, ld) = (cfg.hidden_size, cfg.num_layers * cfg.directions());
+        check("x", input.x.len(), steps * batch * cfg.input_size, || {
+            format!("[T={steps}, B={batch}, I={}]", cfg.input_size)
+        })?;
+        let state_shape = || format!("[L·D={ld}, B={batch}, H={h}]");
+        if let Some(h0) = input.h0 {
+            check("h0", h0.len(), ld * batch * h, state_shape)?;
+        }
+        if let Some(c0) = input.c0 {
+            if cfg.cell == CellKind::Gru {
+                return Err(RnnError::NoCellState { what: "c0" });
+            }
+            check("c0", c0.len(), ld * batch * h, state_shape)?;
+        }
+        if let Some(lengths) = input.lengths {
+            check("lengths", lengths.len(), batch, || format!("[B={batch}]"))?;
+            if let Some((index, &len)) = lengths.iter().enumerate().find(|(_, &l)| l > steps) {
+                return Err(RnnError::Length { index, len, steps });
+            }
+        }
+
+        let threads = rayon::current_num_threads().max(1);
+        let n_shards = threads.min(batch).max(1);
+        let par = if n_shards < threads { Par::Threads(threads / n_shards) } else { Par::Seq };
+        cache.shards.resize_with(n_shards, Shard::default);
+        cache.config = Some(cfg);
+        cache.steps = steps;
+        cache.batch = batch;
+        let params = &self.params;
+        cache.shards.par_iter_mut().zip(shard_ranges(batch, n_shards).collect::<Vec<_>>()).for_each(
+            |(shard, (b0, bs))| {
+                shard.b0 = b0;
+                shard.bs = bs;
+                shard.load_input(&cfg, input);
+                shard.forward(params, steps, par);
+            },
+        );
+
+        let dh = cfg.output_size();
+        ensure(&mut cache.output, steps * batch * dh);
+        ensure(&mut cache.h_n, ld * batch * h);
+        let lstm = cfg.cell == CellKind::Lstm;
+        ensure(&mut cache.c_n, if lstm { ld * batch * h } else { 0 });
+        for s in &cache.shards {
+            scatter(&mut cache.output, &s.outs[cfg.num_layers - 1], steps, batch, dh, s.b0, s.bs);
+            scatter(&mut cache.h_n, &s.state_h, ld, batch, h, s.b0, s.bs);
+            if lstm {
+                scatter(&mut cache.c_n, &s.state_c, ld, batch, h, s.b0, s.bs);
+            }
+        }
+        Ok(())
+    }
+
+    /// Backward through the last forward pass held by `cache`.
+    ///
+    /// Parameter gradients are *added* to `grads`; input gradients are written to `cache.dx()`,
+    /// `cache.dh0()` and `cache.dc0()`.
+    pub fn backward(
+        &self,
+        cache: &mut RnnCache<T>,
+        grad: &RnnGradOut<'_, T>,
+        grads: &mut RnnParams<T>,
+    ) -> Result<(), RnnError> {
+        let cfg = *self.config();
+        if cache.config != Some(cfg) || grads.config != cfg {
+            return Err(RnnError::NoForward);
+        }
+        let (steps, batch) = (cache.steps, cache.batch);
+        let (h, ld, dh) = (cfg.hidden_size, cfg.num_layers * cfg.directions(), cfg.output_size());
+        if let Some(d) = grad.d_output {
+            check("d_output", d.len(), steps * batch * dh, || format!("[T={steps}, B={batch}, D·H={dh}]"))?;
+        }
+        let state_shape = || format!("[L·D={ld}, B={batch}, H={h}]");
+        if let Some(d) = grad.d_h_n {
+            check("d_h_n", d.len(), ld * batch * h, state_shape)?;
+        }
+        if let Some(d) = grad.d_c_n {
+            if cfg.cell == CellKind::Gru {
+                return Err(RnnError::NoCellState { what: "d_c_n" });
+            }
+            check("d_c_n", d.len(), ld * batch * h, state_shape)?;
+        }
+        let threads = rayon::current_num_threads().max(1);
+        let n_shards = cache.shards.len();
+        let par = if n_shards < threads { Par::Threads(threads / n_shards) } else { Par::Seq };
+        let params = &self.params;
+        cache.shards.par_iter_mut().for_each(|shard| {
+            shard.load_grad_out(&cfg, grad, steps, batch);
+            shard.backward(params, steps, par);
+        });
+
+        let lstm = cfg.cell == CellKind::Lstm;
+        ensure(&mut cache.dx, steps * batch * cfg.input_size);
+        ensure(&mut cache.dh0, ld * batch * h);
+        ensure(&mut cache.dc0, if lstm { ld * batch * h } else { 0 });
+        for s in &cache.shards {
+            scatter(&mut cache.dx, &s.d_cur, steps, batch, cfg.input_size, s.b0, s.bs);
+            scatter(&mut cache.dh0, &s.d_state_h, ld, batch, h, s.b0, s.bs);
+            if lstm {
+                scatter(&mut cache.dc0, &s.d_state_c, ld, batch, h, s.b0, s.bs);
+            }
+            grads.add_assign(s.grads.as_ref().expect("backward ran on every shard"));
+        }
+        Ok(())
+    }
+}
+
+impl<T: Float> Shard<T> {
+    fn load_input(&mut self, cfg: &RnnConfig, input: &RnnInput<'_, T>) {
+        let (b0, bs, batch, h) = (self.b0, self.bs, input.batch, cfg.hidden_size);
+        let ld = cfg.num_layers * cfg.directions();
+        gather(&mut self.x, input.x, input.steps, batch, cfg.input_size, b0, bs);
+        self.lengths.clear();
+        match input.lengths {
+            Some(l) => self.lengths.extend_from_slice(&l[b0..b0 + bs]),
+            None => self.lengths.resize(bs, input.steps),
+        }
+        match input.h0 {
+            Some(h0) => gather(&mut self.state_h, h0, ld, batch, h, b0, bs),
+            None => drop(zeroed(&mut self.state_h, ld * bs * h)),
+        }
+        let n_c = if cfg.cell == CellKind::Lstm { ld * bs * h } else { 0 };
+        match input.c0 {
+            Some(c0) => gather(&mut self.state_c, c0, ld, batch, h, b0, bs),
+            None => drop(zeroed(&mut self.state_c, n_c)),
+        }
+    }
+
+    fn load_grad_out(&mut self, cfg: &RnnConfig, grad: &RnnGradOut<'_, T>, steps: usize, batch: usize) {
+        let (b0, bs, h) = (self.b0, self.bs, cfg.hidden_size);
+        let ld = cfg.num_layers * cfg.directions();
+        match grad.d_output {
+            Some(d) => gather(&mut self.d_cur, d, steps, batch, cfg.output_size(), b0, bs),
+            None => drop(zeroed(&mut self.d_cur, steps * bs * cfg.output_size())),
+        }
+        match grad.d_h_n {
+            Some(d) => gather(&mut self.d_state_h, d, ld, batch, h, b0, bs),
+            None => drop(zeroed(&mut self.d_state_h, ld * bs * h)),
+        }
+        let n_c = if cfg.cell == CellKind::Lstm { ld * bs * h } else { 0 };
+        match grad.d_c_n {
+            Some(d) => gather(&mut self.d_state_c, d, ld, batch, h, b0, bs),
+            None => drop(zeroed(&mut self.d_state_c, n_c)),
+        }
+    }
+
+    fn forward(&mut self, params: &RnnParams<T>, steps: usize, par: Par) {
+        let cfg = params.config;
+        let (h, nd, bs) = (cfg.hidden_size, cfg.directions(), self.bs);
+        let (gh, dh) = (cfg.cell.gates() * h, cfg.output_size());
+        let lstm = cfg.cell == CellKind::Lstm;
+        let rows = steps * bs;
+        self.dirs.resize_with(cfg.num_layers * nd, DirCache::default);
+        self.outs.resize_with(cfg.num_layers, Vec::new);
+        for l in 0..cfg.num_layers {
+            let in_size = cfg.layer_input_size(l);
+            let (below, here) = self.outs.split_at_mut(l);
+            let inp: &[T] = if l == 0 { &self.x } else { &below[l - 1] };
+            let out = ensure(&mut here[0], rows * dh);
+            for d in 0..nd {
+                let idx = l * nd + d;
+                let p = &params.dirs[idx];
+                let dc = &mut self.dirs[idx];
+                // Input projections of every step at once: gates = x · W_ihᵀ + biases.
+                let gates = ensure(&mut dc.gates, rows * gh);
+                gemm(MatMut::new(gates, rows, gh), MatRef::new(inp, rows, in_size), MatRef::new(&p.w_ih, gh, in_size).t(), false, par);
+                for row in gates.chunks_exact_mut(gh) {
+                    row.iter_mut().zip(&p.b_ih).for_each(|(g, b)| *g += *b);
+                    if lstm {
+                        row.iter_mut().zip(&p.b_hh).for_each(|(g, b)| *g += *b);
+                    }
+                }
+                let h_prev = ensure(&mut dc.h_prev, rows * h);
+                let aux = ensure(&mut dc.aux, rows * h);
+                let tanh_c = ensure(&mut dc.tanh_c, if lstm { rows * h } else { 0 });
+                let hs = &mut self.state_h[idx * bs * h..][..bs * h];
+                let gh_buf = ensure(&mut self.gh, if lstm { 0 } else { bs * gh });
+                for step in 0..steps {
+                    let t = if d == 1 { steps - 1 - step } else { step };
+                    let g_t = &mut gates[t * bs * gh..][..bs * gh];
+                    h_prev[t * bs * h..][..bs * h].copy_from_slice(hs);
+                    let out_t = &mut out[t * bs * dh..][..bs * dh];
+                    let w_hh = MatRef::new(&p.w_hh, gh, h).t();
+                    if lstm {
+                        let cs = &mut self.state_c[idx * bs * h..][..bs * h];
+                        aux[t * bs * h..][..bs * h].copy_from_slice(cs);
+                        gemm(MatMut::new(g_t, bs, gh), MatRef::new(hs, bs, h), w_hh, true, par);
+                        lstm_step_forward(LstmStep {
+                            hidden: h,
+                            gates: g_t,
+                            c: cs,
+                            h: hs,
+                            tanh_c: &mut tanh_c[t * bs * h..][..bs * h],
+                            out: out_t,
+                            out_stride: dh,
+                            out_off: d * h,
+                            t,
+                            lengths: &self.lengths,
+                        });
+                    } else {
+                        for row in gh_buf.chunks_exact_mut(gh) {
+                            row.copy_from_slice(&p.b_hh);
+                        }
+                        gemm(MatMut::new(gh_buf, bs, gh), MatRef::new(hs, bs, h), w_hh, true, par);
+                        gru_step_forward(GruStep {
+                            hidden: h,
+                            gates: g_t,
+                            gh: gh_buf,
+                            q: &mut aux[t * bs * h..][..bs * h],
+                            h: hs,
+                            out: out_t,
+                            out_stride: dh,
+                            out_off: d * h,
+                            t,
+                            lengths: &self.lengths,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn backward(&mut self, params: &RnnParams<T>, steps: usize, par: Par) {
+        let cfg = params.config;
+        let (h, nd, bs) = (cfg.hidden_size, cfg.directions(), self.bs);
+        let (gh, dh) = (cfg.cell.gates() * h, cfg.output_size());
+        let lstm = cfg.cell == CellKind::Lstm;
+        let rows = steps * bs;
+        let grads = self.grads.get_or_insert_with(|| RnnParams::zeros(cfg));
+        if grads.config != cfg {
+            *grads = RnnParams::zeros(cfg);
+        }
+        grads.fill_zero();
+        for l in (0..cfg.num_layers).rev() {
+            let in_size = cfg.layer_input_size(l);
+            let inp: &[T] = if l == 0 { &self.x } else { &self.outs[l - 1] };
+            let d_below = zeroed(&mut self.d_below, rows * in_size);
+            for d in 0..nd {
+                let idx = l * nd + d;
+                let p = &params.dirs[idx];
+                let g = &mut grads.dirs[idx];
+                let dc = &self.dirs[idx];
+                let da_x = ensure(&mut self.da_x, rows * gh);
+                let da_h = ensure(&mut self.da_h, if lstm { 0 } else { rows * gh });
+                let dhs = &mut self.d_state_h[idx * bs * h..][..bs * h];
+                let w_hh = MatRef::new(&p.w_hh, gh, h);
+                for step in 0..steps {
+                    let t = if d == 1 { step } else { steps - 1 - step };
+                    let d_out = &self.d_cur[t * bs * dh..][..bs * dh];
+                    let dax_t = &mut da_x[t * bs * gh..][..bs * gh];
+                    if lstm {
+                        let dcs = &mut self.d_state_c[idx * bs * h..][..bs * h];
+                        lstm_step_backward(LstmStepBack {
+                            hidden: h,
+                            gates: &dc.gates[t * bs * gh..][..bs * gh],
+                            c_prev: &dc.aux[t * bs * h..][..bs * h],
+                            tanh_c: &dc.tanh_c[t * bs * h..][..bs * h],
+                            d_out,
+                            out_stride: dh,
+                            out_off: d * h,
+                            dh: dhs,
+                            dc: dcs,
+                            da: dax_t,
+                            t,
+                            lengths: &self.lengths,
+                        });
+                        gemm(MatMut::new(dhs, bs, h), MatRef::new(dax_t, bs, gh), w_hh, true, par);
+                    } else {
+                        let dah_t = &mut da_h[t * bs * gh..][..bs * gh];
+                        gru_step_backward(GruStepBack {
+                            hidden: h,
+                            gates: &dc.gates[t * bs * gh..][..bs * gh],
+                            q: &dc.aux[t * bs * h..][..bs * h],
+                            h_prev: &dc.h_prev[t * bs * h..][..bs * h],
+                            d_out,
+                            out_stride: dh,
+                            out_off: d * h,
+                            dh: dhs,
+                            da_x: dax_t,
+                            da_h: dah_t,
+                            t,
+                            lengths: &self.lengths,
+                        });
+                        gemm(MatMut::new(dhs, bs, h), MatRef::new(dah_t, bs, gh), w_hh, true, par);
+                    }
+                }
+                // Weight gradients of all steps at once.
+                let da_x: &[T] = da_x;
+                let da_h: &[T] = if lstm { da_x } else { da_h };
+                gemm(MatMut::new(&mut g.w_ih, gh, in_size), MatRef::new(da_x, rows, gh).t(), MatRef::new(inp, rows, in_size), true, par);
+                gemm(MatMut::new(&mut g.w_hh, gh, h), MatRef::new(da_h, rows, gh).t(), MatRef::new(&dc.h_prev, rows, h), true, par);
+                add_column_sums(&mut g.b_ih, da_x);
+                add_column_sums(&mut g.b_hh, da_h);
+                gemm(MatMut::new(d_below, rows, in_size), MatRef::new(da_x, rows, gh), MatRef::new(&p.w_ih, gh, in_size), true, par);
+            }
+            std::mem::swap(&mut self.d_cur, &mut self.d_below);
+        }
+    }
+}
