@@ -65,19 +65,33 @@ simd_fn! {
             let (hr, hz, hn) = (&gh[..hs], &gh[hs..2 * hs], &gh[2 * hs..3 * hs]);
             let q = &mut s.q[b * hs..][..hs];
             let h = &mut s.h[b * hs..][..hs];
-            for j in 0..hs {
-                let r = (gr[j] + hr[j]).sigmoid();
-                let z = (gz[j] + hz[j]).sigmoid();
-                let n = (gn[j] + r * hn[j]).tanh();
-                let hnew = (T::ONE - z) * n + z * h[j];
-                gr[j] = r;
-                gz[j] = z;
-                gn[j] = n;
-                q[j] = hn[j];
-                h[j] = hnew;
-                out[j] = hnew;
-            }
+            forward_row([gr, gz, gn], [hr, hz, hn], q, h, out);
         }
+    }
+}
+
+/// One row of [`gru_step_forward`] (separate arguments: no aliasing, so it vectorises).
+#[inline(always)]
+fn forward_row<T: abridge_tensor::Float>(
+    [gr, gz, gn]: [&mut [T]; 3],
+    [hr, hz, hn]: [&[T]; 3],
+    q: &mut [T],
+    h: &mut [T],
+    out: &mut [T],
+) {
+    let hs = gr.len();
+    let (gz, gn, hr, hz, hn, q, h, out) = (&mut gz[..hs], &mut gn[..hs], &hr[..hs], &hz[..hs], &hn[..hs], &mut q[..hs], &mut h[..hs], &mut out[..hs]);
+    for j in 0..hs {
+        let r = (gr[j] + hr[j]).sigmoid();
+        let z = (gz[j] + hz[j]).sigmoid();
+        let n = (gn[j] + r * hn[j]).tanh();
+        let hnew = (T::ONE - z) * n + z * h[j];
+        gr[j] = r;
+        gz[j] = z;
+        gn[j] = n;
+        q[j] = hn[j];
+        h[j] = hnew;
+        out[j] = hnew;
     }
 }
 
@@ -125,6 +139,27 @@ simd_fn! {
             let hp = &s.h_prev[b * hs..][..hs];
             let dout = &s.d_out[b * s.out_stride + s.out_off..][..hs];
             let dh = &mut s.dh[b * hs..][..hs];
+            backward_row([gr, gz, gn], q, hp, dout, dh, [dxr, dxz, dxn], [dhr, dhz, dhn]);
+        }
+    }
+}
+
+/// One row of [`gru_step_backward`] (separate arguments: no aliasing, so it vectorises).
+#[inline(always)]
+fn backward_row<T: abridge_tensor::Float>(
+    [gr, gz, gn]: [&[T]; 3],
+    q: &[T],
+    hp: &[T],
+    dout: &[T],
+    dh: &mut [T],
+    [dxr, dxz, dxn]: [&mut [T]; 3],
+    [dhr, dhz, dhn]: [&mut [T]; 3],
+) {
+    let hs = gr.len();
+    let (gz, gn, q, hp, dout, dh) = (&gz[..hs], &gn[..hs], &q[..hs], &hp[..hs], &dout[..hs], &mut dh[..hs]);
+    let (dxr, dxz, dxn, dhr, dhz, dhn) = (&mut dxr[..hs], &mut dxz[..hs], &mut dxn[..hs], &mut dhr[..hs], &mut dhz[..hs], &mut dhn[..hs]);
+    {
+        {
             for j in 0..hs {
                 let dht = dh[j] + dout[j];
                 let (r, z, n) = (gr[j], gz[j], gn[j]);

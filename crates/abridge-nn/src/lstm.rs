@@ -72,24 +72,43 @@ simd_fn! {
             let c = &mut s.c[b * hs..][..hs];
             let h = &mut s.h[b * hs..][..hs];
             let tc = &mut s.tanh_c[b * hs..][..hs];
-            for j in 0..hs {
-                let i = gi[j].sigmoid();
-                let f = gf[j].sigmoid();
-                let gv = gg[j].tanh();
-                let o = go[j].sigmoid();
-                let cn = f * c[j] + i * gv;
-                let t = cn.tanh();
-                let hn = o * t;
-                gi[j] = i;
-                gf[j] = f;
-                gg[j] = gv;
-                go[j] = o;
-                c[j] = cn;
-                tc[j] = t;
-                h[j] = hn;
-                out[j] = hn;
-            }
+            forward_row(gi, gf, gg, go, c, h, tc, out);
         }
+    }
+}
+
+/// One row of [`lstm_step_forward`]. The slices are separate arguments so that the compiler knows
+/// they do not alias, which is what lets the loop vectorise.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn forward_row<T: abridge_tensor::Float>(
+    gi: &mut [T],
+    gf: &mut [T],
+    gg: &mut [T],
+    go: &mut [T],
+    c: &mut [T],
+    h: &mut [T],
+    tc: &mut [T],
+    out: &mut [T],
+) {
+    let hs = gi.len();
+    let (gf, gg, go, c, h, tc, out) = (&mut gf[..hs], &mut gg[..hs], &mut go[..hs], &mut c[..hs], &mut h[..hs], &mut tc[..hs], &mut out[..hs]);
+    for j in 0..hs {
+        let i = gi[j].sigmoid();
+        let f = gf[j].sigmoid();
+        let gv = gg[j].tanh();
+        let o = go[j].sigmoid();
+        let cn = f * c[j] + i * gv;
+        let t = cn.tanh();
+        let hn = o * t;
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = gv;
+        go[j] = o;
+        c[j] = cn;
+        tc[j] = t;
+        h[j] = hn;
+        out[j] = hn;
     }
 }
 
@@ -136,17 +155,34 @@ simd_fn! {
             let dh = &mut s.dh[b * hs..][..hs];
             let dc = &mut s.dc[b * hs..][..hs];
             let dout = &s.d_out[b * s.out_stride + s.out_off..][..hs];
-            for j in 0..hs {
-                let dht = dh[j] + dout[j];
-                let (i, f, gv, o, t) = (gi[j], gf[j], gg[j], go[j], tc[j]);
-                let dct = dc[j] + dht * o * (T::ONE - t * t);
-                dai[j] = dct * gv * i * (T::ONE - i);
-                daf[j] = dct * cp[j] * f * (T::ONE - f);
-                dag[j] = dct * i * (T::ONE - gv * gv);
-                dao[j] = dht * t * o * (T::ONE - o);
-                dc[j] = dct * f;
-                dh[j] = T::ZERO;
-            }
+            backward_row([gi, gf, gg, go], cp, tc, dout, dh, dc, [dai, daf, dag, dao]);
         }
+    }
+}
+
+/// One row of [`lstm_step_backward`] (separate arguments: no aliasing, so it vectorises).
+#[inline(always)]
+fn backward_row<T: abridge_tensor::Float>(
+    [gi, gf, gg, go]: [&[T]; 4],
+    cp: &[T],
+    tc: &[T],
+    dout: &[T],
+    dh: &mut [T],
+    dc: &mut [T],
+    [dai, daf, dag, dao]: [&mut [T]; 4],
+) {
+    let hs = gi.len();
+    let (gf, gg, go, cp, tc, dout, dh, dc) = (&gf[..hs], &gg[..hs], &go[..hs], &cp[..hs], &tc[..hs], &dout[..hs], &mut dh[..hs], &mut dc[..hs]);
+    let (dai, daf, dag, dao) = (&mut dai[..hs], &mut daf[..hs], &mut dag[..hs], &mut dao[..hs]);
+    for j in 0..hs {
+        let dht = dh[j] + dout[j];
+        let (i, f, gv, o, t) = (gi[j], gf[j], gg[j], go[j], tc[j]);
+        let dct = dc[j] + dht * o * (T::ONE - t * t);
+        dai[j] = dct * gv * i * (T::ONE - i);
+        daf[j] = dct * cp[j] * f * (T::ONE - f);
+        dag[j] = dct * i * (T::ONE - gv * gv);
+        dao[j] = dht * t * o * (T::ONE - o);
+        dc[j] = dct * f;
+        dh[j] = T::ZERO;
     }
 }

@@ -166,6 +166,9 @@ pub struct RnnCache<T> {
     dx: Vec<T>,
     dh0: Vec<T>,
     dc0: Vec<T>,
+    /// Per layer and direction, `W_hhᵀ` as `[H, G·H]`: the recurrent GEMM then reads the weights in
+    /// the column-major order the GEMM micro-kernel wants, and does not repack them at every step.
+    w_hh_t: Vec<Vec<T>>,
 }
 
 impl<T: Float> Default for RnnCache<T> {
@@ -187,6 +190,7 @@ impl<T: Float> RnnCache<T> {
             dx: Vec::new(),
             dh0: Vec::new(),
             dc0: Vec::new(),
+            w_hh_t: Vec::new(),
         }
     }
     /// `[T, B, D·H]` top layer's hidden states (zero past each length).
@@ -282,12 +286,21 @@ impl<T: Float> Rnn<T> {
         cache.steps = steps;
         cache.batch = batch;
         let params = &self.params;
+        let gh = cfg.cell.gates() * h;
+        cache.w_hh_t.resize_with(params.dirs.len(), Vec::new);
+        for (wt, p) in cache.w_hh_t.iter_mut().zip(&params.dirs) {
+            let wt = ensure(wt, h * gh);
+            for (r, row) in p.w_hh.chunks_exact(h).enumerate() {
+                row.iter().enumerate().for_each(|(c, v)| wt[c * gh + r] = *v);
+            }
+        }
+        let w_hh_t = &cache.w_hh_t;
         cache.shards.par_iter_mut().zip(shard_ranges(batch, n_shards).collect::<Vec<_>>()).for_each(
             |(shard, (b0, bs))| {
                 shard.b0 = b0;
                 shard.bs = bs;
                 shard.load_input(&cfg, input);
-                shard.forward(params, steps, par);
+                shard.forward(params, w_hh_t, steps, par);
             },
         );
 
@@ -399,7 +412,7 @@ impl<T: Float> Shard<T> {
         }
     }
 
-    fn forward(&mut self, params: &RnnParams<T>, steps: usize, par: Par) {
+    fn forward(&mut self, params: &RnnParams<T>, w_hh_t: &[Vec<T>], steps: usize, par: Par) {
         let cfg = params.config;
         let (h, nd, bs) = (cfg.hidden_size, cfg.directions(), self.bs);
         let (gh, dh) = (cfg.cell.gates() * h, cfg.output_size());
@@ -435,7 +448,7 @@ impl<T: Float> Shard<T> {
                     let g_t = &mut gates[t * bs * gh..][..bs * gh];
                     h_prev[t * bs * h..][..bs * h].copy_from_slice(hs);
                     let out_t = &mut out[t * bs * dh..][..bs * dh];
-                    let w_hh = MatRef::new(&p.w_hh, gh, h).t();
+                    let w_hh = MatRef::new(&w_hh_t[idx], h, gh);
                     if lstm {
                         let cs = &mut self.state_c[idx * bs * h..][..bs * h];
                         aux[t * bs * h..][..bs * h].copy_from_slice(cs);
