@@ -65,16 +65,22 @@ simd_fn! {
             let (hr, hz, hn) = (&gh[..hs], &gh[hs..2 * hs], &gh[2 * hs..3 * hs]);
             let q = &mut s.q[b * hs..][..hs];
             let h = &mut s.h[b * hs..][..hs];
-            forward_row([gr, gz, gn], [hr, hz, hn], q, h, out);
+            forward_row(gr, gz, gn, hr, hz, hn, q, h, out);
         }
     }
 }
 
-/// One row of [`gru_step_forward`] (separate arguments: no aliasing, so it vectorises).
+/// One row of [`gru_step_forward`] (separate slice arguments, not arrays of them: only
+/// then does the compiler know they do not alias, which is what lets the loop vectorise).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn forward_row<T: abridge_tensor::Float>(
-    [gr, gz, gn]: [&mut [T]; 3],
-    [hr, hz, hn]: [&[T]; 3],
+    gr: &mut [T],
+    gz: &mut [T],
+    gn: &mut [T],
+    hr: &[T],
+    hz: &[T],
+    hn: &[T],
     q: &mut [T],
     h: &mut [T],
     out: &mut [T],
@@ -139,21 +145,29 @@ simd_fn! {
             let hp = &s.h_prev[b * hs..][..hs];
             let dout = &s.d_out[b * s.out_stride + s.out_off..][..hs];
             let dh = &mut s.dh[b * hs..][..hs];
-            backward_row([gr, gz, gn], q, hp, dout, dh, [dxr, dxz, dxn], [dhr, dhz, dhn]);
+            backward_row(gr, gz, gn, q, hp, dout, dh, dxr, dxz, dxn, dhr, dhz, dhn);
         }
     }
 }
 
-/// One row of [`gru_step_backward`] (separate arguments: no aliasing, so it vectorises).
+/// One row of [`gru_step_backward`] (separate slice arguments, not arrays of them: only
+/// then does the compiler know they do not alias, which is what lets the loop vectorise).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn backward_row<T: abridge_tensor::Float>(
-    [gr, gz, gn]: [&[T]; 3],
+    gr: &[T],
+    gz: &[T],
+    gn: &[T],
     q: &[T],
     hp: &[T],
     dout: &[T],
     dh: &mut [T],
-    [dxr, dxz, dxn]: [&mut [T]; 3],
-    [dhr, dhz, dhn]: [&mut [T]; 3],
+    dxr: &mut [T],
+    dxz: &mut [T],
+    dxn: &mut [T],
+    dhr: &mut [T],
+    dhz: &mut [T],
+    dhn: &mut [T],
 ) {
     let hs = gr.len();
     let (gz, gn, q, hp, dout, dh) = (&gz[..hs], &gn[..hs], &q[..hs], &hp[..hs], &dout[..hs], &mut dh[..hs]);

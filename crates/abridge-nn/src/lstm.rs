@@ -155,21 +155,28 @@ simd_fn! {
             let dh = &mut s.dh[b * hs..][..hs];
             let dc = &mut s.dc[b * hs..][..hs];
             let dout = &s.d_out[b * s.out_stride + s.out_off..][..hs];
-            backward_row([gi, gf, gg, go], cp, tc, dout, dh, dc, [dai, daf, dag, dao]);
+            backward_row(gi, gf, gg, go, cp, tc, dout, dh, dc, dai, daf, dag, dao);
         }
     }
 }
 
-/// One row of [`lstm_step_backward`] (separate arguments: no aliasing, so it vectorises).
+/// One row of [`lstm_step_backward`] (separate slice arguments: no aliasing, so it vectorises).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn backward_row<T: abridge_tensor::Float>(
-    [gi, gf, gg, go]: [&[T]; 4],
+    gi: &[T],
+    gf: &[T],
+    gg: &[T],
+    go: &[T],
     cp: &[T],
     tc: &[T],
     dout: &[T],
     dh: &mut [T],
     dc: &mut [T],
-    [dai, daf, dag, dao]: [&mut [T]; 4],
+    dai: &mut [T],
+    daf: &mut [T],
+    dag: &mut [T],
+    dao: &mut [T],
 ) {
     let hs = gi.len();
     let (gf, gg, go, cp, tc, dout, dh, dc) = (&gf[..hs], &gg[..hs], &go[..hs], &cp[..hs], &tc[..hs], &dout[..hs], &mut dh[..hs], &mut dc[..hs]);
