@@ -6,7 +6,9 @@
 
 use abridge_tensor::{Float, Rng};
 
-use crate::{CellKind, DirParams, Rnn, RnnCache, RnnConfig, RnnError, RnnGradOut, RnnInput, RnnParams};
+use crate::{
+    CellKind, DirParams, Rnn, RnnCache, RnnConfig, RnnError, RnnGradOut, RnnInput, RnnParams,
+};
 
 /// One recurrent cell.
 #[derive(Clone, Debug)]
@@ -18,16 +20,36 @@ impl<T: Float> Cell<T> {
     /// A cell with PyTorch's initialisation, uniform in `[-1/√H, 1/√H)`.
     pub fn new(cell: CellKind, input_size: usize, hidden_size: usize, rng: &mut Rng) -> Self {
         let config = RnnConfig::new(cell, input_size, hidden_size);
-        Self { rnn: Rnn::new(RnnParams::init_uniform(config, rng)) }
+        Self {
+            rnn: Rnn::new(RnnParams::init_uniform(config, rng)),
+        }
     }
 
     /// A cell from existing parameters (`[G·H, I]`, `[G·H, H]`, `[G·H]`, `[G·H]`).
-    pub fn from_params(cell: CellKind, input_size: usize, hidden_size: usize, p: DirParams<T>) -> Self {
+    pub fn from_params(
+        cell: CellKind,
+        input_size: usize,
+        hidden_size: usize,
+        p: DirParams<T>,
+    ) -> Self {
         let config = RnnConfig::new(cell, input_size, hidden_size);
         let zeros = RnnParams::<T>::zeros(config);
-        assert_eq!(zeros.dirs[0].w_ih.len(), p.w_ih.len(), "weight_ih must be [G·H, I]");
-        assert_eq!(zeros.dirs[0].w_hh.len(), p.w_hh.len(), "weight_hh must be [G·H, H]");
-        Self { rnn: Rnn::new(RnnParams { config, dirs: vec![p] }) }
+        assert_eq!(
+            zeros.dirs[0].w_ih.len(),
+            p.w_ih.len(),
+            "weight_ih must be [G·H, I]"
+        );
+        assert_eq!(
+            zeros.dirs[0].w_hh.len(),
+            p.w_hh.len(),
+            "weight_hh must be [G·H, H]"
+        );
+        Self {
+            rnn: Rnn::new(RnnParams {
+                config,
+                dirs: vec![p],
+            }),
+        }
     }
 
     pub fn config(&self) -> &RnnConfig {
@@ -61,7 +83,14 @@ impl<T: Float> Cell<T> {
         c: Option<&[T]>,
         cache: &mut RnnCache<T>,
     ) -> Result<(), RnnError> {
-        let input = RnnInput { x, steps: 1, batch, lengths: None, h0: h, c0: c };
+        let input = RnnInput {
+            x,
+            steps: 1,
+            batch,
+            lengths: None,
+            h0: h,
+            c0: c,
+        };
         self.rnn.forward(&input, cache)
     }
 
@@ -74,7 +103,11 @@ impl<T: Float> Cell<T> {
         d_c: Option<&[T]>,
         grads: &mut RnnParams<T>,
     ) -> Result<(), RnnError> {
-        let grad = RnnGradOut { d_output: None, d_h_n: d_h, d_c_n: d_c };
+        let grad = RnnGradOut {
+            d_output: None,
+            d_h_n: d_h,
+            d_c_n: d_c,
+        };
         self.rnn.backward(cache, &grad, grads)
     }
 }

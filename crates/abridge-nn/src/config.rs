@@ -54,7 +54,13 @@ pub struct RnnConfig {
 
 impl RnnConfig {
     pub fn new(cell: CellKind, input_size: usize, hidden_size: usize) -> Self {
-        Self { cell, input_size, hidden_size, num_layers: 1, bidirectional: false }
+        Self {
+            cell,
+            input_size,
+            hidden_size,
+            num_layers: 1,
+            bidirectional: false,
+        }
     }
     pub fn with_layers(mut self, num_layers: usize) -> Self {
         self.num_layers = num_layers;

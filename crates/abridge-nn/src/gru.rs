@@ -86,7 +86,16 @@ fn forward_row<T: abridge_tensor::Float>(
     out: &mut [T],
 ) {
     let hs = gr.len();
-    let (gz, gn, hr, hz, hn, q, h, out) = (&mut gz[..hs], &mut gn[..hs], &hr[..hs], &hz[..hs], &hn[..hs], &mut q[..hs], &mut h[..hs], &mut out[..hs]);
+    let (gz, gn, hr, hz, hn, q, h, out) = (
+        &mut gz[..hs],
+        &mut gn[..hs],
+        &hr[..hs],
+        &hz[..hs],
+        &hn[..hs],
+        &mut q[..hs],
+        &mut h[..hs],
+        &mut out[..hs],
+    );
     for j in 0..hs {
         let r = (gr[j] + hr[j]).sigmoid();
         let z = (gz[j] + hz[j]).sigmoid();
@@ -170,8 +179,22 @@ fn backward_row<T: abridge_tensor::Float>(
     dhn: &mut [T],
 ) {
     let hs = gr.len();
-    let (gz, gn, q, hp, dout, dh) = (&gz[..hs], &gn[..hs], &q[..hs], &hp[..hs], &dout[..hs], &mut dh[..hs]);
-    let (dxr, dxz, dxn, dhr, dhz, dhn) = (&mut dxr[..hs], &mut dxz[..hs], &mut dxn[..hs], &mut dhr[..hs], &mut dhz[..hs], &mut dhn[..hs]);
+    let (gz, gn, q, hp, dout, dh) = (
+        &gz[..hs],
+        &gn[..hs],
+        &q[..hs],
+        &hp[..hs],
+        &dout[..hs],
+        &mut dh[..hs],
+    );
+    let (dxr, dxz, dxn, dhr, dhz, dhn) = (
+        &mut dxr[..hs],
+        &mut dxz[..hs],
+        &mut dxn[..hs],
+        &mut dhr[..hs],
+        &mut dhz[..hs],
+        &mut dhn[..hs],
+    );
     {
         {
             for j in 0..hs {

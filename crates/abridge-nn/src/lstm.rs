@@ -92,7 +92,15 @@ fn forward_row<T: abridge_tensor::Float>(
     out: &mut [T],
 ) {
     let hs = gi.len();
-    let (gf, gg, go, c, h, tc, out) = (&mut gf[..hs], &mut gg[..hs], &mut go[..hs], &mut c[..hs], &mut h[..hs], &mut tc[..hs], &mut out[..hs]);
+    let (gf, gg, go, c, h, tc, out) = (
+        &mut gf[..hs],
+        &mut gg[..hs],
+        &mut go[..hs],
+        &mut c[..hs],
+        &mut h[..hs],
+        &mut tc[..hs],
+        &mut out[..hs],
+    );
     for j in 0..hs {
         let i = gi[j].sigmoid();
         let f = gf[j].sigmoid();
@@ -179,8 +187,22 @@ fn backward_row<T: abridge_tensor::Float>(
     dao: &mut [T],
 ) {
     let hs = gi.len();
-    let (gf, gg, go, cp, tc, dout, dh, dc) = (&gf[..hs], &gg[..hs], &go[..hs], &cp[..hs], &tc[..hs], &dout[..hs], &mut dh[..hs], &mut dc[..hs]);
-    let (dai, daf, dag, dao) = (&mut dai[..hs], &mut daf[..hs], &mut dag[..hs], &mut dao[..hs]);
+    let (gf, gg, go, cp, tc, dout, dh, dc) = (
+        &gf[..hs],
+        &gg[..hs],
+        &go[..hs],
+        &cp[..hs],
+        &tc[..hs],
+        &dout[..hs],
+        &mut dh[..hs],
+        &mut dc[..hs],
+    );
+    let (dai, daf, dag, dao) = (
+        &mut dai[..hs],
+        &mut daf[..hs],
+        &mut dag[..hs],
+        &mut dao[..hs],
+    );
     for j in 0..hs {
         let dht = dh[j] + dout[j];
         let (i, f, gv, o, t) = (gi[j], gf[j], gg[j], go[j], tc[j]);

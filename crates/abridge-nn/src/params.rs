@@ -42,7 +42,12 @@ impl<T: Float> DirParams<T> {
         [&self.w_ih, &self.w_hh, &self.b_ih, &self.b_hh]
     }
     fn buffers_mut(&mut self) -> [&mut Vec<T>; 4] {
-        [&mut self.w_ih, &mut self.w_hh, &mut self.b_ih, &mut self.b_hh]
+        [
+            &mut self.w_ih,
+            &mut self.w_hh,
+            &mut self.b_ih,
+            &mut self.b_hh,
+        ]
     }
 }
 
@@ -72,7 +77,13 @@ impl<T: Float> RnnParams<T> {
     pub fn zeros(config: RnnConfig) -> Self {
         let g = config.cell.gates();
         let dirs = (0..config.num_layers * config.directions())
-            .map(|i| DirParams::zeros(g, config.layer_input_size(i / config.directions()), config.hidden_size))
+            .map(|i| {
+                DirParams::zeros(
+                    g,
+                    config.layer_input_size(i / config.directions()),
+                    config.hidden_size,
+                )
+            })
             .collect();
         Self { config, dirs }
     }
@@ -82,7 +93,9 @@ impl<T: Float> RnnParams<T> {
         let mut p = Self::zeros(config);
         let k = 1.0 / (config.hidden_size as f64).sqrt();
         for t in p.tensors_mut() {
-            t.data.iter_mut().for_each(|v| *v = T::from_f64(rng.uniform(-k, k)));
+            t.data
+                .iter_mut()
+                .for_each(|v| *v = T::from_f64(rng.uniform(-k, k)));
         }
         p
     }
@@ -98,11 +111,18 @@ impl<T: Float> RnnParams<T> {
 
     fn names_and_shapes(&self) -> Vec<(String, Vec<usize>)> {
         let c = &self.config;
-        let (gh, h, d) = (c.cell.gates() * c.hidden_size, c.hidden_size, c.directions());
+        let (gh, h, d) = (
+            c.cell.gates() * c.hidden_size,
+            c.hidden_size,
+            c.directions(),
+        );
         let mut out = Vec::with_capacity(self.dirs.len() * 4);
         for (i, _) in self.dirs.iter().enumerate() {
             let (k, sfx) = (i / d, Self::suffix(i % d));
-            out.push((format!("weight_ih_l{k}{sfx}"), vec![gh, c.layer_input_size(k)]));
+            out.push((
+                format!("weight_ih_l{k}{sfx}"),
+                vec![gh, c.layer_input_size(k)],
+            ));
             out.push((format!("weight_hh_l{k}{sfx}"), vec![gh, h]));
             out.push((format!("bias_ih_l{k}{sfx}"), vec![gh]));
             out.push((format!("bias_hh_l{k}{sfx}"), vec![gh]));
@@ -124,7 +144,11 @@ impl<T: Float> RnnParams<T> {
     pub fn tensors_mut(&mut self) -> Vec<NamedTensorMut<'_, T>> {
         let names = self.names_and_shapes();
         let bufs = self.dirs.iter_mut().flat_map(|p| p.buffers_mut());
-        names.into_iter().zip(bufs).map(|((name, shape), data)| NamedTensorMut { name, shape, data }).collect()
+        names
+            .into_iter()
+            .zip(bufs)
+            .map(|((name, shape), data)| NamedTensorMut { name, shape, data })
+            .collect()
     }
 
     /// Sets every entry to zero (keeps allocations).
@@ -158,19 +182,30 @@ mod tests {
 
     #[test]
     fn names_and_shapes_follow_pytorch() {
-        let c = RnnConfig::new(CellKind::Lstm, 3, 5).with_layers(2).with_bidirectional(true);
+        let c = RnnConfig::new(CellKind::Lstm, 3, 5)
+            .with_layers(2)
+            .with_bidirectional(true);
         let p = RnnParams::<f32>::zeros(c);
-        let got: Vec<(String, Vec<usize>)> = p.tensors().into_iter().map(|t| (t.name, t.shape)).collect();
+        let got: Vec<(String, Vec<usize>)> =
+            p.tensors().into_iter().map(|t| (t.name, t.shape)).collect();
         assert_eq!(got.len(), 16);
         assert_eq!(got[0], ("weight_ih_l0".to_string(), vec![20, 3]));
         assert_eq!(got[4], ("weight_ih_l0_reverse".to_string(), vec![20, 3]));
         assert_eq!(got[8], ("weight_ih_l1".to_string(), vec![20, 10]));
         assert_eq!(got[15], ("bias_hh_l1_reverse".to_string(), vec![20]));
         for t in p.tensors() {
-            assert_eq!(t.shape.iter().product::<usize>(), t.data.len(), "{}", t.name);
+            assert_eq!(
+                t.shape.iter().product::<usize>(),
+                t.data.len(),
+                "{}",
+                t.name
+            );
         }
         // nn.GRU(3, 5): 3·5·(3+5+2) parameters.
-        assert_eq!(RnnParams::<f32>::zeros(RnnConfig::new(CellKind::Gru, 3, 5)).len(), 15 * 10);
+        assert_eq!(
+            RnnParams::<f32>::zeros(RnnConfig::new(CellKind::Gru, 3, 5)).len(),
+            15 * 10
+        );
     }
 
     #[test]
@@ -179,6 +214,9 @@ mod tests {
         let a = RnnParams::<f64>::init_uniform(c, &mut Rng::new(1));
         let b = RnnParams::<f64>::init_uniform(c, &mut Rng::new(1));
         assert_eq!(a, b);
-        assert!(a.tensors().iter().all(|t| t.data.iter().all(|v| v.abs() <= 0.25)));
+        assert!(a
+            .tensors()
+            .iter()
+            .all(|t| t.data.iter().all(|v| v.abs() <= 0.25)));
     }
 }

@@ -20,7 +20,9 @@ pub struct Reference<T> {
 
 /// `W v` for a row-major `[rows, v.len()]` matrix.
 fn matvec<T: Float>(w: &[T], v: &[T]) -> Vec<T> {
-    w.chunks_exact(v.len()).map(|row| row.iter().zip(v).fold(T::ZERO, |s, (a, b)| s + *a * *b)).collect()
+    w.chunks_exact(v.len())
+        .map(|row| row.iter().zip(v).fold(T::ZERO, |s, (a, b)| s + *a * *b))
+        .collect()
 }
 
 /// `out += Wᵀ u` for a row-major `[u.len(), out.len()]` matrix.
@@ -51,7 +53,13 @@ struct Step<T> {
     c_new: Vec<T>,
 }
 
-fn step_forward<T: Float>(cell: CellKind, p: &DirParams<T>, x: &[T], h: &[T], c: &[T]) -> (Step<T>, Vec<T>) {
+fn step_forward<T: Float>(
+    cell: CellKind,
+    p: &DirParams<T>,
+    x: &[T],
+    h: &[T],
+    c: &[T],
+) -> (Step<T>, Vec<T>) {
     let n = h.len();
     let gx = add(&matvec(&p.w_ih, x), &p.b_ih);
     let gh = add(&matvec(&p.w_hh, h), &p.b_hh);
@@ -61,7 +69,12 @@ fn step_forward<T: Float>(cell: CellKind, p: &DirParams<T>, x: &[T], h: &[T], c:
             let mut acts = vec![T::ZERO; 4 * n];
             let (mut c_new, mut h_new) = (vec![T::ZERO; n], vec![T::ZERO; n]);
             for j in 0..n {
-                let (i, f, g, o) = (a[j].sigmoid(), a[n + j].sigmoid(), a[2 * n + j].tanh(), a[3 * n + j].sigmoid());
+                let (i, f, g, o) = (
+                    a[j].sigmoid(),
+                    a[n + j].sigmoid(),
+                    a[2 * n + j].tanh(),
+                    a[3 * n + j].sigmoid(),
+                );
                 acts[j] = i;
                 acts[n + j] = f;
                 acts[2 * n + j] = g;
@@ -69,7 +82,17 @@ fn step_forward<T: Float>(cell: CellKind, p: &DirParams<T>, x: &[T], h: &[T], c:
                 c_new[j] = f * c[j] + i * g;
                 h_new[j] = o * c_new[j].tanh();
             }
-            (Step { x: x.to_vec(), h: h.to_vec(), c: c.to_vec(), acts, q: vec![], c_new }, h_new)
+            (
+                Step {
+                    x: x.to_vec(),
+                    h: h.to_vec(),
+                    c: c.to_vec(),
+                    acts,
+                    q: vec![],
+                    c_new,
+                },
+                h_new,
+            )
         }
         CellKind::Gru => {
             let mut acts = vec![T::ZERO; 3 * n];
@@ -84,7 +107,17 @@ fn step_forward<T: Float>(cell: CellKind, p: &DirParams<T>, x: &[T], h: &[T], c:
                 h_new[j] = (T::ONE - z) * nn + z * h[j];
             }
             let q = gh[2 * n..].to_vec();
-            (Step { x: x.to_vec(), h: h.to_vec(), c: vec![], acts, q, c_new: vec![] }, h_new)
+            (
+                Step {
+                    x: x.to_vec(),
+                    h: h.to_vec(),
+                    c: vec![],
+                    acts,
+                    q,
+                    c_new: vec![],
+                },
+                h_new,
+            )
         }
     }
 }
@@ -104,7 +137,12 @@ fn step_backward<T: Float>(
             let mut da = vec![T::ZERO; 4 * n];
             let mut dc_prev = vec![T::ZERO; n];
             for j in 0..n {
-                let (i, f, gg, o) = (s.acts[j], s.acts[n + j], s.acts[2 * n + j], s.acts[3 * n + j]);
+                let (i, f, gg, o) = (
+                    s.acts[j],
+                    s.acts[n + j],
+                    s.acts[2 * n + j],
+                    s.acts[3 * n + j],
+                );
                 let tc = s.c_new[j].tanh();
                 let dct = dc[j] + dh[j] * o * (T::ONE - tc * tc);
                 da[j] = dct * gg * i * (T::ONE - i);
@@ -116,7 +154,8 @@ fn step_backward<T: Float>(
             (da.clone(), da, vec![T::ZERO; n], dc_prev)
         }
         CellKind::Gru => {
-            let (mut dax, mut dah, mut dhp) = (vec![T::ZERO; 3 * n], vec![T::ZERO; 3 * n], vec![T::ZERO; n]);
+            let (mut dax, mut dah, mut dhp) =
+                (vec![T::ZERO; 3 * n], vec![T::ZERO; 3 * n], vec![T::ZERO; n]);
             for j in 0..n {
                 let (r, z, nn) = (s.acts[j], s.acts[n + j], s.acts[2 * n + j]);
                 let dan = dh[j] * (T::ONE - z) * (T::ONE - nn * nn);
@@ -144,13 +183,22 @@ fn step_backward<T: Float>(
 }
 
 /// Forward and backward of the whole stack, one sequence at a time.
-pub fn forward_backward<T: Float>(params: &RnnParams<T>, input: &RnnInput<'_, T>, grad: &RnnGradOut<'_, T>) -> Reference<T> {
+pub fn forward_backward<T: Float>(
+    params: &RnnParams<T>,
+    input: &RnnInput<'_, T>,
+    grad: &RnnGradOut<'_, T>,
+) -> Reference<T> {
     let cfg = params.config;
     let (steps, batch, h, nd) = (input.steps, input.batch, cfg.hidden_size, cfg.directions());
-    let (ld, dh, lstm) = (cfg.num_layers * nd, cfg.output_size(), cfg.cell == CellKind::Lstm);
+    let (ld, dh, lstm) = (
+        cfg.num_layers * nd,
+        cfg.output_size(),
+        cfg.cell == CellKind::Lstm,
+    );
     let i0 = cfg.input_size;
     let state = |buf: Option<&[T]>, k: usize, b: usize| -> Vec<T> {
-        buf.map(|v| v[(k * batch + b) * h..][..h].to_vec()).unwrap_or_else(|| vec![T::ZERO; h])
+        buf.map(|v| v[(k * batch + b) * h..][..h].to_vec())
+            .unwrap_or_else(|| vec![T::ZERO; h])
     };
     let mut r = Reference {
         output: vec![T::ZERO; steps * batch * dh],
@@ -164,7 +212,9 @@ pub fn forward_backward<T: Float>(params: &RnnParams<T>, input: &RnnInput<'_, T>
     for b in 0..batch {
         let len = input.lengths.map_or(steps, |l| l[b]);
         // layer_in[l][t]: input of layer l at step t (t < len).
-        let mut layer_in: Vec<Vec<Vec<T>>> = vec![(0..len).map(|t| input.x[(t * batch + b) * i0..][..i0].to_vec()).collect()];
+        let mut layer_in: Vec<Vec<Vec<T>>> = vec![(0..len)
+            .map(|t| input.x[(t * batch + b) * i0..][..i0].to_vec())
+            .collect()];
         let mut saved: Vec<Vec<Step<T>>> = Vec::new(); // [l·D + d][processing index]
         for l in 0..cfg.num_layers {
             let mut out = vec![vec![T::ZERO; dh]; len];
@@ -172,9 +222,14 @@ pub fn forward_backward<T: Float>(params: &RnnParams<T>, input: &RnnInput<'_, T>
                 let k = l * nd + d;
                 let (mut hh, mut cc) = (state(input.h0, k, b), state(input.c0, k, b));
                 let mut steps_saved = Vec::new();
-                let order: Vec<usize> = if d == 0 { (0..len).collect() } else { (0..len).rev().collect() };
+                let order: Vec<usize> = if d == 0 {
+                    (0..len).collect()
+                } else {
+                    (0..len).rev().collect()
+                };
                 for &t in &order {
-                    let (s, h_new) = step_forward(cfg.cell, &params.dirs[k], &layer_in[l][t], &hh, &cc);
+                    let (s, h_new) =
+                        step_forward(cfg.cell, &params.dirs[k], &layer_in[l][t], &hh, &cc);
                     out[t][d * h..(d + 1) * h].copy_from_slice(&h_new);
                     if lstm {
                         cc = s.c_new.clone();
@@ -197,7 +252,11 @@ pub fn forward_backward<T: Float>(params: &RnnParams<T>, input: &RnnInput<'_, T>
         }
         // Backward, top layer first.
         let mut d_out: Vec<Vec<T>> = (0..len)
-            .map(|t| grad.d_output.map_or(vec![T::ZERO; dh], |g| g[(t * batch + b) * dh..][..dh].to_vec()))
+            .map(|t| {
+                grad.d_output.map_or(vec![T::ZERO; dh], |g| {
+                    g[(t * batch + b) * dh..][..dh].to_vec()
+                })
+            })
             .collect();
         for l in (0..cfg.num_layers).rev() {
             let in_size = cfg.layer_input_size(l);
@@ -205,11 +264,25 @@ pub fn forward_backward<T: Float>(params: &RnnParams<T>, input: &RnnInput<'_, T>
             for d in 0..nd {
                 let k = l * nd + d;
                 let (mut dhh, mut dcc) = (state(grad.d_h_n, k, b), state(grad.d_c_n, k, b));
-                let order: Vec<usize> = if d == 0 { (0..len).collect() } else { (0..len).rev().collect() };
+                let order: Vec<usize> = if d == 0 {
+                    (0..len).collect()
+                } else {
+                    (0..len).rev().collect()
+                };
                 for (pi, &t) in order.iter().enumerate().rev() {
-                    let dh_t: Vec<T> = dhh.iter().zip(&d_out[t][d * h..(d + 1) * h]).map(|(a, c)| *a + *c).collect();
-                    let (dx, dhp, dcp) =
-                        step_backward(cfg.cell, &params.dirs[k], &saved[k][pi], &dh_t, &dcc, &mut r.grads.dirs[k]);
+                    let dh_t: Vec<T> = dhh
+                        .iter()
+                        .zip(&d_out[t][d * h..(d + 1) * h])
+                        .map(|(a, c)| *a + *c)
+                        .collect();
+                    let (dx, dhp, dcp) = step_backward(
+                        cfg.cell,
+                        &params.dirs[k],
+                        &saved[k][pi],
+                        &dh_t,
+                        &dcc,
+                        &mut r.grads.dirs[k],
+                    );
                     d_in[t].iter_mut().zip(&dx).for_each(|(a, v)| *a += *v);
                     dhh = dhp;
                     dcc = dcp;

@@ -53,7 +53,14 @@ pub struct RnnInput<'a, T> {
 impl<'a, T> RnnInput<'a, T> {
     /// Full-length sequences from zero initial states.
     pub fn new(x: &'a [T], steps: usize, batch: usize) -> Self {
-        Self { x, steps, batch, lengths: None, h0: None, c0: None }
+        Self {
+            x,
+            steps,
+            batch,
+            lengths: None,
+            h0: None,
+            c0: None,
+        }
     }
 }
 
@@ -72,20 +79,39 @@ pub struct RnnGradOut<'a, T> {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RnnError {
     #[error("rnn: `{what}` has {got} elements, expected {expected} ({shape})")]
-    Shape { what: &'static str, expected: usize, got: usize, shape: String },
+    Shape {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+        shape: String,
+    },
     #[error("rnn: lengths[{index}] = {len} exceeds the {steps} time steps of the batch")]
-    Length { index: usize, len: usize, steps: usize },
+    Length {
+        index: usize,
+        len: usize,
+        steps: usize,
+    },
     #[error("rnn: `{what}` was given to a GRU, which has no cell state")]
     NoCellState { what: &'static str },
     #[error("rnn: backward called on a cache that holds no forward pass of this stack")]
     NoForward,
 }
 
-fn check(what: &'static str, got: usize, expected: usize, shape: impl FnOnce() -> String) -> Result<(), RnnError> {
+fn check(
+    what: &'static str,
+    got: usize,
+    expected: usize,
+    shape: impl FnOnce() -> String,
+) -> Result<(), RnnError> {
     if got == expected {
         Ok(())
     } else {
-        Err(RnnError::Shape { what, expected, got, shape: shape() })
+        Err(RnnError::Shape {
+            what,
+            expected,
+            got,
+            shape: shape(),
+        })
     }
 }
 
@@ -139,6 +165,8 @@ struct Shard<T> {
     outs: Vec<Vec<T>>,
     /// GRU scratch `[Bs, 3H]`.
     gh: Vec<T>,
+    /// `[G·H]` scratch: the summed biases (forward), the bias gradient (backward).
+    bias: Vec<T>,
     /// Backward: gradient w.r.t. the current layer's output `[T, Bs, D·H]` and its input.
     d_cur: Vec<T>,
     d_below: Vec<T>,
@@ -228,17 +256,35 @@ fn shard_ranges(batch: usize, n: usize) -> impl Iterator<Item = (usize, usize)> 
 }
 
 /// Copies rows `[b0, b0+bs)` of a `[outer, B, inner]` buffer into a dense `[outer, bs, inner]` one.
-fn gather<T: Float>(dst: &mut Vec<T>, src: &[T], outer: usize, batch: usize, inner: usize, b0: usize, bs: usize) {
+fn gather<T: Float>(
+    dst: &mut Vec<T>,
+    src: &[T],
+    outer: usize,
+    batch: usize,
+    inner: usize,
+    b0: usize,
+    bs: usize,
+) {
     let dst = ensure(dst, outer * bs * inner);
     for o in 0..outer {
-        dst[o * bs * inner..][..bs * inner].copy_from_slice(&src[(o * batch + b0) * inner..][..bs * inner]);
+        dst[o * bs * inner..][..bs * inner]
+            .copy_from_slice(&src[(o * batch + b0) * inner..][..bs * inner]);
     }
 }
 
 /// The inverse of [`gather`].
-fn scatter<T: Float>(dst: &mut [T], src: &[T], outer: usize, batch: usize, inner: usize, b0: usize, bs: usize) {
+fn scatter<T: Float>(
+    dst: &mut [T],
+    src: &[T],
+    outer: usize,
+    batch: usize,
+    inner: usize,
+    b0: usize,
+    bs: usize,
+) {
     for o in 0..outer {
-        dst[(o * batch + b0) * inner..][..bs * inner].copy_from_slice(&src[o * bs * inner..][..bs * inner]);
+        dst[(o * batch + b0) * inner..][..bs * inner]
+            .copy_from_slice(&src[o * bs * inner..][..bs * inner]);
     }
 }
 
@@ -254,7 +300,11 @@ impl<T: Float> Rnn<T> {
     /// Forward pass; results in `cache.output()`, `cache.h_n()`, `cache.c_n()`.
     ///
     /// Uses the threads of the current rayon pool (install a pool to choose how many).
-    pub fn forward(&self, input: &RnnInput<'_, T>, cache: &mut RnnCache<T>) -> Result<(), RnnError> {
+    pub fn forward(
+        &self,
+        input: &RnnInput<'_, T>,
+        cache: &mut RnnCache<T>,
+    ) -> Result<(), RnnError> {
         let cfg = *self.config();
         let (steps, batch) = (input.steps, input.batch);
         let (h, ld) = (cfg.hidden_size, cfg.num_layers * cfg.directions());
@@ -280,7 +330,11 @@ impl<T: Float> Rnn<T> {
 
         let threads = rayon::current_num_threads().max(1);
         let n_shards = threads.min(batch).max(1);
-        let par = if n_shards < threads { Par::Threads(threads / n_shards) } else { Par::Seq };
+        let par = if n_shards < threads {
+            Par::Threads(threads / n_shards)
+        } else {
+            Par::Seq
+        };
         cache.shards.resize_with(n_shards, Shard::default);
         cache.config = Some(cfg);
         cache.steps = steps;
@@ -291,18 +345,22 @@ impl<T: Float> Rnn<T> {
         for (wt, p) in cache.w_hh_t.iter_mut().zip(&params.dirs) {
             let wt = ensure(wt, h * gh);
             for (r, row) in p.w_hh.chunks_exact(h).enumerate() {
-                row.iter().enumerate().for_each(|(c, v)| wt[c * gh + r] = *v);
+                row.iter()
+                    .enumerate()
+                    .for_each(|(c, v)| wt[c * gh + r] = *v);
             }
         }
         let w_hh_t = &cache.w_hh_t;
-        cache.shards.par_iter_mut().zip(shard_ranges(batch, n_shards).collect::<Vec<_>>()).for_each(
-            |(shard, (b0, bs))| {
+        cache
+            .shards
+            .par_iter_mut()
+            .zip(shard_ranges(batch, n_shards).collect::<Vec<_>>())
+            .for_each(|(shard, (b0, bs))| {
                 shard.b0 = b0;
                 shard.bs = bs;
                 shard.load_input(&cfg, input);
                 shard.forward(params, w_hh_t, steps, par);
-            },
-        );
+            });
 
         let dh = cfg.output_size();
         ensure(&mut cache.output, steps * batch * dh);
@@ -310,7 +368,15 @@ impl<T: Float> Rnn<T> {
         let lstm = cfg.cell == CellKind::Lstm;
         ensure(&mut cache.c_n, if lstm { ld * batch * h } else { 0 });
         for s in &cache.shards {
-            scatter(&mut cache.output, &s.outs[cfg.num_layers - 1], steps, batch, dh, s.b0, s.bs);
+            scatter(
+                &mut cache.output,
+                &s.outs[cfg.num_layers - 1],
+                steps,
+                batch,
+                dh,
+                s.b0,
+                s.bs,
+            );
             scatter(&mut cache.h_n, &s.state_h, ld, batch, h, s.b0, s.bs);
             if lstm {
                 scatter(&mut cache.c_n, &s.state_c, ld, batch, h, s.b0, s.bs);
@@ -334,9 +400,15 @@ impl<T: Float> Rnn<T> {
             return Err(RnnError::NoForward);
         }
         let (steps, batch) = (cache.steps, cache.batch);
-        let (h, ld, dh) = (cfg.hidden_size, cfg.num_layers * cfg.directions(), cfg.output_size());
+        let (h, ld, dh) = (
+            cfg.hidden_size,
+            cfg.num_layers * cfg.directions(),
+            cfg.output_size(),
+        );
         if let Some(d) = grad.d_output {
-            check("d_output", d.len(), steps * batch * dh, || format!("[T={steps}, B={batch}, D·H={dh}]"))?;
+            check("d_output", d.len(), steps * batch * dh, || {
+                format!("[T={steps}, B={batch}, D·H={dh}]")
+            })?;
         }
         let state_shape = || format!("[L·D={ld}, B={batch}, H={h}]");
         if let Some(d) = grad.d_h_n {
@@ -350,7 +422,11 @@ impl<T: Float> Rnn<T> {
         }
         let threads = rayon::current_num_threads().max(1);
         let n_shards = cache.shards.len();
-        let par = if n_shards < threads { Par::Threads(threads / n_shards) } else { Par::Seq };
+        let par = if n_shards < threads {
+            Par::Threads(threads / n_shards)
+        } else {
+            Par::Seq
+        };
         let params = &self.params;
         cache.shards.par_iter_mut().for_each(|shard| {
             shard.load_grad_out(&cfg, grad, steps, batch);
@@ -362,7 +438,15 @@ impl<T: Float> Rnn<T> {
         ensure(&mut cache.dh0, ld * batch * h);
         ensure(&mut cache.dc0, if lstm { ld * batch * h } else { 0 });
         for s in &cache.shards {
-            scatter(&mut cache.dx, &s.d_cur, steps, batch, cfg.input_size, s.b0, s.bs);
+            scatter(
+                &mut cache.dx,
+                &s.d_cur,
+                steps,
+                batch,
+                cfg.input_size,
+                s.b0,
+                s.bs,
+            );
             scatter(&mut cache.dh0, &s.d_state_h, ld, batch, h, s.b0, s.bs);
             if lstm {
                 scatter(&mut cache.dc0, &s.d_state_c, ld, batch, h, s.b0, s.bs);
@@ -377,7 +461,15 @@ impl<T: Float> Shard<T> {
     fn load_input(&mut self, cfg: &RnnConfig, input: &RnnInput<'_, T>) {
         let (b0, bs, batch, h) = (self.b0, self.bs, input.batch, cfg.hidden_size);
         let ld = cfg.num_layers * cfg.directions();
-        gather(&mut self.x, input.x, input.steps, batch, cfg.input_size, b0, bs);
+        gather(
+            &mut self.x,
+            input.x,
+            input.steps,
+            batch,
+            cfg.input_size,
+            b0,
+            bs,
+        );
         self.lengths.clear();
         match input.lengths {
             Some(l) => self.lengths.extend_from_slice(&l[b0..b0 + bs]),
@@ -387,14 +479,24 @@ impl<T: Float> Shard<T> {
             Some(h0) => gather(&mut self.state_h, h0, ld, batch, h, b0, bs),
             None => drop(zeroed(&mut self.state_h, ld * bs * h)),
         }
-        let n_c = if cfg.cell == CellKind::Lstm { ld * bs * h } else { 0 };
+        let n_c = if cfg.cell == CellKind::Lstm {
+            ld * bs * h
+        } else {
+            0
+        };
         match input.c0 {
             Some(c0) => gather(&mut self.state_c, c0, ld, batch, h, b0, bs),
             None => drop(zeroed(&mut self.state_c, n_c)),
         }
     }
 
-    fn load_grad_out(&mut self, cfg: &RnnConfig, grad: &RnnGradOut<'_, T>, steps: usize, batch: usize) {
+    fn load_grad_out(
+        &mut self,
+        cfg: &RnnConfig,
+        grad: &RnnGradOut<'_, T>,
+        steps: usize,
+        batch: usize,
+    ) {
         let (b0, bs, h) = (self.b0, self.bs, cfg.hidden_size);
         let ld = cfg.num_layers * cfg.directions();
         match grad.d_output {
@@ -405,7 +507,11 @@ impl<T: Float> Shard<T> {
             Some(d) => gather(&mut self.d_state_h, d, ld, batch, h, b0, bs),
             None => drop(zeroed(&mut self.d_state_h, ld * bs * h)),
         }
-        let n_c = if cfg.cell == CellKind::Lstm { ld * bs * h } else { 0 };
+        let n_c = if cfg.cell == CellKind::Lstm {
+            ld * bs * h
+        } else {
+            0
+        };
         match grad.d_c_n {
             Some(d) => gather(&mut self.d_state_c, d, ld, batch, h, b0, bs),
             None => drop(zeroed(&mut self.d_state_c, n_c)),
@@ -418,7 +524,8 @@ impl<T: Float> Shard<T> {
         let (gh, dh) = (cfg.cell.gates() * h, cfg.output_size());
         let lstm = cfg.cell == CellKind::Lstm;
         let rows = steps * bs;
-        self.dirs.resize_with(cfg.num_layers * nd, DirCache::default);
+        self.dirs
+            .resize_with(cfg.num_layers * nd, DirCache::default);
         self.outs.resize_with(cfg.num_layers, Vec::new);
         for l in 0..cfg.num_layers {
             let in_size = cfg.layer_input_size(l);
@@ -431,12 +538,21 @@ impl<T: Float> Shard<T> {
                 let dc = &mut self.dirs[idx];
                 // Input projections of every step at once: gates = x · W_ihᵀ + biases.
                 let gates = ensure(&mut dc.gates, rows * gh);
-                gemm(MatMut::new(gates, rows, gh), MatRef::new(inp, rows, in_size), MatRef::new(&p.w_ih, gh, in_size).t(), false, par);
+                gemm(
+                    MatMut::new(gates, rows, gh),
+                    MatRef::new(inp, rows, in_size),
+                    MatRef::new(&p.w_ih, gh, in_size).t(),
+                    false,
+                    par,
+                );
+                // LSTM: both biases enter the same pre-activation, so add their sum in one pass.
+                let bias = ensure(&mut self.bias, gh);
+                bias.copy_from_slice(&p.b_ih);
+                if lstm {
+                    bias.iter_mut().zip(&p.b_hh).for_each(|(b, c)| *b += *c);
+                }
                 for row in gates.chunks_exact_mut(gh) {
-                    row.iter_mut().zip(&p.b_ih).for_each(|(g, b)| *g += *b);
-                    if lstm {
-                        row.iter_mut().zip(&p.b_hh).for_each(|(g, b)| *g += *b);
-                    }
+                    row.iter_mut().zip(bias.iter()).for_each(|(g, b)| *g += *b);
                 }
                 let h_prev = ensure(&mut dc.h_prev, rows * h);
                 let aux = ensure(&mut dc.aux, rows * h);
@@ -452,7 +568,13 @@ impl<T: Float> Shard<T> {
                     if lstm {
                         let cs = &mut self.state_c[idx * bs * h..][..bs * h];
                         aux[t * bs * h..][..bs * h].copy_from_slice(cs);
-                        gemm(MatMut::new(g_t, bs, gh), MatRef::new(hs, bs, h), w_hh, true, par);
+                        gemm(
+                            MatMut::new(g_t, bs, gh),
+                            MatRef::new(hs, bs, h),
+                            w_hh,
+                            true,
+                            par,
+                        );
                         lstm_step_forward(LstmStep {
                             hidden: h,
                             gates: g_t,
@@ -469,7 +591,13 @@ impl<T: Float> Shard<T> {
                         for row in gh_buf.chunks_exact_mut(gh) {
                             row.copy_from_slice(&p.b_hh);
                         }
-                        gemm(MatMut::new(gh_buf, bs, gh), MatRef::new(hs, bs, h), w_hh, true, par);
+                        gemm(
+                            MatMut::new(gh_buf, bs, gh),
+                            MatRef::new(hs, bs, h),
+                            w_hh,
+                            true,
+                            par,
+                        );
                         gru_step_forward(GruStep {
                             hidden: h,
                             gates: g_t,
@@ -532,7 +660,13 @@ impl<T: Float> Shard<T> {
                             t,
                             lengths: &self.lengths,
                         });
-                        gemm(MatMut::new(dhs, bs, h), MatRef::new(dax_t, bs, gh), w_hh, true, par);
+                        gemm(
+                            MatMut::new(dhs, bs, h),
+                            MatRef::new(dax_t, bs, gh),
+                            w_hh,
+                            true,
+                            par,
+                        );
                     } else {
                         let dah_t = &mut da_h[t * bs * gh..][..bs * gh];
                         gru_step_backward(GruStepBack {
@@ -549,17 +683,48 @@ impl<T: Float> Shard<T> {
                             t,
                             lengths: &self.lengths,
                         });
-                        gemm(MatMut::new(dhs, bs, h), MatRef::new(dah_t, bs, gh), w_hh, true, par);
+                        gemm(
+                            MatMut::new(dhs, bs, h),
+                            MatRef::new(dah_t, bs, gh),
+                            w_hh,
+                            true,
+                            par,
+                        );
                     }
                 }
                 // Weight gradients of all steps at once.
                 let da_x: &[T] = da_x;
                 let da_h: &[T] = if lstm { da_x } else { da_h };
-                gemm(MatMut::new(&mut g.w_ih, gh, in_size), MatRef::new(da_x, rows, gh).t(), MatRef::new(inp, rows, in_size), true, par);
-                gemm(MatMut::new(&mut g.w_hh, gh, h), MatRef::new(da_h, rows, gh).t(), MatRef::new(&dc.h_prev, rows, h), true, par);
-                add_column_sums(&mut g.b_ih, da_x);
-                add_column_sums(&mut g.b_hh, da_h);
-                gemm(MatMut::new(d_below, rows, in_size), MatRef::new(da_x, rows, gh), MatRef::new(&p.w_ih, gh, in_size), true, par);
+                gemm(
+                    MatMut::new(&mut g.w_ih, gh, in_size),
+                    MatRef::new(da_x, rows, gh).t(),
+                    MatRef::new(inp, rows, in_size),
+                    true,
+                    par,
+                );
+                gemm(
+                    MatMut::new(&mut g.w_hh, gh, h),
+                    MatRef::new(da_h, rows, gh).t(),
+                    MatRef::new(&dc.h_prev, rows, h),
+                    true,
+                    par,
+                );
+                // δb = column sums of δa; for the LSTM δb_hh = δb_ih, so one pass serves both.
+                let db = zeroed(&mut self.bias, gh);
+                add_column_sums(db, da_x);
+                g.b_ih.iter_mut().zip(db.iter()).for_each(|(a, b)| *a += *b);
+                if lstm {
+                    g.b_hh.iter_mut().zip(db.iter()).for_each(|(a, b)| *a += *b);
+                } else {
+                    add_column_sums(&mut g.b_hh, da_h);
+                }
+                gemm(
+                    MatMut::new(d_below, rows, in_size),
+                    MatRef::new(da_x, rows, gh),
+                    MatRef::new(&p.w_ih, gh, in_size),
+                    true,
+                    par,
+                );
             }
             std::mem::swap(&mut self.d_cur, &mut self.d_below);
         }

@@ -2,7 +2,9 @@
 //! reference on awkward shapes, and argument errors.
 
 use abridge_nn::reference::forward_backward;
-use abridge_nn::{Cell, CellKind, Rnn, RnnCache, RnnConfig, RnnError, RnnGradOut, RnnInput, RnnParams};
+use abridge_nn::{
+    Cell, CellKind, Rnn, RnnCache, RnnConfig, RnnError, RnnGradOut, RnnInput, RnnParams,
+};
 use abridge_tensor::Rng;
 use abridge_testkit::{assert_close, check_gradient, randn};
 
@@ -22,13 +24,22 @@ struct Problem {
 }
 
 impl Problem {
-    fn new(cfg: RnnConfig, steps: usize, batch: usize, lengths: Option<Vec<usize>>, seed: u64) -> Self {
+    fn new(
+        cfg: RnnConfig,
+        steps: usize,
+        batch: usize,
+        lengths: Option<Vec<usize>>,
+        seed: u64,
+    ) -> Self {
         let ld = cfg.num_layers * cfg.directions();
         let sh = ld * batch * cfg.hidden_size;
         let lstm = cfg.cell == CellKind::Lstm;
         let mut params = RnnParams::init_uniform(cfg, &mut Rng::new(seed));
         // Larger weights than the default make the gates saturate differently per unit.
-        params.tensors_mut().into_iter().for_each(|t| t.data.iter_mut().for_each(|v| *v *= 2.0));
+        params
+            .tensors_mut()
+            .into_iter()
+            .for_each(|t| t.data.iter_mut().for_each(|v| *v *= 2.0));
         Self {
             cfg,
             params,
@@ -60,12 +71,18 @@ impl Problem {
     }
 
     fn grad(&self) -> RnnGradOut<'_, f64> {
-        RnnGradOut { d_output: Some(&self.r_out), d_h_n: Some(&self.r_h), d_c_n: self.lstm().then_some(&self.r_c[..]) }
+        RnnGradOut {
+            d_output: Some(&self.r_out),
+            d_h_n: Some(&self.r_h),
+            d_c_n: self.lstm().then_some(&self.r_c[..]),
+        }
     }
 
     fn loss(&self, params: &RnnParams<f64>, x: &[f64], h0: &[f64], c0: &[f64]) -> f64 {
         let mut cache = RnnCache::new();
-        Rnn::new(params.clone()).forward(&self.input(x, h0, c0), &mut cache).unwrap();
+        Rnn::new(params.clone())
+            .forward(&self.input(x, h0, c0), &mut cache)
+            .unwrap();
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
         dot(cache.output(), &self.r_out) + dot(cache.h_n(), &self.r_h) + dot(cache.c_n(), &self.r_c)
     }
@@ -75,7 +92,8 @@ impl Problem {
         let rnn = Rnn::new(self.params.clone());
         let mut cache = RnnCache::new();
         let mut grads = RnnParams::zeros(self.cfg);
-        rnn.forward(&self.input(&self.x, &self.h0, &self.c0), &mut cache).unwrap();
+        rnn.forward(&self.input(&self.x, &self.h0, &self.c0), &mut cache)
+            .unwrap();
         rnn.backward(&mut cache, &self.grad(), &mut grads).unwrap();
         (cache, grads)
     }
@@ -112,9 +130,16 @@ impl Problem {
     }
 
     fn compare_with_reference(&self, label: &str, threads: usize) {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         let (cache, grads) = pool.install(|| self.fast());
-        let r = forward_backward(&self.params, &self.input(&self.x, &self.h0, &self.c0), &self.grad());
+        let r = forward_backward(
+            &self.params,
+            &self.input(&self.x, &self.h0, &self.c0),
+            &self.grad(),
+        );
         let tol = 1e-12;
         let l = |k: &str| format!("{label} ({threads} threads) {k}");
         assert_close(&l("output"), cache.output(), &r.output, tol);
@@ -136,9 +161,12 @@ fn both_cells() -> [CellKind; 2] {
 #[test]
 fn finite_differences_agree_for_deep_bidirectional_variable_length_stacks() {
     for cell in both_cells() {
-        let cfg = RnnConfig::new(cell, 3, 4).with_layers(2).with_bidirectional(true);
+        let cfg = RnnConfig::new(cell, 3, 4)
+            .with_layers(2)
+            .with_bidirectional(true);
         // Lengths 4, 0, 1, 3: an empty sequence, a single step, and ragged ends in both directions.
-        Problem::new(cfg, 4, 4, Some(vec![4, 0, 1, 3]), 11).gradcheck(&format!("{cell:?} 2-layer bidir packed"));
+        Problem::new(cfg, 4, 4, Some(vec![4, 0, 1, 3]), 11)
+            .gradcheck(&format!("{cell:?} 2-layer bidir packed"));
     }
 }
 
@@ -159,34 +187,60 @@ fn finite_differences_agree_for_single_step_cells() {
         let lstm = kind == CellKind::Lstm;
         let loss = |cell: &Cell<f64>, x: &[f64], h: &[f64], c: &[f64]| {
             let mut cache = RnnCache::new();
-            cell.step(x, 2, Some(h), lstm.then_some(c), &mut cache).unwrap();
+            cell.step(x, 2, Some(h), lstm.then_some(c), &mut cache)
+                .unwrap();
             let mut l: f64 = cache.h_n().iter().zip(&rh).map(|(a, b)| a * b).sum();
             l += cache.c_n().iter().zip(&rc).map(|(a, b)| a * b).sum::<f64>();
             l
         };
         let mut cache = RnnCache::new();
-        cell.step(&x, 2, Some(&h), lstm.then_some(&c[..]), &mut cache).unwrap();
+        cell.step(&x, 2, Some(&h), lstm.then_some(&c[..]), &mut cache)
+            .unwrap();
         let mut grads = cell.zero_grads();
-        cell.step_backward(&mut cache, Some(&rh), lstm.then_some(&rc[..]), &mut grads).unwrap();
+        cell.step_backward(&mut cache, Some(&rh), lstm.then_some(&rc[..]), &mut grads)
+            .unwrap();
         let g = &grads.dirs[0];
-        for (name, analytic, which) in [("w_ih", &g.w_ih, 0), ("w_hh", &g.w_hh, 1), ("b_ih", &g.b_ih, 2), ("b_hh", &g.b_hh, 3)] {
-            check_gradient(&format!("{kind:?} cell {name}"), analytic, 1e-5, 1e-5, |i, d| {
-                let mut c2 = cell.clone();
-                let p = c2.params_mut();
-                [&mut p.w_ih, &mut p.w_hh, &mut p.b_ih, &mut p.b_hh][which][i] += d;
-                loss(&c2, &x, &h, &c)
-            });
+        for (name, analytic, which) in [
+            ("w_ih", &g.w_ih, 0),
+            ("w_hh", &g.w_hh, 1),
+            ("b_ih", &g.b_ih, 2),
+            ("b_hh", &g.b_hh, 3),
+        ] {
+            check_gradient(
+                &format!("{kind:?} cell {name}"),
+                analytic,
+                1e-5,
+                1e-5,
+                |i, d| {
+                    let mut c2 = cell.clone();
+                    let p = c2.params_mut();
+                    [&mut p.w_ih, &mut p.w_hh, &mut p.b_ih, &mut p.b_hh][which][i] += d;
+                    loss(&c2, &x, &h, &c)
+                },
+            );
         }
-        check_gradient(&format!("{kind:?} cell x"), cache.dx(), 1e-5, 1e-5, |i, d| {
-            let mut x2 = x.clone();
-            x2[i] += d;
-            loss(&cell, &x2, &h, &c)
-        });
-        check_gradient(&format!("{kind:?} cell h"), cache.dh0(), 1e-5, 1e-5, |i, d| {
-            let mut h2 = h.clone();
-            h2[i] += d;
-            loss(&cell, &x, &h2, &c)
-        });
+        check_gradient(
+            &format!("{kind:?} cell x"),
+            cache.dx(),
+            1e-5,
+            1e-5,
+            |i, d| {
+                let mut x2 = x.clone();
+                x2[i] += d;
+                loss(&cell, &x2, &h, &c)
+            },
+        );
+        check_gradient(
+            &format!("{kind:?} cell h"),
+            cache.dh0(),
+            1e-5,
+            1e-5,
+            |i, d| {
+                let mut h2 = h.clone();
+                h2[i] += d;
+                loss(&cell, &x, &h2, &c)
+            },
+        );
     }
 }
 
@@ -194,7 +248,8 @@ fn finite_differences_agree_for_single_step_cells() {
 fn fast_path_matches_reference_on_awkward_shapes() {
     // (layers, bidir, input, hidden, steps, batch, lengths): hidden sizes off the SIMD width,
     // batch 1, length-1 sequences, zero-length rows, more threads than rows.
-    let shapes: Vec<(usize, bool, usize, usize, usize, usize, Option<Vec<usize>>)> = vec![
+    type Shape = (usize, bool, usize, usize, usize, usize, Option<Vec<usize>>);
+    let shapes: Vec<Shape> = vec![
         (1, false, 5, 17, 1, 1, None),
         (1, true, 3, 9, 6, 1, None),
         (2, true, 7, 13, 5, 5, Some(vec![5, 1, 0, 3, 2])),
@@ -202,9 +257,13 @@ fn fast_path_matches_reference_on_awkward_shapes() {
         (1, true, 6, 8, 7, 7, Some(vec![0, 0, 7, 1, 6, 2, 3])),
         (2, false, 2, 3, 3, 2, Some(vec![0, 0])),
     ];
-    for (seed, (layers, bidir, input, hidden, steps, batch, lengths)) in shapes.into_iter().enumerate() {
+    for (seed, (layers, bidir, input, hidden, steps, batch, lengths)) in
+        shapes.into_iter().enumerate()
+    {
         for cell in both_cells() {
-            let cfg = RnnConfig::new(cell, input, hidden).with_layers(layers).with_bidirectional(bidir);
+            let cfg = RnnConfig::new(cell, input, hidden)
+                .with_layers(layers)
+                .with_bidirectional(bidir);
             let p = Problem::new(cfg, steps, batch, lengths.clone(), seed as u64 * 7);
             for threads in [1, 2, 4] {
                 p.compare_with_reference(&format!("{cell:?} L{layers} bidir{bidir} I{input} H{hidden} T{steps} B{batch} {lengths:?}"), threads);
@@ -216,7 +275,9 @@ fn fast_path_matches_reference_on_awkward_shapes() {
 #[test]
 fn f32_fast_path_tracks_f64_reference() {
     for cell in both_cells() {
-        let cfg = RnnConfig::new(cell, 16, 40).with_layers(2).with_bidirectional(true);
+        let cfg = RnnConfig::new(cell, 16, 40)
+            .with_layers(2)
+            .with_bidirectional(true);
         let p = Problem::new(cfg, 12, 6, Some(vec![12, 3, 1, 12, 7, 9]), 5);
         let r = forward_backward(&p.params, &p.input(&p.x, &p.h0, &p.c0), &p.grad());
         let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
@@ -224,20 +285,48 @@ fn f32_fast_path_tracks_f64_reference() {
         for (a, b) in params32.tensors_mut().into_iter().zip(p.params.tensors()) {
             a.data.copy_from_slice(&f(b.data));
         }
-        let (x, h0, c0, ro, rh, rc) = (f(&p.x), f(&p.h0), f(&p.c0), f(&p.r_out), f(&p.r_h), f(&p.r_c));
+        let (x, h0, c0, ro, rh, rc) = (
+            f(&p.x),
+            f(&p.h0),
+            f(&p.c0),
+            f(&p.r_out),
+            f(&p.r_h),
+            f(&p.r_c),
+        );
         let lstm = p.lstm();
-        let input = RnnInput { x: &x, steps: p.steps, batch: p.batch, lengths: p.lengths.as_deref(), h0: Some(&h0), c0: lstm.then_some(&c0[..]) };
-        let grad = RnnGradOut { d_output: Some(&ro), d_h_n: Some(&rh), d_c_n: lstm.then_some(&rc[..]) };
+        let input = RnnInput {
+            x: &x,
+            steps: p.steps,
+            batch: p.batch,
+            lengths: p.lengths.as_deref(),
+            h0: Some(&h0),
+            c0: lstm.then_some(&c0[..]),
+        };
+        let grad = RnnGradOut {
+            d_output: Some(&ro),
+            d_h_n: Some(&rh),
+            d_c_n: lstm.then_some(&rc[..]),
+        };
         let rnn = Rnn::new(params32);
         let mut cache = RnnCache::new();
         let mut grads = RnnParams::zeros(cfg);
         rnn.forward(&input, &mut cache).unwrap();
         rnn.backward(&mut cache, &grad, &mut grads).unwrap();
         let w = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
-        assert_close(&format!("{cell:?} f32 output"), &w(cache.output()), &r.output, 1e-5);
+        assert_close(
+            &format!("{cell:?} f32 output"),
+            &w(cache.output()),
+            &r.output,
+            1e-5,
+        );
         assert_close(&format!("{cell:?} f32 dx"), &w(cache.dx()), &r.dx, 1e-5);
         for (a, b) in grads.tensors().into_iter().zip(r.grads.tensors()) {
-            assert_close(&format!("{cell:?} f32 {}", a.name), &w(a.data), b.data, 1e-5);
+            assert_close(
+                &format!("{cell:?} f32 {}", a.name),
+                &w(a.data),
+                b.data,
+                1e-5,
+            );
         }
     }
 }
@@ -251,8 +340,12 @@ fn repeated_calls_reuse_the_cache_and_give_the_same_answer() {
     let mut cache = RnnCache::new();
     let run = |cache: &mut RnnCache<f64>, p: &Problem| {
         let mut g = RnnParams::zeros(cfg);
-        Rnn::new(p.params.clone()).forward(&p.input(&p.x, &p.h0, &p.c0), cache).unwrap();
-        Rnn::new(p.params.clone()).backward(cache, &p.grad(), &mut g).unwrap();
+        Rnn::new(p.params.clone())
+            .forward(&p.input(&p.x, &p.h0, &p.c0), cache)
+            .unwrap();
+        Rnn::new(p.params.clone())
+            .backward(cache, &p.grad(), &mut g)
+            .unwrap();
         (cache.output().to_vec(), cache.dx().to_vec(), g)
     };
     let first = run(&mut cache, &small);
@@ -270,21 +363,76 @@ fn bad_arguments_are_errors_not_panics() {
     let rnn = Rnn::new(RnnParams::<f32>::zeros(cfg));
     let mut cache = RnnCache::new();
     let x = vec![0.0f32; 2 * 3 * 3];
-    let err = rnn.forward(&RnnInput::new(&x[..17], 2, 3), &mut cache).unwrap_err();
-    assert!(matches!(err, RnnError::Shape { what: "x", expected: 18, got: 17, .. }), "{err}");
+    let err = rnn
+        .forward(&RnnInput::new(&x[..17], 2, 3), &mut cache)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RnnError::Shape {
+                what: "x",
+                expected: 18,
+                got: 17,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("[T=2, B=3, I=3]"), "{err}");
     let lengths = [2, 3, 1];
-    let err = rnn.forward(&RnnInput { lengths: Some(&lengths), ..RnnInput::new(&x, 2, 3) }, &mut cache).unwrap_err();
-    assert_eq!(err, RnnError::Length { index: 1, len: 3, steps: 2 });
+    let err = rnn
+        .forward(
+            &RnnInput {
+                lengths: Some(&lengths),
+                ..RnnInput::new(&x, 2, 3)
+            },
+            &mut cache,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RnnError::Length {
+            index: 1,
+            len: 3,
+            steps: 2
+        }
+    );
     let c0 = vec![0.0f32; 2 * 3 * 4];
-    let err = rnn.forward(&RnnInput { c0: Some(&c0), ..RnnInput::new(&x, 2, 3) }, &mut cache).unwrap_err();
+    let err = rnn
+        .forward(
+            &RnnInput {
+                c0: Some(&c0),
+                ..RnnInput::new(&x, 2, 3)
+            },
+            &mut cache,
+        )
+        .unwrap_err();
     assert_eq!(err, RnnError::NoCellState { what: "c0" });
     let mut g = RnnParams::zeros(cfg);
-    assert_eq!(rnn.backward(&mut RnnCache::new(), &RnnGradOut::default(), &mut g).unwrap_err(), RnnError::NoForward);
+    assert_eq!(
+        rnn.backward(&mut RnnCache::new(), &RnnGradOut::default(), &mut g)
+            .unwrap_err(),
+        RnnError::NoForward
+    );
     rnn.forward(&RnnInput::new(&x, 2, 3), &mut cache).unwrap();
     let d = vec![0.0f32; 5];
-    let err = rnn.backward(&mut cache, &RnnGradOut { d_output: Some(&d), ..Default::default() }, &mut g).unwrap_err();
-    assert!(matches!(err, RnnError::Shape { what: "d_output", .. }));
+    let err = rnn
+        .backward(
+            &mut cache,
+            &RnnGradOut {
+                d_output: Some(&d),
+                ..Default::default()
+            },
+            &mut g,
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        RnnError::Shape {
+            what: "d_output",
+            ..
+        }
+    ));
 }
 
 #[test]

@@ -25,7 +25,10 @@ impl Par {
 }
 
 fn check_view(len: usize, rows: usize, cols: usize, rs: isize, cs: isize, what: &str) {
-    assert!(rs >= 0 && cs >= 0, "{what}: negative strides are not supported");
+    assert!(
+        rs >= 0 && cs >= 0,
+        "{what}: negative strides are not supported"
+    );
     if rows == 0 || cols == 0 {
         return;
     }
@@ -56,12 +59,24 @@ impl<'a, T: Float> MatRef<'a, T> {
     /// `rows × cols` with element `(i, j)` at `data[i*rs + j*cs]`.
     pub fn strided(data: &'a [T], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
         check_view(data.len(), rows, cols, rs as isize, cs as isize, "MatRef");
-        Self { data, rows, cols, rs: rs as isize, cs: cs as isize }
+        Self {
+            data,
+            rows,
+            cols,
+            rs: rs as isize,
+            cs: cs as isize,
+        }
     }
 
     /// The transpose, as a view.
     pub fn t(self) -> Self {
-        Self { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+        Self {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
     }
 
     pub fn rows(&self) -> usize {
@@ -91,15 +106,30 @@ impl<'a, T: Float> MatMut<'a, T> {
     /// `rows × cols` with row stride `rs` (unit column stride).
     pub fn strided(data: &'a mut [T], rows: usize, cols: usize, rs: usize) -> Self {
         check_view(data.len(), rows, cols, rs as isize, 1, "MatMut");
-        assert!(rows <= 1 || rs >= cols, "MatMut: rows would overlap (row stride {rs} < {cols} columns)");
-        Self { data, rows, cols, rs: rs as isize, cs: 1 }
+        assert!(
+            rows <= 1 || rs >= cols,
+            "MatMut: rows would overlap (row stride {rs} < {cols} columns)"
+        );
+        Self {
+            data,
+            rows,
+            cols,
+            rs: rs as isize,
+            cs: 1,
+        }
     }
 }
 
 /// `c = a·b` (`accumulate == false`) or `c += a·b` (`accumulate == true`).
 ///
 /// Shapes: `a [m, k]`, `b [k, n]`, `c [m, n]`; panics with the three shapes if they disagree.
-pub fn gemm<T: Float>(c: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, accumulate: bool, par: Par) {
+pub fn gemm<T: Float>(
+    c: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+    par: Par,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
         b.rows == k && c.rows == m && c.cols == n,
@@ -170,10 +200,14 @@ mod tests {
     use super::*;
 
     fn fill(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 33) as f64 / (1u64 << 31) as f64) - 0.5
             })
             .collect()
@@ -188,13 +222,24 @@ mod tests {
                         let a = fill(m * k, 1);
                         let b = fill(k * n, 2);
                         let c0 = fill(m * n, 3);
-                        let av = if ta { MatRef::new(&a, k, m).t() } else { MatRef::new(&a, m, k) };
-                        let bv = if tb { MatRef::new(&b, n, k).t() } else { MatRef::new(&b, k, n) };
+                        let av = if ta {
+                            MatRef::new(&a, k, m).t()
+                        } else {
+                            MatRef::new(&a, m, k)
+                        };
+                        let bv = if tb {
+                            MatRef::new(&b, n, k).t()
+                        } else {
+                            MatRef::new(&b, k, n)
+                        };
                         let (mut c1, mut c2) = (c0.clone(), c0.clone());
                         gemm(MatMut::new(&mut c1, m, n), av, bv, acc, Par::Threads(2));
                         gemm_slow(MatMut::new(&mut c2, m, n), av, bv, acc);
                         for (x, y) in c1.iter().zip(&c2) {
-                            assert!((x - y).abs() < 1e-12, "m{m} k{k} n{n} ta{ta} tb{tb} acc{acc}");
+                            assert!(
+                                (x - y).abs() < 1e-12,
+                                "m{m} k{k} n{n} ta{ta} tb{tb} acc{acc}"
+                            );
                         }
                     }
                 }
@@ -207,7 +252,13 @@ mod tests {
         let a = fill(6, 4);
         let b = fill(9, 5);
         let mut c = vec![7.0; 2 * 5];
-        gemm(MatMut::strided(&mut c, 2, 3, 5), MatRef::new(&a, 2, 3), MatRef::new(&b, 3, 3), false, Par::Seq);
+        gemm(
+            MatMut::strided(&mut c, 2, 3, 5),
+            MatRef::new(&a, 2, 3),
+            MatRef::new(&b, 3, 3),
+            false,
+            Par::Seq,
+        );
         assert_eq!(&c[3..5], &[7.0, 7.0]);
         assert_eq!(&c[8..10], &[7.0, 7.0]);
     }
@@ -217,16 +268,34 @@ mod tests {
     fn shape_mismatch_panics_with_shapes() {
         let a = vec![0.0f32; 6];
         let mut c = vec![0.0f32; 4];
-        gemm(MatMut::new(&mut c, 2, 2), MatRef::new(&a, 2, 3), MatRef::new(&a, 2, 3), false, Par::Seq);
+        gemm(
+            MatMut::new(&mut c, 2, 2),
+            MatRef::new(&a, 2, 3),
+            MatRef::new(&a, 2, 3),
+            false,
+            Par::Seq,
+        );
     }
 
     #[test]
     fn k_zero_clears_or_keeps() {
         let a: Vec<f32> = vec![];
         let mut c = vec![1.0f32; 4];
-        gemm(MatMut::new(&mut c, 2, 2), MatRef::new(&a, 2, 0), MatRef::new(&a, 0, 2), true, Par::Seq);
+        gemm(
+            MatMut::new(&mut c, 2, 2),
+            MatRef::new(&a, 2, 0),
+            MatRef::new(&a, 0, 2),
+            true,
+            Par::Seq,
+        );
         assert_eq!(c, vec![1.0; 4]);
-        gemm(MatMut::new(&mut c, 2, 2), MatRef::new(&a, 2, 0), MatRef::new(&a, 0, 2), false, Par::Seq);
+        gemm(
+            MatMut::new(&mut c, 2, 2),
+            MatRef::new(&a, 2, 0),
+            MatRef::new(&a, 0, 2),
+            false,
+            Par::Seq,
+        );
         assert_eq!(c, vec![0.0; 4]);
     }
 }

@@ -12,7 +12,10 @@ pub fn shared_dir() -> Option<PathBuf> {
         let p = PathBuf::from(p);
         return p.is_dir().then_some(p);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().map(|a| a.join("shared")).find(|p| p.join("README.md").is_file())
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared"))
+        .find(|p| p.join("README.md").is_file())
 }
 
 /// `shared/<sub>` if it exists; otherwise prints why the calling test is skipped and returns `None`.
@@ -36,31 +39,55 @@ pub struct Tensor {
 /// Every tensor of a safetensors file (F32, F64 and I64 are supported).
 pub fn read_safetensors(path: &Path) -> HashMap<String, Tensor> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
     st.tensors()
         .into_iter()
         .map(|(name, view)| {
             let raw = view.data();
             let data: Vec<f64> = match view.dtype() {
-                safetensors::Dtype::F32 => {
-                    raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect()
-                }
-                safetensors::Dtype::F64 => raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
-                safetensors::Dtype::I64 => {
-                    raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect()
-                }
-                d => panic!("{}: tensor {name} has unsupported dtype {d:?}", path.display()),
+                safetensors::Dtype::F32 => raw
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+                    .collect(),
+                safetensors::Dtype::F64 => raw
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+                safetensors::Dtype::I64 => raw
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
+                    .collect(),
+                d => panic!(
+                    "{}: tensor {name} has unsupported dtype {d:?}",
+                    path.display()
+                ),
             };
-            (name, Tensor { shape: view.shape().to_vec(), data })
+            (
+                name,
+                Tensor {
+                    shape: view.shape().to_vec(),
+                    data,
+                },
+            )
         })
         .collect()
 }
 
 /// Largest absolute difference divided by the largest magnitude of `want` (1 if that is 0).
 pub fn rel_err(got: &[f64], want: &[f64]) -> f64 {
-    assert_eq!(got.len(), want.len(), "length mismatch: got {} want {}", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "length mismatch: got {} want {}",
+        got.len(),
+        want.len()
+    );
     let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let diff = got.iter().zip(want).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    let diff = got
+        .iter()
+        .zip(want)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
     if scale == 0.0 {
         diff
     } else {
@@ -78,11 +105,20 @@ pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
 ///
 /// `loss_at(i, delta)` must return the loss with entry `i` of the parameter moved by `delta`.
 /// Fails when `|a − n| / max(|a| + |n|, floor)` exceeds `tol` for any entry.
-pub fn check_gradient(what: &str, analytic: &[f64], eps: f64, tol: f64, mut loss_at: impl FnMut(usize, f64) -> f64) {
+pub fn check_gradient(
+    what: &str,
+    analytic: &[f64],
+    eps: f64,
+    tol: f64,
+    mut loss_at: impl FnMut(usize, f64) -> f64,
+) {
     for (i, &a) in analytic.iter().enumerate() {
         let n = (loss_at(i, eps) - loss_at(i, -eps)) / (2.0 * eps);
         let err = (a - n).abs() / (a.abs() + n.abs()).max(1e-7);
-        assert!(err <= tol, "{what}[{i}]: analytic {a:.10e} vs numeric {n:.10e} (rel {err:.2e})");
+        assert!(
+            err <= tol,
+            "{what}[{i}]: analytic {a:.10e} vs numeric {n:.10e} (rel {err:.2e})"
+        );
     }
 }
 

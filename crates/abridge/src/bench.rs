@@ -11,7 +11,7 @@ use abridge_tensor::{gemm, MatMut, MatRef, Par, Rng};
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::cli::{BenchCommand, CellArg, Format, RnnBenchArgs};
+use crate::cli::{BenchCommand, CellArg, Format, Phase, RnnBenchArgs};
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
@@ -19,8 +19,14 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Gemm(a) => with_threads(a.threads, || {
             let g = gemm_gflops(a.size, a.threads);
             match a.format {
-                Format::Json => println!("{}", json!({"bench": "abridge_gemm", "size": a.size, "threads": a.threads, "gflops": round(g, 1)})),
-                Format::Text => println!("f32 GEMM {0}x{0}x{0}, {1} threads: {2:.1} GFLOP/s", a.size, a.threads, g),
+                Format::Json => println!(
+                    "{}",
+                    json!({"bench": "abridge_gemm", "size": a.size, "threads": a.threads, "gflops": round(g, 1)})
+                ),
+                Format::Text => println!(
+                    "f32 GEMM {0}x{0}x{0}, {1} threads: {2:.1} GFLOP/s",
+                    a.size, a.threads, g
+                ),
             }
             Ok(())
         }),
@@ -28,8 +34,16 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
 }
 
 fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    let n = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
-    rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("building the thread pool").install(f)
+    let n = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .expect("building the thread pool")
+        .install(f)
 }
 
 fn round(v: f64, digits: i32) -> f64 {
@@ -50,7 +64,15 @@ pub fn gemm_gflops(n: usize, threads: usize) -> f64 {
     let mut c = vec![0.0f32; n * n];
     let flop = 2.0 * (n as f64).powi(3);
     let iters = ((4e9 / flop) as usize).max(3);
-    let mut once = || gemm(MatMut::new(&mut c, n, n), MatRef::new(&a, n, n), MatRef::new(&b, n, n), false, Par::Threads(threads));
+    let mut once = || {
+        gemm(
+            MatMut::new(&mut c, n, n),
+            MatRef::new(&a, n, n),
+            MatRef::new(&b, n, n),
+            false,
+            Par::Threads(threads),
+        )
+    };
     once();
     once();
     let reps: Vec<f64> = (0..3)
@@ -66,32 +88,47 @@ pub fn gemm_gflops(n: usize, threads: usize) -> f64 {
 }
 
 fn rnn(a: &RnnBenchArgs) -> Result<()> {
-    anyhow::ensure!(a.reps > 0 && a.iters > 0, "--reps and --iters must be at least 1");
+    anyhow::ensure!(
+        a.reps > 0 && a.iters > 0,
+        "--reps and --iters must be at least 1"
+    );
     let cell = match a.cell {
         CellArg::Lstm => CellKind::Lstm,
         CellArg::Gru => CellKind::Gru,
     };
-    let cfg = RnnConfig::new(cell, a.input, a.hidden).with_layers(a.layers).with_bidirectional(a.bidirectional);
+    let cfg = RnnConfig::new(cell, a.input, a.hidden)
+        .with_layers(a.layers)
+        .with_bidirectional(a.bidirectional);
     let mut rng = Rng::new(0);
     let rnn = Rnn::new(RnnParams::<f32>::init_uniform(cfg, &mut rng));
-    let x: Vec<f32> = (0..a.seq * a.batch * a.input).map(|_| rng.normal() as f32).collect();
-    let gy: Vec<f32> = (0..a.seq * a.batch * cfg.output_size()).map(|_| rng.normal() as f32).collect();
+    let x: Vec<f32> = (0..a.seq * a.batch * a.input)
+        .map(|_| rng.normal() as f32)
+        .collect();
+    let gy: Vec<f32> = (0..a.seq * a.batch * cfg.output_size())
+        .map(|_| rng.normal() as f32)
+        .collect();
     let input = RnnInput::new(&x, a.seq, a.batch);
-    let grad_out = RnnGradOut { d_output: Some(&gy), ..Default::default() };
+    let grad_out = RnnGradOut {
+        d_output: Some(&gy),
+        ..Default::default()
+    };
     let mut cache = RnnCache::new();
     let mut grads = RnnParams::zeros(cfg);
 
     let g = cell.gates() as f64;
     let (t, b, h) = (a.seq as f64, a.batch as f64, a.hidden as f64);
     let fwd_flop: f64 = (0..a.layers)
-        .map(|l| 2.0 * t * b * g * h * (cfg.layer_input_size(l) as f64 + h) * cfg.directions() as f64)
+        .map(|l| {
+            2.0 * t * b * g * h * (cfg.layer_input_size(l) as f64 + h) * cfg.directions() as f64
+        })
         .sum();
 
     let mut measure = |train: bool| -> Result<serde_json::Value> {
         let mut once = || -> Result<()> {
             rnn.forward(&input, &mut cache).context("forward")?;
             if train {
-                rnn.backward(&mut cache, &grad_out, &mut grads).context("backward")?;
+                rnn.backward(&mut cache, &grad_out, &mut grads)
+                    .context("backward")?;
             }
             Ok(())
         };
@@ -110,13 +147,22 @@ fn rnn(a: &RnnBenchArgs) -> Result<()> {
         Ok(json!({
             "ms": round(s * 1e3, 2),
             "ms_all": times.iter().map(|v| round(v * 1e3, 2)).collect::<Vec<_>>(),
-            "tokens_per_s": (t * b / s).round(),
+            "tokens_per_s": (t * b / s).round() as u64,
             "gflop": round(flop / 1e9, 3),
             "gflops": round(flop / s / 1e9, 1),
         }))
     };
-    let fwd_bwd = measure(true)?;
-    let fwd_infer = measure(false)?;
+    let skipped = serde_json::Value::Null;
+    let fwd_bwd = if a.phase == Phase::Infer {
+        skipped.clone()
+    } else {
+        measure(true)?
+    };
+    let fwd_infer = if a.phase == Phase::Train {
+        skipped
+    } else {
+        measure(false)?
+    };
     let gemm = gemm_gflops(2048, a.threads);
     let pct = 100.0 * fwd_bwd["gflops"].as_f64().unwrap_or(0.0) / gemm;
     let out = json!({
@@ -137,11 +183,28 @@ fn rnn(a: &RnnBenchArgs) -> Result<()> {
     match a.format {
         Format::Json => println!("{out}"),
         Format::Text => {
-            println!("{} [T={}, B={}, I={}] -> H={}, {} threads", cell.name(), a.seq, a.batch, a.input, a.hidden, out["threads"]);
+            println!(
+                "{} [T={}, B={}, I={}] -> H={}, {} threads",
+                cell.name(),
+                a.seq,
+                a.batch,
+                a.input,
+                a.hidden,
+                out["threads"]
+            );
             for (name, v) in [("fwd+bwd", &out["fwd_bwd"]), ("forward", &out["fwd_infer"])] {
-                println!("  {name:8} {:>9} ms  {:>9} tokens/s  {:>6} GFLOP/s", v["ms"], v["tokens_per_s"], v["gflops"]);
+                if v.is_null() {
+                    continue;
+                }
+                println!(
+                    "  {name:8} {:>9} ms  {:>9} tokens/s  {:>6} GFLOP/s",
+                    v["ms"], v["tokens_per_s"], v["gflops"]
+                );
             }
-            println!("  f32 GEMM 2048³ {:.1} GFLOP/s; fwd+bwd reaches {:.1}% of it", gemm, pct);
+            println!(
+                "  f32 GEMM 2048³ {:.1} GFLOP/s; fwd+bwd reaches {:.1}% of it",
+                gemm, pct
+            );
         }
     }
     Ok(())

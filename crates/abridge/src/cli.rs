@@ -3,7 +3,11 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "abridge", version, about = "Neural summarization with recurrent networks, CPU-first")]
+#[command(
+    name = "abridge",
+    version,
+    about = "Neural summarization with recurrent networks, CPU-first"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -66,8 +70,18 @@ pub struct RnnBenchArgs {
     /// Iterations per repetition.
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
+    /// Which measurements: forward+backward, forward only, or both.
+    #[arg(long, value_enum, default_value = "all")]
+    pub phase: Phase,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Phase {
+    All,
+    Train,
+    Infer,
 }
 
 #[derive(Args, Debug)]
