@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::cli::{BenchCommand, CellArg, Format, Phase, RnnBenchArgs};
+use crate::with_threads;
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
@@ -31,19 +32,6 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             Ok(())
         }),
     }
-}
-
-fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    let n = if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
-    };
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build()
-        .expect("building the thread pool")
-        .install(f)
 }
 
 fn round(v: f64, digits: i32) -> f64 {

@@ -18,6 +18,109 @@ pub enum Command {
     /// Benchmarks that print numbers (not tests).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Score summaries with ROUGE, exactly as rouge-score 0.1.2 or ROUGE-1.5.5.pl would.
+    Rouge(RougeArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Flavor {
+    /// Google's rouge-score 0.1.2 (what Hugging Face `evaluate` reports).
+    #[value(name = "rouge-score")]
+    RougeScore,
+    /// The original ROUGE-1.5.5.pl, as papers run it.
+    #[value(name = "rouge155")]
+    Rouge155,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum OutFormat {
+    /// A readable corpus summary.
+    Text,
+    /// The corpus summary as one JSON object.
+    Json,
+    /// One JSON line of scores per pair.
+    Jsonl,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum MultiArg {
+    /// `-f A`: pool counts over references.
+    #[value(name = "A")]
+    A,
+    /// `-f B`: the reference with the best recall.
+    #[value(name = "B")]
+    B,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["pairs", "hyp"])))]
+pub struct RougeArgs {
+    /// JSON Lines with `id`, `hyp`, and `ref` (string) or `refs` (list); `\n` separates sentences.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub pairs: Option<std::path::PathBuf>,
+    /// Hypotheses: a file with one summary per line, or a directory with one file per summary.
+    #[arg(long, value_name = "FILE|DIR", requires = "reference")]
+    pub hyp: Option<std::path::PathBuf>,
+    /// References, aligned with --hyp (same line numbers, or same file names).
+    #[arg(long = "ref", value_name = "FILE|DIR", requires = "hyp")]
+    pub reference: Option<std::path::PathBuf>,
+    #[arg(long, value_enum, default_value = "rouge-score")]
+    pub flavor: Flavor,
+    /// Stem: NLTK's Porter (rouge-score) or `-m`, WordNet exceptions then Porter (rouge155).
+    #[arg(long)]
+    pub stem: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutFormat,
+    /// rouge-score types, comma-separated (rouge1..rougeN, rougeL, rougeLsum).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "rouge1,rouge2,rougeL,rougeLsum"
+    )]
+    pub types: Vec<String>,
+    /// Bootstrap seed (rouge-score: `np.random.seed(SEED)` before `aggregate()`).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u32,
+    /// Bootstrap resamples (rouge-score `n_samples`; rouge155 `-r`).
+    #[arg(long, default_value_t = 1000)]
+    pub samples: usize,
+    /// Confidence level of the interval (rouge155 `-c` is this × 100).
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// rouge155 `-n`: ROUGE-1 … ROUGE-N.
+    #[arg(long, default_value_t = 4)]
+    pub max_n: usize,
+    /// rouge155 `-w`: ROUGE-W weight.
+    #[arg(long, default_value_t = 1.2)]
+    pub weight: f64,
+    /// rouge155: leave out ROUGE-W.
+    #[arg(long)]
+    pub no_w: bool,
+    /// rouge155: leave out ROUGE-S* and ROUGE-SU* (no `-2 -1 -U`).
+    #[arg(long)]
+    pub no_skip_bigrams: bool,
+    /// rouge155 `-p`: α of the F-measure.
+    #[arg(long, default_value_t = 0.5)]
+    pub alpha: f64,
+    /// rouge155 `-s`: remove SMART stopwords.
+    #[arg(long)]
+    pub stopwords: bool,
+    /// rouge155 `-l N`: keep the first N words of every text (references too).
+    #[arg(long, value_name = "N", conflicts_with = "limit_bytes")]
+    pub limit_words: Option<usize>,
+    /// rouge155 `-b N`: keep the first N bytes of every text (references too).
+    #[arg(long, value_name = "N")]
+    pub limit_bytes: Option<usize>,
+    /// rouge155 `-f`: how several references combine.
+    #[arg(long, value_enum, default_value = "A")]
+    pub multi: MultiArg,
+    /// With `--format jsonl`: nest each pair's scores under this dotted path (e.g.
+    /// `rouge_score.stem`), the layout `../shared/rouge/check.py` compares against.
+    #[arg(long, value_name = "PATH")]
+    pub nest: Option<String>,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
+    pub threads: usize,
 }
 
 #[derive(Subcommand, Debug)]

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod rouge;
 
 use std::process::ExitCode;
 
@@ -12,6 +13,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Bench(cmd) => bench::run(cmd),
+        cli::Command::Rouge(args) => rouge::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -26,4 +28,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `f` on a rayon pool of `threads` workers (0 = one per core).
+pub(crate) fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    let n = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .expect("building the thread pool")
+        .install(f)
 }

@@ -65,3 +65,155 @@ fn bad_arguments_exit_non_zero_with_a_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--reps and --iters must be at least 1"));
 }
+
+fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn stdout_json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn rouge_scores_pairs_in_both_flavours() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = write(
+        dir.path(),
+        "pairs.jsonl",
+        br#"{"id": "a", "hyp": "the cat sat on the mat", "ref": "the cat sat on the mat"}
+{"id": "b", "hyp": "the cat on the mat", "refs": ["a dog", "the cat sat on the mat"]}
+
+{"hyp": "", "ref": "nothing matches"}
+"#,
+    );
+    let lines = stdout_json_lines(&abridge(&[
+        "rouge", "--pairs", &pairs, "--format", "jsonl", "--stem",
+    ]));
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["id"], "a");
+    assert_eq!(lines[0]["rouge1"]["fmeasure"], 1.0);
+    assert_eq!(lines[1]["rouge1"]["precision"], 1.0);
+    assert_eq!(lines[2]["id"], "4", "a missing id is the line number");
+    assert_eq!(lines[2]["rougeLsum"]["fmeasure"], 0.0);
+
+    let lines = stdout_json_lines(&abridge(&[
+        "rouge",
+        "--pairs",
+        &pairs,
+        "--flavor",
+        "rouge155",
+        "--format",
+        "jsonl",
+        "--nest",
+        "rouge155.stem",
+        "--stem",
+    ]));
+    assert_eq!(lines[0]["rouge155"]["stem"]["ROUGE-SU*"]["F"], 1.0);
+    assert!(lines[1]["rouge155"]["stem"]["ROUGE-W-1.2"].is_object());
+
+    let summary = stdout_json_lines(&abridge(&["rouge", "--pairs", &pairs, "--format", "json"]));
+    let s = &summary[0];
+    assert_eq!(s["pairs"], 3);
+    let mean = s["scores"]["rouge1"]["mean"]["fmeasure"].as_f64().unwrap();
+    let (lo, hi) = (
+        s["scores"]["rouge1"]["low"]["fmeasure"].as_f64().unwrap(),
+        s["scores"]["rouge1"]["high"]["fmeasure"].as_f64().unwrap(),
+    );
+    assert!(lo <= mean && mean <= hi, "{lo} {mean} {hi}");
+
+    let text = abridge(&["rouge", "--pairs", &pairs, "--flavor", "rouge155"]);
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("ROUGE-1      Average_R:") && text.contains("95%-conf.int."),
+        "{text}"
+    );
+}
+
+#[test]
+fn rouge_reads_line_files_and_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let hyp = write(dir.path(), "hyp.txt", b"the cat sat\na dog barked\n");
+    let reference = write(dir.path(), "ref.txt", b"the cat sat\nno dog here\n");
+    let lines = stdout_json_lines(&abridge(&[
+        "rouge", "--hyp", &hyp, "--ref", &reference, "--format", "jsonl",
+    ]));
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["rouge2"]["fmeasure"], 1.0);
+
+    let (hd, rd) = (dir.path().join("h"), dir.path().join("r"));
+    std::fs::create_dir_all(&hd).unwrap();
+    std::fs::create_dir_all(&rd).unwrap();
+    write(&hd, "d1.txt", b"first sentence .\nsecond one .\n");
+    write(&rd, "d1.txt", b"first sentence .\nsecond one .\n");
+    let lines = stdout_json_lines(&abridge(&[
+        "rouge",
+        "--hyp",
+        hd.to_str().unwrap(),
+        "--ref",
+        rd.to_str().unwrap(),
+        "--format",
+        "jsonl",
+    ]));
+    assert_eq!(lines[0]["id"], "d1.txt");
+    assert_eq!(lines[0]["rougeLsum"]["fmeasure"], 1.0);
+}
+
+#[test]
+fn rouge_bad_input_names_file_line_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8], &str); 5] = [
+        (
+            "bad_json.jsonl",
+            b"{\"hyp\": \"a\", \"ref\": \"b\"}\n{not json\n",
+            ":2: invalid JSON",
+        ),
+        (
+            "missing.jsonl",
+            b"{\"hyp\": \"a\"}\n",
+            ":1: missing field `ref` (or `refs`)",
+        ),
+        (
+            "type.jsonl",
+            b"{\"hyp\": 3, \"ref\": \"b\"}\n",
+            ":1: field `hyp` must be a string",
+        ),
+        (
+            "utf8.jsonl",
+            b"{\"hyp\": \"a\", \"ref\": \"b\"}\n{\"hyp\": \"\xff\", \"ref\": \"b\"}\n",
+            ":2: invalid UTF-8",
+        ),
+        (
+            "empty_refs.jsonl",
+            b"{\"hyp\": \"a\", \"refs\": []}\n",
+            ":1: `refs` is empty",
+        ),
+    ];
+    for (name, bytes, want) in cases {
+        let path = write(dir.path(), name, bytes);
+        let out = abridge(&["rouge", "--pairs", &path]);
+        assert!(!out.status.success(), "{name} should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("{name}{want}")), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let hyp = write(dir.path(), "h.txt", b"a\nb\n");
+    let reference = write(dir.path(), "r.txt", b"a\n");
+    let out = abridge(&["rouge", "--hyp", &hyp, "--ref", &reference]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has 2 summaries but"));
+    let out = abridge(&["rouge", "--pairs", "/nonexistent/x.jsonl"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.jsonl"));
+    let out = abridge(&["rouge", "--pairs", &hyp, "--types", "rouge1,bleu"]);
+    assert!(!out.status.success());
+}
