@@ -1,13 +1,22 @@
 //! Longest common subsequences: the plain LCS with the reference scorers' backtrack, the
 //! summary-level union LCS, and ROUGE-1.5.5's weighted LCS.
 
-use std::collections::HashMap;
 use std::hash::Hash;
+
+use rustc_hash::FxHashMap;
 
 /// `(|a|+1) × (|b|+1)` dynamic-programming table of LCS lengths, row-major.
 pub fn lcs_table<T: Eq>(a: &[T], b: &[T]) -> Vec<u32> {
+    let mut t = Vec::new();
+    lcs_table_into(a, b, &mut t);
+    t
+}
+
+/// [`lcs_table`] into a reused buffer.
+fn lcs_table_into<T: Eq>(a: &[T], b: &[T], t: &mut Vec<u32>) {
     let w = b.len() + 1;
-    let mut t = vec![0u32; (a.len() + 1) * w];
+    t.clear();
+    t.resize((a.len() + 1) * w, 0);
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             t[i * w + j] = if a[i - 1] == b[j - 1] {
@@ -17,7 +26,6 @@ pub fn lcs_table<T: Eq>(a: &[T], b: &[T]) -> Vec<u32> {
             };
         }
     }
-    t
 }
 
 /// Length of the LCS, in `O(|b|)` memory.
@@ -41,9 +49,22 @@ pub fn lcs_len<T: Eq>(a: &[T], b: &[T]) -> usize {
 /// match, else left only if strictly larger, else up (rouge-score's `_backtrack_norec` and
 /// ROUGE-1.5.5's `markLCS` take the same path). Returned in descending order.
 pub fn lcs_indices<T: Eq>(reference: &[T], candidate: &[T]) -> Vec<usize> {
-    let t = lcs_table(reference, candidate);
+    let (mut table, mut out) = (Vec::new(), Vec::new());
+    lcs_indices_into(reference, candidate, &mut table, &mut out);
+    out
+}
+
+/// [`lcs_indices`] with reused buffers (`out` is cleared first).
+fn lcs_indices_into<T: Eq>(
+    reference: &[T],
+    candidate: &[T],
+    t: &mut Vec<u32>,
+    out: &mut Vec<usize>,
+) {
+    lcs_table_into(reference, candidate, t);
+    out.clear();
     let w = candidate.len() + 1;
-    let (mut i, mut j, mut out) = (reference.len(), candidate.len(), Vec::new());
+    let (mut i, mut j) = (reference.len(), candidate.len());
     while i > 0 && j > 0 {
         if reference[i - 1] == candidate[j - 1] {
             out.push(i - 1);
@@ -55,15 +76,13 @@ pub fn lcs_indices<T: Eq>(reference: &[T], candidate: &[T]) -> Vec<usize> {
             i -= 1;
         }
     }
-    out
 }
 
 /// Counts of each token.
-pub fn counts<'a, T: Eq + Hash>(tokens: impl IntoIterator<Item = &'a T>) -> HashMap<&'a T, i64>
-where
-    T: 'a,
-{
-    let mut m = HashMap::new();
+pub fn counts<'a, T: Eq + Hash + 'a>(
+    tokens: impl IntoIterator<Item = &'a T>,
+) -> FxHashMap<&'a T, i64> {
+    let mut m = FxHashMap::default();
     for t in tokens {
         *m.entry(t).or_insert(0) += 1;
     }
@@ -73,29 +92,28 @@ where
 /// Summary-level union-LCS hits (rouge-score's rougeLsum, ROUGE-1.5.5's ROUGE-L): for each reference
 /// sentence the union of its LCS positions against every candidate sentence, taken in ascending order
 /// and clipped by the remaining unigram counts of both whole texts.
-pub fn union_lcs_hits<T: Eq + Hash>(ref_sents: &[Vec<T>], cand_sents: &[Vec<T>]) -> usize {
-    let mut rc = counts(ref_sents.iter().flatten());
-    let mut cc = counts(cand_sents.iter().flatten());
+pub fn union_lcs_hits<T: Eq + Hash>(ref_sents: &[&[T]], cand_sents: &[&[T]]) -> usize {
+    let mut rc = counts(ref_sents.iter().flat_map(|s| s.iter()));
+    let mut cc = counts(cand_sents.iter().flat_map(|s| s.iter()));
+    let (mut table, mut idx, mut mask) = (Vec::new(), Vec::new(), Vec::new());
     let mut hits = 0;
     for r in ref_sents {
-        let mut mask = vec![false; r.len()];
+        mask.clear();
+        mask.resize(r.len(), false);
         for c in cand_sents {
-            for i in lcs_indices(r, c) {
-                mask[i] = true;
-            }
+            lcs_indices_into(r, c, &mut table, &mut idx);
+            idx.iter().for_each(|&i| mask[i] = true);
         }
         for (i, tok) in r.iter().enumerate() {
             if !mask[i] {
                 continue;
             }
-            let (a, b) = (
-                rc.get(tok).copied().unwrap_or(0),
-                cc.get(tok).copied().unwrap_or(0),
-            );
-            if a > 0 && b > 0 {
-                hits += 1;
-                *rc.get_mut(tok).unwrap() -= 1;
-                *cc.get_mut(tok).unwrap() -= 1;
+            if let (Some(a), Some(b)) = (rc.get_mut(tok), cc.get_mut(tok)) {
+                if *a > 0 && *b > 0 {
+                    hits += 1;
+                    *a -= 1;
+                    *b -= 1;
+                }
             }
         }
     }

@@ -14,7 +14,9 @@
 
 pub mod bootstrap;
 pub mod corpus;
+pub mod intern;
 pub mod lcs;
+pub mod nltk_porter;
 pub mod rouge155;
 pub mod rouge_score;
 pub mod stem;

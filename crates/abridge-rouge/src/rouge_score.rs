@@ -7,10 +7,10 @@
 //!   hits clipped by whole-text unigram counts ([`crate::lcs::union_lcs_hits`]).
 //! * Several references: per type, the reference with the highest F (the first on a tie).
 
-use std::collections::HashMap;
-
+use crate::intern::{with_interner, Interner};
 use crate::lcs::{lcs_len, union_lcs_hits};
-use crate::tokenize::rouge_score_tokens;
+use crate::stem::nltk_stem;
+use crate::tokenize::rouge_score_words;
 
 /// One ROUGE type of this flavour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,37 +86,94 @@ pub struct RougeScorer {
     pub stem: bool,
 }
 
-fn grams(t: &[String], n: usize) -> HashMap<&[String], i64> {
-    let mut m = HashMap::new();
-    if t.len() >= n {
-        for g in t.windows(n) {
-            *m.entry(g).or_insert(0) += 1;
+/// Counts matches between two sorted lists (the clipped overlap of two multisets).
+fn sorted_overlap<K: Ord>(a: &[K], b: &[K]) -> usize {
+    let (mut i, mut j, mut hits) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                hits += 1;
+                i += 1;
+                j += 1;
+            }
         }
     }
-    m
+    hits
 }
 
-fn ngram_score(reference: &[String], hyp: &[String], n: usize) -> Score {
-    let (rg, hg) = (grams(reference, n), grams(hyp, n));
-    let hits: i64 = rg
-        .iter()
-        .map(|(g, c)| (*c).min(hg.get(g).copied().unwrap_or(0)))
-        .sum();
-    let (nr, nh) = (
-        reference.len().saturating_sub(n - 1),
-        hyp.len().saturating_sub(n - 1),
-    );
+fn sorted_windows(t: &[u32], n: usize) -> Vec<&[u32]> {
+    let mut v: Vec<&[u32]> = if t.len() >= n {
+        t.windows(n).collect()
+    } else {
+        Vec::new()
+    };
+    v.sort_unstable();
+    v
+}
+
+/// Clipped n-gram hits by sort and merge (exact, and cheaper than hashing for summary lengths);
+/// unigrams and bigrams are packed into one `u64` each.
+fn ngram_score(reference: &[u32], hyp: &[u32], n: usize) -> Score {
+    let count = |t: &[u32]| t.len().saturating_sub(n - 1);
+    let hits = if n <= 2 {
+        let packed = |t: &[u32]| -> Vec<u64> {
+            let mut v: Vec<u64> = if n == 1 {
+                t.iter().map(|&x| x as u64).collect()
+            } else {
+                t.windows(2)
+                    .map(|w| ((w[0] as u64) << 32) | w[1] as u64)
+                    .collect()
+            };
+            v.sort_unstable();
+            v
+        };
+        sorted_overlap(&packed(reference), &packed(hyp))
+    } else {
+        sorted_overlap(&sorted_windows(reference, n), &sorted_windows(hyp, n))
+    };
     Score::from_pr(
-        hits as f64 / nh.max(1) as f64,
-        hits as f64 / nr.max(1) as f64,
+        hits as f64 / count(hyp).max(1) as f64,
+        hits as f64 / count(reference).max(1) as f64,
     )
 }
 
-fn sentences(text: &str, stem: bool) -> Vec<Vec<String>> {
-    text.split('\n')
-        .filter(|s| !s.is_empty())
-        .map(|s| rouge_score_tokens(s, stem))
-        .collect()
+/// A text tokenized once: all tokens in order, and where each `\n`-separated non-empty sentence
+/// ends. Since `\n` is itself a separator, the whole-text tokens are the sentences' concatenated.
+struct Tokens {
+    all: Vec<u32>,
+    ends: Vec<usize>,
+}
+
+impl Tokens {
+    fn sentences(&self) -> Vec<&[u32]> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&e| {
+                let s = &self.all[start..e];
+                start = e;
+                s
+            })
+            .collect()
+    }
+}
+
+fn tokens(text: &str, stem: bool, it: &mut Interner) -> Tokens {
+    let mut all = Vec::new();
+    let mut ends = Vec::new();
+    for s in text.split('\n').filter(|s| !s.is_empty()) {
+        rouge_score_words(s, |w| {
+            all.push(if stem && w.len() > 3 {
+                it.stemmed_id(w, nltk_stem)
+            } else {
+                it.id(w)
+            })
+        });
+        ends.push(all.len());
+    }
+    Tokens { all, ends }
 }
 
 impl RougeScorer {
@@ -126,48 +183,16 @@ impl RougeScorer {
 
     /// `score(target, prediction)`: the reference comes first.
     pub fn score(&self, reference: &str, hypothesis: &str) -> Vec<(RougeType, Score)> {
-        let needs_tokens = self.types.iter().any(|t| *t != RougeType::Lsum);
-        let (rt, ht) = if needs_tokens {
-            (
-                rouge_score_tokens(reference, self.stem),
-                rouge_score_tokens(hypothesis, self.stem),
-            )
-        } else {
-            (vec![], vec![])
-        };
-        self.types
-            .iter()
-            .map(|&ty| {
-                let s = match ty {
-                    RougeType::N(n) => ngram_score(&rt, &ht, n),
-                    RougeType::L => {
-                        if rt.is_empty() || ht.is_empty() {
-                            Score::default()
-                        } else {
-                            let l = lcs_len(&rt, &ht) as f64;
-                            Score::from_pr(l / ht.len() as f64, l / rt.len() as f64)
-                        }
-                    }
-                    RougeType::Lsum => {
-                        let (rs, hs) = (
-                            sentences(reference, self.stem),
-                            sentences(hypothesis, self.stem),
-                        );
-                        let (m, n) = (
-                            rs.iter().map(Vec::len).sum::<usize>(),
-                            hs.iter().map(Vec::len).sum::<usize>(),
-                        );
-                        if m == 0 || n == 0 {
-                            Score::default()
-                        } else {
-                            let hits = union_lcs_hits(&rs, &hs) as f64;
-                            Score::from_pr(hits / n as f64, hits / m as f64)
-                        }
-                    }
-                };
-                (ty, s)
-            })
-            .collect()
+        with_interner(|it| {
+            let (r, h) = (
+                tokens(reference, self.stem, it),
+                tokens(hypothesis, self.stem, it),
+            );
+            self.types
+                .iter()
+                .map(|&ty| (ty, score_tokens(ty, &r, &h)))
+                .collect()
+        })
     }
 
     /// `score_multi(targets, prediction)`: per type, the reference with the highest F.
@@ -188,6 +213,28 @@ impl RougeScorer {
                 best.unwrap_or((self.types[k], Score::default()))
             })
             .collect()
+    }
+}
+
+fn score_tokens(ty: RougeType, r: &Tokens, h: &Tokens) -> Score {
+    match ty {
+        RougeType::N(n) => ngram_score(&r.all, &h.all, n),
+        RougeType::L => {
+            if r.all.is_empty() || h.all.is_empty() {
+                Score::default()
+            } else {
+                let l = lcs_len(&r.all, &h.all) as f64;
+                Score::from_pr(l / h.all.len() as f64, l / r.all.len() as f64)
+            }
+        }
+        RougeType::Lsum => {
+            if r.all.is_empty() || h.all.is_empty() {
+                Score::default()
+            } else {
+                let hits = union_lcs_hits(&r.sentences(), &h.sentences()) as f64;
+                Score::from_pr(hits / h.all.len() as f64, hits / r.all.len() as f64)
+            }
+        }
     }
 }
 

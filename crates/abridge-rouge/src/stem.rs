@@ -11,15 +11,15 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 
 use regex::Regex;
+use rustc_hash::FxHashMap;
 
 /// Entries kept per thread before a cache is cleared (bounds memory on unbounded vocabularies).
 const CACHE_LIMIT: usize = 1 << 20;
 
 thread_local! {
-    static NLTK_CACHE: RefCell<HashMap<Box<str>, Box<str>>> = RefCell::new(HashMap::new());
     static PERL_CACHE: RefCell<HashMap<Box<str>, Box<str>>> = RefCell::new(HashMap::new());
 }
 
@@ -48,8 +48,22 @@ fn nltk() -> &'static nltk_porter::PorterStemmer {
 }
 
 /// NLTK's Porter stemmer (`NLTK_EXTENSIONS`) on one lower-case token.
+///
+/// Results are shared by all threads (a word is stemmed once per process), which matters because
+/// the stemmer costs microseconds a word and a corpus has tens of thousands of distinct words.
 pub fn nltk_stem(word: &str) -> String {
-    cached(&NLTK_CACHE, word, |w| nltk().stem(w))
+    static SHARED: OnceLock<RwLock<FxHashMap<Box<str>, Box<str>>>> = OnceLock::new();
+    let shared = SHARED.get_or_init(Default::default);
+    if let Some(s) = shared.read().unwrap_or_else(|e| e.into_inner()).get(word) {
+        return s.to_string();
+    }
+    let s = crate::nltk_porter::stem_ascii(word).unwrap_or_else(|| nltk().stem(word));
+    let mut map = shared.write().unwrap_or_else(|e| e.into_inner());
+    if map.len() >= CACHE_LIMIT {
+        map.clear();
+    }
+    map.insert(word.into(), s.as_str().into());
+    s
 }
 
 /// The WordNet exception map of ROUGE-1.5.5 (`key → value`).

@@ -305,3 +305,29 @@ fn stemmers_agree_with_the_73k_word_vectors() {
         failures[..failures.len().min(40)].join("\n")
     );
 }
+
+#[test]
+fn our_ascii_nltk_porter_equals_the_reference_port_on_every_word() {
+    let Some(dir) = shared_or_skip(
+        "rouge",
+        "our_ascii_nltk_porter_equals_the_reference_port_on_every_word",
+    ) else {
+        return;
+    };
+    let text = std::fs::read_to_string(dir.join("stem_vectors.tsv")).unwrap();
+    let s = nltk_porter::PorterStemmer::new(nltk_porter::Mode::Nltk);
+    let mut bad = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let ours = abridge_rouge::nltk_porter::stem_ascii(f[0]).unwrap();
+        if ours != f[1] || ours != s.stem(f[0]) {
+            bad.push(format!("{}: ours {ours}, nltk {}", f[0], f[1]));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} differ:\n{}",
+        bad.len(),
+        bad[..bad.len().min(30)].join("\n")
+    );
+}

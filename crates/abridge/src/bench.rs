@@ -11,12 +11,13 @@ use abridge_tensor::{gemm, MatMut, MatRef, Par, Rng};
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::cli::{BenchCommand, CellArg, Format, Phase, RnnBenchArgs};
+use crate::cli::{BenchCommand, CellArg, Flavor, Format, Phase, RnnBenchArgs};
 use crate::with_threads;
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Rnn(a) => with_threads(a.threads, || rnn(&a)),
+        BenchCommand::Rouge(a) => rouge(&a),
         BenchCommand::Gemm(a) => with_threads(a.threads, || {
             let g = gemm_gflops(a.size, a.threads);
             match a.format {
@@ -194,6 +195,104 @@ fn rnn(a: &RnnBenchArgs) -> Result<()> {
                 gemm, pct
             );
         }
+    }
+    Ok(())
+}
+
+/// Deterministic summary-like text: words drawn Zipf-like from a vocabulary whose head is the
+/// SMART stopword list and whose tail is the WordNet exception forms (irregular plurals, verb
+/// forms: the stemmers' hard cases), with a full stop after every 15 words and a line break after
+/// every sentence (so rougeLsum sees several sentences).
+fn synthetic_text(rng: &mut Rng, words: usize, vocab: &[&str]) -> String {
+    let mut s = String::new();
+    for i in 0..words {
+        // Rank r with probability ~ 1/r over the vocabulary (inverse-CDF of a log-uniform draw).
+        let r = ((vocab.len() as f64).powf(rng.next_f64()) as usize).min(vocab.len()) - 1;
+        s.push_str(vocab[r]);
+        s.push_str(if i % 15 == 14 { " .\n" } else { " " });
+    }
+    s
+}
+
+fn rouge(a: &crate::cli::RougeBenchArgs) -> Result<()> {
+    use abridge_rouge::corpus::{read_jsonl, score_all, score_all_155, Pair};
+    let pairs: Vec<Pair> = match &a.pairs {
+        Some(p) => read_jsonl(p)?,
+        None => {
+            let mut vocab: Vec<&str> =
+                include_str!("../../abridge-rouge/data/smart_common_words.txt")
+                    .lines()
+                    .collect();
+            vocab.extend(
+                include_str!("../../abridge-rouge/data/wordnet_exceptions.tsv")
+                    .lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .filter_map(|l| l.split('\t').next()),
+            );
+            let mut rng = Rng::new(7);
+            (0..a.n)
+                .map(|i| Pair {
+                    id: i.to_string(),
+                    hyp: synthetic_text(&mut rng, a.words, &vocab),
+                    refs: vec![synthetic_text(&mut rng, a.words, &vocab)],
+                })
+                .collect()
+        }
+    };
+    if let Some(path) = &a.write {
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        for p in &pairs {
+            use std::io::Write;
+            writeln!(f, "{}", json!({"id": p.id, "hyp": p.hyp, "ref": p.refs[0]}))?;
+        }
+    }
+    let scorer = abridge_rouge::RougeScorer::new(abridge_rouge::RougeType::defaults(), true);
+    let opts = abridge_rouge::Rouge155Options {
+        stem: true,
+        ..Default::default()
+    };
+    let run = || {
+        let t = Instant::now();
+        let n = match a.flavor {
+            Flavor::RougeScore => score_all(&scorer, &pairs).len(),
+            Flavor::Rouge155 => score_all_155(&opts, &pairs).len(),
+        };
+        assert_eq!(n, pairs.len());
+        t.elapsed().as_secs_f64()
+    };
+    // The first run starts with empty stem caches (what one `abridge rouge` call pays).
+    let (cold, warm) = with_threads(a.threads, || {
+        let cold = run();
+        let warm: Vec<f64> = (0..a.reps).map(|_| run()).collect();
+        (
+            cold,
+            if warm.is_empty() {
+                f64::NAN
+            } else {
+                median(warm)
+            },
+        )
+    });
+    let name = match a.flavor {
+        Flavor::RougeScore => "rouge-score rouge1,rouge2,rougeL,rougeLsum, stemming",
+        Flavor::Rouge155 => "rouge155 -n 4 -w 1.2 -2 -1 -U -m",
+    };
+    let out = json!({
+        "bench": "abridge_rouge", "flavor": name, "pairs": pairs.len(), "threads": a.threads,
+        "seconds_cold": round(cold, 4), "seconds_warm": round(warm, 4),
+        "pairs_per_s_cold": (pairs.len() as f64 / cold).round() as u64,
+    });
+    match a.format {
+        Format::Json => println!("{out}"),
+        Format::Text => println!(
+            "{name}: {} pairs in {:.3} s (first run, cold stem cache), {:.3} s warm; {} threads",
+            pairs.len(),
+            cold,
+            warm,
+            a.threads
+        ),
     }
     Ok(())
 }

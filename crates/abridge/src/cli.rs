@@ -129,6 +129,34 @@ pub enum BenchCommand {
     Rnn(RnnBenchArgs),
     /// f32 GEMM throughput (the machine's peak that the RNN figures are compared with).
     Gemm(GemmBenchArgs),
+    /// ROUGE throughput: rouge1, rouge2, rougeL, rougeLsum with stemming over many pairs.
+    Rouge(RougeBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RougeBenchArgs {
+    /// Score these pairs (JSON Lines as for `abridge rouge`) instead of generated ones.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub pairs: Option<std::path::PathBuf>,
+    /// Generated pairs: how many.
+    #[arg(long, default_value_t = 10_000)]
+    pub n: usize,
+    /// Generated pairs: words per hypothesis and per reference.
+    #[arg(long, default_value_t = 60)]
+    pub words: usize,
+    /// Also write the generated pairs here (to time another scorer on the same input).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub write: Option<std::path::PathBuf>,
+    /// rouge-score flavour (default) or rouge155.
+    #[arg(long, value_enum, default_value = "rouge-score")]
+    pub flavor: Flavor,
+    /// Warm repetitions after the first (cold) run; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS")]
+    pub threads: usize,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
