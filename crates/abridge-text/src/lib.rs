@@ -18,5 +18,6 @@ pub mod batch;
 pub mod corpus;
 pub mod embeddings;
 pub mod io;
+pub mod stats;
 pub mod tokenize;
 pub mod vocab;

@@ -101,8 +101,7 @@ fn word(chars: &[char], start: usize, out: &mut Vec<String>) -> usize {
             }
             let rest: String = chars[i + 1..j].iter().collect::<String>();
             let rest_l = rest.to_lowercase();
-            let end_is_free =
-                j >= chars.len() || !(chars[j].is_alphanumeric() || is_apostrophe(chars[j]));
+            let end_is_free = j >= chars.len() || !chars[j].is_alphanumeric();
             if end_is_free
                 && rest_l == "t"
                 && i > start
@@ -179,7 +178,9 @@ pub fn detokenize<S: AsRef<str>>(tokens: &[S]) -> String {
             }
             _ => (tok, no_space_before(tok), no_space_after(tok)),
         };
-        if !glue_next && !glue_before {
+        // Gluing `.` to `...` (or `-` to `--`) would make one token of two.
+        let would_merge = matches!((out.chars().last(), text.chars().next()), (Some(a), Some(b)) if a == b && ".-`'".contains(a));
+        if (!glue_next && !glue_before) || would_merge {
             out.push(' ');
         }
         out.push_str(text);
