@@ -264,8 +264,11 @@ impl Corpus {
                             path: self.path.clone(),
                             reason: format!(
                                 "the header has no column `{name}` (it has: {})",
-                                String::from_utf8_lossy(&headers.as_slice().to_vec())
-                                    .replace('\u{0}', " ")
+                                headers
+                                    .iter()
+                                    .map(|h| String::from_utf8_lossy(h).into_owned())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         })
                 };

@@ -18,6 +18,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Rnn(a) => with_threads(a.threads, || rnn(&a)),
         BenchCommand::Rouge(a) => rouge(&a),
+        BenchCommand::Data { corpus, format } => crate::data::bench(&corpus, format),
         BenchCommand::Gemm(a) => with_threads(a.threads, || {
             let g = gemm_gflops(a.size, a.threads);
             match a.format {

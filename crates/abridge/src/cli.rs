@@ -20,6 +20,116 @@ pub enum Command {
     Bench(BenchCommand),
     /// Score summaries with ROUGE, exactly as rouge-score 0.1.2 or ROUGE-1.5.5.pl would.
     Rouge(RougeArgs),
+    /// Inspect a corpus.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Build vocabularies.
+    #[command(subcommand)]
+    Vocab(VocabCommand),
+    /// Inspect pretrained word vectors (GloVe, word2vec, fastText).
+    #[command(subcommand)]
+    Embeddings(EmbeddingsCommand),
+}
+
+/// Where a corpus is and how to read it.
+#[derive(Args, Debug, Clone)]
+pub struct CorpusArgs {
+    /// Corpus: .jsonl, .csv, .tsv (with a header) or X.source beside X.target; plain, .gz or .zst.
+    pub file: std::path::PathBuf,
+    /// JSON field / CSV column of the document.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// JSON field / CSV column of the summary.
+    #[arg(long, default_value = "summary")]
+    pub summary_field: String,
+    /// Stop at the first bad record instead of skipping and counting them.
+    #[arg(long)]
+    pub strict: bool,
+    /// Lower-case the text.
+    #[arg(long)]
+    pub lowercase: bool,
+    /// The corpus is already tokenized (e.g. CNN/DailyMail as See et al. prepared it): split on spaces.
+    #[arg(long)]
+    pub pretokenized: bool,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
+    pub threads: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Pairs, bad records, and token-length percentiles of documents and summaries.
+    Stats {
+        #[command(flatten)]
+        corpus: CorpusArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VocabCommand {
+    /// Count tokens over a corpus and write a vocabulary (versioned JSON).
+    Build {
+        #[command(flatten)]
+        corpus: CorpusArgs,
+        /// Output file; with --separate, `<stem>.source.json` and `<stem>.target.json` beside it.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Most entries, the 4 special tokens included.
+        #[arg(long, default_value_t = 50_000)]
+        max_size: usize,
+        /// Fewest occurrences a token needs.
+        #[arg(long, default_value_t = 1)]
+        min_count: u64,
+        /// Separate source and target vocabularies (default: one shared).
+        #[arg(long)]
+        separate: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum EmbFormatArg {
+    /// From the name: `.bin` is word2vec binary, anything else text (a `count dim` header is detected).
+    Auto,
+    Glove,
+    /// word2vec text or fastText .vec (with a header).
+    Text,
+    /// word2vec binary.
+    Bin,
+}
+
+#[derive(Args, Debug)]
+pub struct EmbFileArgs {
+    /// Vectors file (plain, .gz or .zst).
+    #[arg(long)]
+    pub file: std::path::PathBuf,
+    #[arg(long = "emb-format", value_enum, default_value = "auto")]
+    pub emb_format: EmbFormatArg,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EmbeddingsCommand {
+    /// The words nearest to a word by cosine similarity.
+    Neighbors {
+        #[command(flatten)]
+        emb: EmbFileArgs,
+        #[arg(long)]
+        word: String,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// How much of a vocabulary the vectors cover.
+    Coverage {
+        #[command(flatten)]
+        emb: EmbFileArgs,
+        #[arg(long)]
+        vocab: std::path::PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -131,6 +241,13 @@ pub enum BenchCommand {
     Gemm(GemmBenchArgs),
     /// ROUGE throughput: rouge1, rouge2, rougeL, rougeLsum with stemming over many pairs.
     Rouge(RougeBenchArgs),
+    /// Tokenize a corpus and build its vocabulary: throughput and peak memory.
+    Data {
+        #[command(flatten)]
+        corpus: CorpusArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod data;
 mod rouge;
 
 use std::process::ExitCode;
@@ -14,6 +15,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Bench(cmd) => bench::run(cmd),
         cli::Command::Rouge(args) => rouge::run(&args),
+        cli::Command::Data(cmd) => data::data(cmd),
+        cli::Command::Vocab(cmd) => data::vocab(cmd),
+        cli::Command::Embeddings(cmd) => data::embeddings(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -217,3 +217,103 @@ fn rouge_bad_input_names_file_line_and_reason() {
     let out = abridge(&["rouge", "--pairs", &hyp, "--types", "rouge1,bleu"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn data_stats_vocab_build_and_embeddings() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write(
+        dir.path(),
+        "c.jsonl",
+        b"{\"text\": \"The cat sat on the mat. It's fine.\", \"summary\": \"Cat sat.\"}\n{\"text\": \"\", \"summary\": \"x\"}\n{\"text\": \"A dog.\", \"summary\": \"Dog.\"}\n",
+    );
+    let out = abridge(&["data", "stats", &corpus, "--format", "json"]);
+    let v = &stdout_json_lines(&out)[0];
+    assert_eq!(
+        (v["pairs"].as_u64(), v["bad_records"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(v["text_tokens"]["max"], 11);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("c.jsonl:2: empty text"));
+    let strict = abridge(&["data", "stats", &corpus, "--strict"]);
+    assert!(!strict.status.success());
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("c.jsonl:2: empty text (strict mode"));
+
+    let vocab = dir.path().join("v.json");
+    let out = abridge(&[
+        "vocab",
+        "build",
+        &corpus,
+        "--lowercase",
+        "--out",
+        vocab.to_str().unwrap(),
+        "--max-size",
+        "8",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&vocab).unwrap()).unwrap();
+    assert_eq!(v["format"], "abridge-vocab");
+    assert_eq!(v["tokens"].as_array().unwrap().len(), 8);
+    assert_eq!(
+        v["tokens"][4], ".",
+        "the most frequent token comes first after the specials"
+    );
+    let out = abridge(&[
+        "vocab",
+        "build",
+        &corpus,
+        "--out",
+        vocab.to_str().unwrap(),
+        "--separate",
+    ]);
+    assert!(out.status.success());
+    assert!(
+        dir.path().join("v.source.json").is_file() && dir.path().join("v.target.json").is_file()
+    );
+
+    let glove = write(
+        dir.path(),
+        "g.txt",
+        b"king 1 0 0\nqueen 0.9 0.1 0\napple 0 0 1\n",
+    );
+    let nn = stdout_json_lines(&abridge(&[
+        "embeddings",
+        "neighbors",
+        "--file",
+        &glove,
+        "--word",
+        "king",
+        "--k",
+        "1",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(nn[0]["neighbors"][0]["word"], "queen");
+    let out = abridge(&[
+        "embeddings",
+        "neighbors",
+        "--file",
+        &glove,
+        "--word",
+        "zebra",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`zebra` is not among the 3 words"));
+    let cov = stdout_json_lines(&abridge(&[
+        "embeddings",
+        "coverage",
+        "--file",
+        &glove,
+        "--vocab",
+        vocab.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(cov[0]["dim"], 3);
+
+    let bench = stdout_json_lines(&abridge(&["bench", "data", &corpus, "--format", "json"]));
+    assert_eq!(bench[0]["pairs"], 2);
+    assert!(bench[0]["mb_per_s"].as_f64().is_some());
+}
