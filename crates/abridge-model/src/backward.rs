@@ -1,0 +1,279 @@
+//! Backward of [`Params::forward`], step by step in reverse; the equations are in
+//! [`crate::seq2seq`]. Gradients of the mean loss are *added* to `grads`.
+
+use abridge_nn::{CellKind, RnnGradOut};
+use abridge_tensor::Float;
+
+use crate::seq2seq::{Forward, Inputs, ModelError, PROB_FLOOR};
+use crate::{ModelConfig, Params};
+
+impl<T: Float> Params<T> {
+    /// Backpropagation through the last [`Params::forward`] held by `fw`.
+    pub fn backward(
+        &self,
+        cfg: &ModelConfig,
+        inp: &Inputs<'_>,
+        fw: &mut Forward<T>,
+        grads: &mut Params<T>,
+    ) -> Result<(), ModelError> {
+        let (b, s, nt) = (inp.batch, inp.src_len, inp.tgt_len);
+        let (e, h, ad, v) = (cfg.emb, cfg.hidden, cfg.attn, cfg.vocab);
+        let lstm = cfg.cell == CellKind::Lstm;
+        let n = fw.loss.tokens.max(1) as f64;
+        let lam = if cfg.coverage { cfg.cov_weight } else { 0.0 };
+        let enc_out = fw.enc.output().to_vec();
+
+        let zero = |k: usize| vec![T::ZERO; k];
+        let (mut dh_next, mut dc_next) = (zero(b * h), zero(if lstm { b * h } else { 0 }));
+        let mut dctx_next = zero(b * 2 * h);
+        let mut dcov_next = zero(s * b);
+        let mut denc_out = zero(s * b * 2 * h);
+        let mut denc_proj = zero(s * b * ad);
+        let mut demb = zero(self.embedding.len());
+
+        for t in (0..nt).rev() {
+            let st = &mut fw.steps[t];
+            let mut da = zero(s * b);
+            let mut dcov = dcov_next.clone(); // cov_{t+1} = cov_t + a_t
+            da.iter_mut().zip(&dcov_next).for_each(|(x, y)| *x += *y);
+            let mut dlogits = zero(b * v);
+            let mut dpg = zero(b);
+            for bi in 0..b {
+                if t >= inp.tgt_lengths[bi] {
+                    continue;
+                }
+                let w = 1.0 / n;
+                let y = inp.targets[t * b + bi];
+                let p = st.p[bi].to_f64();
+                let dp = if p > PROB_FLOOR { -w / p } else { 0.0 };
+                let pv_y = if (y as usize) < v {
+                    st.pv[bi * v + y as usize].to_f64()
+                } else {
+                    0.0
+                };
+                let dpv_y = if cfg.pointer {
+                    let g = st.pg[bi].to_f64();
+                    dpg[bi] = T::from_f64(dp * (pv_y - st.copy[bi].to_f64()));
+                    let dcopy = T::from_f64(dp * (1.0 - g));
+                    for i in 0..inp.src_lengths[bi] {
+                        if inp.src_ext[i * b + bi] == y {
+                            da[i * b + bi] += dcopy;
+                        }
+                    }
+                    dp * g
+                } else {
+                    dp
+                };
+                if (y as usize) < v && dpv_y != 0.0 {
+                    let row = &st.pv[bi * v..(bi + 1) * v];
+                    let k = dpv_y * pv_y;
+                    for (j, d) in dlogits[bi * v..(bi + 1) * v].iter_mut().enumerate() {
+                        *d = T::from_f64(-k * row[j].to_f64());
+                    }
+                    dlogits[bi * v + y as usize] += T::from_f64(k);
+                }
+                if lam != 0.0 {
+                    let g = T::from_f64(lam * w);
+                    for i in 0..inp.src_lengths[bi] {
+                        let k = i * b + bi;
+                        if st.a[k] <= st.cov[k] {
+                            da[k] += g;
+                        } else {
+                            dcov[k] += g;
+                        }
+                    }
+                }
+            }
+            // Vocabulary head.
+            let mut d_o = zero(b * h);
+            self.out_vocab
+                .backward(&st.o, &dlogits, b, &mut grads.out_vocab, Some(&mut d_o));
+            d_o.iter_mut()
+                .zip(&st.o)
+                .for_each(|(d, o)| *d *= T::ONE - *o * *o);
+            let mut drin = zero(b * 3 * h);
+            self.out_hidden
+                .backward(&st.rin, &d_o, b, &mut grads.out_hidden, Some(&mut drin));
+            let mut dh = dh_next.clone();
+            let mut dctx = dctx_next.clone();
+            let mut dx = zero(b * e);
+            for bi in 0..b {
+                for j in 0..h {
+                    dh[bi * h + j] += drin[bi * 3 * h + j];
+                }
+                for j in 0..2 * h {
+                    dctx[bi * 2 * h + j] += drin[bi * 3 * h + h + j];
+                }
+            }
+            // Pointer.
+            if cfg.pointer {
+                let dz: Vec<T> = dpg
+                    .iter()
+                    .zip(&st.pg)
+                    .map(|(d, g)| *d * *g * (T::ONE - *g))
+                    .collect();
+                let mut dpin = zero(b * (3 * h + e));
+                self.pointer
+                    .backward(&st.pin, &dz, b, &mut grads.pointer, Some(&mut dpin));
+                let wdt = 3 * h + e;
+                for bi in 0..b {
+                    let row = &dpin[bi * wdt..(bi + 1) * wdt];
+                    dctx[bi * 2 * h..(bi + 1) * 2 * h]
+                        .iter_mut()
+                        .zip(&row[..2 * h])
+                        .for_each(|(a, x)| *a += *x);
+                    dh[bi * h..(bi + 1) * h]
+                        .iter_mut()
+                        .zip(&row[2 * h..3 * h])
+                        .for_each(|(a, x)| *a += *x);
+                    dx[bi * e..(bi + 1) * e]
+                        .iter_mut()
+                        .zip(&row[3 * h..])
+                        .for_each(|(a, x)| *a += *x);
+                }
+            }
+            // Context: ctx = Σ a_i h_i.
+            for bi in 0..b {
+                let dc = &dctx[bi * 2 * h..(bi + 1) * 2 * h];
+                for i in 0..inp.src_lengths[bi] {
+                    let k = i * b + bi;
+                    let row = &enc_out[k * 2 * h..(k + 1) * 2 * h];
+                    let mut dot = T::ZERO;
+                    for j in 0..2 * h {
+                        dot += dc[j] * row[j];
+                    }
+                    da[k] += dot;
+                    let a = st.a[k];
+                    denc_out[k * 2 * h..(k + 1) * 2 * h]
+                        .iter_mut()
+                        .zip(dc)
+                        .for_each(|(d, c)| *d += a * *c);
+                }
+            }
+            // Softmax and scores.
+            let mut dsp = zero(b * ad);
+            for bi in 0..b {
+                let len = inp.src_lengths[bi];
+                let sum: T =
+                    (0..len).fold(T::ZERO, |acc, i| acc + st.a[i * b + bi] * da[i * b + bi]);
+                for i in 0..len {
+                    let k = i * b + bi;
+                    let de = st.a[k] * (da[k] - sum);
+                    let mut dcov_k = T::ZERO;
+                    for j in 0..ad {
+                        let th = st.th[k * ad + j];
+                        grads.att_v[j] += de * th;
+                        let dpre = de * self.att_v[j] * (T::ONE - th * th);
+                        denc_proj[k * ad + j] += dpre;
+                        dsp[bi * ad + j] += dpre;
+                        if cfg.coverage {
+                            grads.att_cov[j] += dpre * st.cov[k];
+                            dcov_k += dpre * self.att_cov[j];
+                        }
+                    }
+                    dcov[k] += dcov_k;
+                }
+            }
+            self.att_dec
+                .backward(&st.h, &dsp, b, &mut grads.att_dec, Some(&mut dh));
+            // Decoder cell.
+            let grad_out = RnnGradOut {
+                d_output: None,
+                d_h_n: Some(&dh),
+                d_c_n: lstm.then_some(&dc_next[..]),
+            };
+            self.decoder
+                .backward(&mut st.cell, &grad_out, &mut grads.decoder.params)?;
+            dx.iter_mut().zip(st.cell.dx()).for_each(|(a, x)| *a += *x);
+            dh_next.copy_from_slice(st.cell.dh0());
+            if lstm {
+                dc_next.copy_from_slice(st.cell.dc0());
+            }
+            // Decoder input: x = W_x [emb; ctx_{t-1}] + b.
+            let mut dxin = zero(b * (e + 2 * h));
+            self.dec_input
+                .backward(&st.xin, &dx, b, &mut grads.dec_input, Some(&mut dxin));
+            for bi in 0..b {
+                let id = inp.dec_in[t * b + bi] as usize;
+                let row = &dxin[bi * (e + 2 * h)..(bi + 1) * (e + 2 * h)];
+                demb[id * e..(id + 1) * e]
+                    .iter_mut()
+                    .zip(&row[..e])
+                    .for_each(|(d, x)| *d += *x);
+                dctx_next[bi * 2 * h..(bi + 1) * 2 * h].copy_from_slice(&row[e..]);
+            }
+            dcov_next = dcov;
+        }
+
+        // Bridge.
+        let mut d_h_n = zero(cfg.enc_layers * 2 * b * h);
+        let mut d_c_n = zero(if lstm { cfg.enc_layers * 2 * b * h } else { 0 });
+        let top = (cfg.enc_layers - 1) * 2;
+        let bridge = |l: &crate::Linear<T>,
+                      g: &mut crate::Linear<T>,
+                      out: &[T],
+                      dout: &[T],
+                      cat: &[T],
+                      dn: &mut [T]| {
+            let dpre: Vec<T> = dout
+                .iter()
+                .zip(out)
+                .map(|(d, o)| *d * (T::ONE - *o * *o))
+                .collect();
+            let mut dcat = zero(b * 2 * h);
+            l.backward(cat, &dpre, b, g, Some(&mut dcat));
+            for bi in 0..b {
+                dn[(top * b + bi) * h..][..h].copy_from_slice(&dcat[bi * 2 * h..bi * 2 * h + h]);
+                dn[((top + 1) * b + bi) * h..][..h]
+                    .copy_from_slice(&dcat[bi * 2 * h + h..(bi + 1) * 2 * h]);
+            }
+        };
+        bridge(
+            &self.bridge_h,
+            &mut grads.bridge_h,
+            &fw.s0_h,
+            &dh_next,
+            &fw.hcat,
+            &mut d_h_n,
+        );
+        if lstm {
+            bridge(
+                &self.bridge_c,
+                &mut grads.bridge_c,
+                &fw.s0_c,
+                &dc_next,
+                &fw.ccat,
+                &mut d_c_n,
+            );
+        }
+        // Attention keys and the encoder.
+        self.att_enc.backward(
+            &enc_out,
+            &denc_proj,
+            s * b,
+            &mut grads.att_enc,
+            Some(&mut denc_out),
+        );
+        let grad_out = RnnGradOut {
+            d_output: Some(&denc_out),
+            d_h_n: Some(&d_h_n),
+            d_c_n: lstm.then_some(&d_c_n[..]),
+        };
+        self.encoder
+            .backward(&mut fw.enc, &grad_out, &mut grads.encoder.params)?;
+        let dx = fw.enc.dx();
+        for (k, &id) in inp.src.iter().enumerate() {
+            let id = id as usize;
+            demb[id * e..(id + 1) * e]
+                .iter_mut()
+                .zip(&dx[k * e..(k + 1) * e])
+                .for_each(|(d, x)| *d += *x);
+        }
+        grads
+            .embedding
+            .iter_mut()
+            .zip(&demb)
+            .for_each(|(g, d)| *g += *d);
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! # abridge-model
+//!
+//! The summarizer: an attentional encoder–decoder with the pointer-generator and coverage of
+//! See, Liu & Manning (2017), "Get To The Point: Summarization with Pointer-Generator Networks".
+//! Every part has a forward pass with a cache and a backward pass written by hand; the whole model
+//! is checked against finite differences in `tests/gradcheck.rs`.
+//!
+//! The equations are stated once, in [`seq2seq`].
+
+mod backward;
+pub mod config;
+pub mod linear;
+pub mod params;
+pub mod seq2seq;
+
+pub use config::ModelConfig;
+pub use linear::Linear;
+pub use params::Params;
+pub use seq2seq::{Forward, Inputs, Loss, ModelError};

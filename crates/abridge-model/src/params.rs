@@ -1,0 +1,121 @@
+//! All parameters of the summarizer (the same struct holds their gradients), under stable names.
+
+use abridge_nn::{CellKind, Rnn, RnnConfig, RnnParams};
+use abridge_tensor::{Float, Rng};
+
+use crate::{Linear, ModelConfig};
+
+/// Parameters; shapes in terms of `V, E, H, A` of [`ModelConfig`].
+#[derive(Clone, Debug)]
+pub struct Params<T> {
+    /// `[V, E]`, shared by encoder input, decoder input.
+    pub embedding: Vec<T>,
+    /// Bidirectional `E → H` stack.
+    pub encoder: Rnn<T>,
+    /// `2H → H`: decoder `h0 = tanh(W [h_fw; h_bw] + b)` (See et al.'s reduce-state).
+    pub bridge_h: Linear<T>,
+    /// `2H → H`: decoder `c0` likewise (LSTM; `0 × 0` for GRU).
+    pub bridge_c: Linear<T>,
+    /// `E + 2H → E`: decoder input `x_t = W [emb(y_{t-1}); ctx_{t-1}] + b`.
+    pub dec_input: Linear<T>,
+    /// One-layer, one-direction `E → H` cell.
+    pub decoder: Rnn<T>,
+    /// `2H → A` with bias: `W_h h_i + b_attn`.
+    pub att_enc: Linear<T>,
+    /// `H → A`, no bias: `W_s s_t`.
+    pub att_dec: Linear<T>,
+    /// `[A]`: `w_c`, coverage weight in the attention.
+    pub att_cov: Vec<T>,
+    /// `[A]`: `v`, attention score vector.
+    pub att_v: Vec<T>,
+    /// `3H → H`: `o_t = tanh(W [s_t; ctx_t] + b)`.
+    pub out_hidden: Linear<T>,
+    /// `H → V`: vocabulary logits.
+    pub out_vocab: Linear<T>,
+    /// `2H + H + E → 1`: `p_gen = σ(w [ctx_t; s_t; x_t] + b)`.
+    pub pointer: Linear<T>,
+}
+
+fn init_vec<T: Float>(n: usize, k: f64, rng: &mut Rng) -> Vec<T> {
+    (0..n).map(|_| T::from_f64(rng.uniform(-k, k))).collect()
+}
+
+impl<T: Float> Params<T> {
+    /// Random initialisation: PyTorch's defaults for the layers, embeddings uniform in ±0.1.
+    pub fn init(cfg: &ModelConfig, rng: &mut Rng) -> Self {
+        let (v, e, h, a) = (cfg.vocab, cfg.emb, cfg.hidden, cfg.attn);
+        let lstm = cfg.cell == CellKind::Lstm;
+        let enc_cfg = RnnConfig::new(cfg.cell, e, h)
+            .with_layers(cfg.enc_layers)
+            .with_bidirectional(true);
+        Self {
+            embedding: init_vec(v * e, 0.1, rng),
+            encoder: Rnn::new(RnnParams::init_uniform(enc_cfg, rng)),
+            bridge_h: Linear::init(2 * h, h, true, rng),
+            bridge_c: if lstm {
+                Linear::init(2 * h, h, true, rng)
+            } else {
+                Linear::zeros(0, 0, false)
+            },
+            dec_input: Linear::init(e + 2 * h, e, true, rng),
+            decoder: Rnn::new(RnnParams::init_uniform(RnnConfig::new(cfg.cell, e, h), rng)),
+            att_enc: Linear::init(2 * h, a, true, rng),
+            att_dec: Linear::init(h, a, false, rng),
+            att_cov: if cfg.coverage {
+                init_vec(a, 1.0 / (a as f64).sqrt(), rng)
+            } else {
+                vec![]
+            },
+            att_v: init_vec(a, 1.0 / (a as f64).sqrt(), rng),
+            out_hidden: Linear::init(3 * h, h, true, rng),
+            out_vocab: Linear::init(h, v, true, rng),
+            pointer: if cfg.pointer {
+                Linear::init(2 * h + h + e, 1, true, rng)
+            } else {
+                Linear::zeros(0, 0, false)
+            },
+        }
+    }
+
+    /// Zeros of the same shapes (a gradient accumulator).
+    pub fn zeros_like(&self) -> Self {
+        let mut z = self.clone();
+        z.for_each_mut(|_, v| v.iter_mut().for_each(|x| *x = T::ZERO));
+        z
+    }
+
+    /// Calls `f(name, values)` for every tensor, in a fixed order.
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(&str, &mut [T])) {
+        f("embedding.weight", &mut self.embedding);
+        for t in self.encoder.params.tensors_mut() {
+            f(&format!("encoder.{}", t.name), t.data);
+        }
+        for (name, l) in [
+            ("bridge_h", &mut self.bridge_h),
+            ("bridge_c", &mut self.bridge_c),
+            ("dec_input", &mut self.dec_input),
+        ] {
+            f(&format!("{name}.weight"), &mut l.w);
+            f(&format!("{name}.bias"), &mut l.b);
+        }
+        for t in self.decoder.params.tensors_mut() {
+            f(
+                &format!("decoder.{}", abridge_nn::Cell::<T>::cell_name(&t.name)),
+                t.data,
+            );
+        }
+        f("attention.enc.weight", &mut self.att_enc.w);
+        f("attention.enc.bias", &mut self.att_enc.b);
+        f("attention.dec.weight", &mut self.att_dec.w);
+        f("attention.coverage", &mut self.att_cov);
+        f("attention.v", &mut self.att_v);
+        for (name, l) in [
+            ("out_hidden", &mut self.out_hidden),
+            ("out_vocab", &mut self.out_vocab),
+            ("pointer", &mut self.pointer),
+        ] {
+            f(&format!("{name}.weight"), &mut l.w);
+            f(&format!("{name}.bias"), &mut l.b);
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! Forward and backward of the summarizer over one batch (teacher forcing).
+//!
+//! Legend: `B` batch, `S` source length, `T` target length, `E` embedding, `H` hidden, `A` attention,
+//! `V` vocabulary, `V'` extended vocabulary (`V` + the batch's largest number of source OOV words).
+//!
+//! ```text
+//! encoder    h_i = [h→_i; h←_i] = BiRNN(emb(x))_i                         [S, B, 2H]
+//! bridge     s_0 = tanh(W_bh [h→_end; h←_0] + b)  (and c_0 likewise, LSTM)  [B, H]
+//! step t     x_t = W_x [emb(y_{t-1}); ctx_{t-1}] + b_x,  ctx_{-1} = 0      [B, E]
+//!            s_t = Cell(x_t, s_{t-1})                                      [B, H]
+//!            e_ti = vᵀ tanh(W_h h_i + W_s s_t + w_c cov_ti + b_attn)       [S, B]
+//!            a_t = softmax(e_t) over the source positions i < len          [S, B]
+//!            ctx_t = Σ_i a_ti h_i                                          [B, 2H]
+//!            P_vocab = softmax(W_v tanh(W_o [s_t; ctx_t] + b_o) + b_v)     [B, V]
+//!            p_gen = σ(w_p [ctx_t; s_t; x_t] + b_p)                        [B]
+//!            P(w) = p_gen P_vocab(w) + (1 − p_gen) Σ_{i: x_i = w} a_ti     over V'
+//!            cov_t = Σ_{t' < t} a_t'  (so cov_0 = 0: coverage sums the steps *before* t)
+//!            loss_t = −log max(P(y_t), 1e-12) + λ Σ_i min(a_ti, cov_ti)
+//! loss       mean of loss_t over the batch's target tokens (padding excluded)
+//! ```
+//!
+//! This is See et al. (2017) with Bahdanau attention (additive, Bahdanau, Cho & Bengio 2015) computed
+//! from the decoder state after the step, as they do. Without the pointer `P = P_vocab`; without
+//! coverage the `w_c` term and the coverage loss vanish. The floor inside the log only matters when
+//! `p_gen` saturates to exactly 0 or 1 in floating point; its gradient is then zero.
+
+use abridge_nn::{CellKind, RnnCache, RnnInput};
+use abridge_tensor::Float;
+
+use crate::{ModelConfig, Params};
+
+/// Smallest probability the loss takes the log of.
+pub const PROB_FLOOR: f64 = 1e-12;
+
+/// One batch, time-major, as `abridge_text::batch::Batch` lays it out.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs<'a> {
+    pub batch: usize,
+    pub src_len: usize,
+    pub tgt_len: usize,
+    /// `[S, B]` vocabulary ids of the source (OOV → `<unk>`).
+    pub src: &'a [u32],
+    /// `[S, B]` extended ids of the source (what the pointer copies).
+    pub src_ext: &'a [u32],
+    /// `[B]`, each in `1..=S`.
+    pub src_lengths: &'a [usize],
+    /// `[T, B]` decoder inputs `<s> y_1 …` (vocabulary ids).
+    pub dec_in: &'a [u32],
+    /// `[T, B]` targets: extended ids with the pointer, vocabulary ids without.
+    pub targets: &'a [u32],
+    /// `[B]` target lengths; steps at or past them are padding.
+    pub tgt_lengths: &'a [usize],
+}
+
+/// What can be wrong with a batch.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ModelError {
+    #[error("batch: `{what}` has {got} entries, expected {expected}")]
+    Shape {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    #[error("batch: source {index} has length {len}, outside 1..={max}")]
+    SourceLength {
+        index: usize,
+        len: usize,
+        max: usize,
+    },
+    #[error("batch: id {id} in `{what}` is outside the vocabulary of {limit}")]
+    Id {
+        what: &'static str,
+        id: u32,
+        limit: usize,
+    },
+    #[error(transparent)]
+    Rnn(#[from] abridge_nn::RnnError),
+}
+
+/// Loss of a batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Loss {
+    /// Mean over target tokens of `−log P(y_t)`.
+    pub nll: f64,
+    /// Mean over target tokens of the coverage loss (before `λ`).
+    pub coverage: f64,
+    /// `nll + λ · coverage`: what backward differentiates.
+    pub total: f64,
+    /// Target tokens in the batch.
+    pub tokens: usize,
+}
+
+#[derive(Default)]
+pub(crate) struct Step<T: Float> {
+    pub(crate) xin: Vec<T>,
+    pub(crate) x: Vec<T>,
+    pub(crate) cell: RnnCache<T>,
+    pub(crate) h: Vec<T>,
+    pub(crate) th: Vec<T>,
+    pub(crate) a: Vec<T>,
+    pub(crate) cov: Vec<T>,
+    pub(crate) ctx: Vec<T>,
+    pub(crate) rin: Vec<T>,
+    pub(crate) o: Vec<T>,
+    pub(crate) pv: Vec<T>,
+    pub(crate) pin: Vec<T>,
+    pub(crate) pg: Vec<T>,
+    pub(crate) copy: Vec<T>,
+    pub(crate) p: Vec<T>,
+}
+
+/// Everything forward keeps for backward (reusable across batches).
+#[derive(Default)]
+pub struct Forward<T: Float> {
+    pub(crate) enc: RnnCache<T>,
+    pub(crate) enc_x: Vec<T>,
+    pub(crate) enc_proj: Vec<T>,
+    pub(crate) hcat: Vec<T>,
+    pub(crate) ccat: Vec<T>,
+    pub(crate) s0_h: Vec<T>,
+    pub(crate) s0_c: Vec<T>,
+    pub(crate) steps: Vec<Step<T>>,
+    pub(crate) loss: Loss,
+}
+
+impl<T: Float> Forward<T> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+    /// `[B, S]`-ordered attention of step `t` (for inspection), as `[S, B]`.
+    pub fn attention(&self, t: usize) -> &[T] {
+        &self.steps[t].a
+    }
+    /// `[B]` p_gen of step `t` (empty without the pointer).
+    pub fn p_gen(&self, t: usize) -> &[T] {
+        &self.steps[t].pg
+    }
+}
+
+fn check(what: &'static str, got: usize, expected: usize) -> Result<(), ModelError> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(ModelError::Shape {
+            what,
+            expected,
+            got,
+        })
+    }
+}
+
+fn sized<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    v.clear();
+    v.resize(n, T::ZERO);
+    v
+}
+
+impl<'a> Inputs<'a> {
+    fn validate(&self, cfg: &ModelConfig) -> Result<(), ModelError> {
+        let (b, s, t) = (self.batch, self.src_len, self.tgt_len);
+        check("src", self.src.len(), s * b)?;
+        check("src_ext", self.src_ext.len(), s * b)?;
+        check("src_lengths", self.src_lengths.len(), b)?;
+        check("dec_in", self.dec_in.len(), t * b)?;
+        check("targets", self.targets.len(), t * b)?;
+        check("tgt_lengths", self.tgt_lengths.len(), b)?;
+        if let Some((index, &len)) = self
+            .src_lengths
+            .iter()
+            .enumerate()
+            .find(|(_, &l)| l == 0 || l > s)
+        {
+            return Err(ModelError::SourceLength { index, len, max: s });
+        }
+        for (what, ids) in [("src", self.src), ("dec_in", self.dec_in)] {
+            if let Some(&id) = ids.iter().find(|&&i| i as usize >= cfg.vocab) {
+                return Err(ModelError::Id {
+                    what,
+                    id,
+                    limit: cfg.vocab,
+                });
+            }
+        }
+        if !cfg.pointer {
+            if let Some(&id) = self.targets.iter().find(|&&i| i as usize >= cfg.vocab) {
+                return Err(ModelError::Id {
+                    what: "targets",
+                    id,
+                    limit: cfg.vocab,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn gather_rows<T: Float>(table: &[T], width: usize, ids: &[u32], out: &mut Vec<T>) {
+    out.clear();
+    for &id in ids {
+        out.extend_from_slice(&table[id as usize * width..(id as usize + 1) * width]);
+    }
+}
+
+impl<T: Float> Params<T> {
+    /// Teacher-forced forward pass; returns the loss and fills `fw` for [`Params::backward`].
+    pub fn forward(
+        &self,
+        cfg: &ModelConfig,
+        inp: &Inputs<'_>,
+        fw: &mut Forward<T>,
+    ) -> Result<Loss, ModelError> {
+        inp.validate(cfg)?;
+        let (b, s, nt) = (inp.batch, inp.src_len, inp.tgt_len);
+        let (e, h, a_dim, v) = (cfg.emb, cfg.hidden, cfg.attn, cfg.vocab);
+        let lstm = cfg.cell == CellKind::Lstm;
+        // Encoder.
+        gather_rows(&self.embedding, e, inp.src, &mut fw.enc_x);
+        let enc_in = RnnInput {
+            x: &fw.enc_x,
+            steps: s,
+            batch: b,
+            lengths: Some(inp.src_lengths),
+            h0: None,
+            c0: None,
+        };
+        self.encoder.forward(&enc_in, &mut fw.enc)?;
+        let enc_out = fw.enc.output();
+        self.att_enc
+            .forward(enc_out, s * b, sized(&mut fw.enc_proj, s * b * a_dim));
+        // Bridge from the last layer's final states.
+        let top = (cfg.enc_layers - 1) * 2;
+        let cat = |states: &[T], out: &mut Vec<T>| {
+            out.clear();
+            for bi in 0..b {
+                out.extend_from_slice(&states[(top * b + bi) * h..][..h]);
+                out.extend_from_slice(&states[((top + 1) * b + bi) * h..][..h]);
+            }
+        };
+        cat(fw.enc.h_n(), &mut fw.hcat);
+        self.bridge_h
+            .forward(&fw.hcat, b, sized(&mut fw.s0_h, b * h));
+        fw.s0_h.iter_mut().for_each(|x| *x = x.tanh());
+        if lstm {
+            cat(fw.enc.c_n(), &mut fw.ccat);
+            self.bridge_c
+                .forward(&fw.ccat, b, sized(&mut fw.s0_c, b * h));
+            fw.s0_c.iter_mut().for_each(|x| *x = x.tanh());
+        }
+        // Decoder.
+        fw.steps.resize_with(nt, Step::default);
+        let mut loss = Loss {
+            tokens: inp.tgt_lengths.iter().sum(),
+            ..Default::default()
+        };
+        let (mut nll, mut covl) = (0.0f64, 0.0f64);
+        for t in 0..nt {
+            let (done, rest) = fw.steps.split_at_mut(t);
+            let st = &mut rest[0];
+            let prev = done.last();
+            // x_t = W_x [emb(y_{t-1}); ctx_{t-1}] + b_x
+            st.xin.clear();
+            for bi in 0..b {
+                let id = inp.dec_in[t * b + bi] as usize;
+                st.xin
+                    .extend_from_slice(&self.embedding[id * e..(id + 1) * e]);
+                match prev {
+                    Some(p) => st
+                        .xin
+                        .extend_from_slice(&p.ctx[bi * 2 * h..(bi + 1) * 2 * h]),
+                    None => st.xin.extend(std::iter::repeat_n(T::ZERO, 2 * h)),
+                }
+            }
+            self.dec_input.forward(&st.xin, b, sized(&mut st.x, b * e));
+            let (h_prev, c_prev): (&[T], &[T]) = match prev {
+                Some(p) => (p.cell.h_n(), p.cell.c_n()),
+                None => (&fw.s0_h, &fw.s0_c),
+            };
+            let cell_in = RnnInput {
+                x: &st.x,
+                steps: 1,
+                batch: b,
+                lengths: None,
+                h0: Some(h_prev),
+                c0: lstm.then_some(c_prev),
+            };
+            self.decoder.forward(&cell_in, &mut st.cell)?;
+            st.h.clear();
+            st.h.extend_from_slice(st.cell.h_n());
+            // Coverage before this step.
+            match prev {
+                Some(p) => {
+                    st.cov.clear();
+                    st.cov.extend(p.cov.iter().zip(&p.a).map(|(c, a)| *c + *a));
+                }
+                None => drop(sized(&mut st.cov, s * b)),
+            }
+            // Attention.
+            let mut sp = vec![T::ZERO; b * a_dim];
+            self.att_dec.forward(&st.h, b, &mut sp);
+            sized(&mut st.th, s * b * a_dim);
+            sized(&mut st.a, s * b);
+            for bi in 0..b {
+                let len = inp.src_lengths[bi];
+                let mut max = f64::NEG_INFINITY;
+                for i in 0..len {
+                    let k = i * b + bi;
+                    let mut score = T::ZERO;
+                    for j in 0..a_dim {
+                        let mut pre = fw.enc_proj[k * a_dim + j] + sp[bi * a_dim + j];
+                        if cfg.coverage {
+                            pre += self.att_cov[j] * st.cov[k];
+                        }
+                        let th = pre.tanh();
+                        st.th[k * a_dim + j] = th;
+                        score += self.att_v[j] * th;
+                    }
+                    st.a[k] = score;
+                    max = max.max(score.to_f64());
+                }
+                let mut z = 0.0;
+                for i in 0..len {
+                    let k = i * b + bi;
+                    let ex = (st.a[k].to_f64() - max).exp();
+                    st.a[k] = T::from_f64(ex);
+                    z += ex;
+                }
+                for i in 0..len {
+                    let k = i * b + bi;
+                    st.a[k] = T::from_f64(st.a[k].to_f64() / z);
+                }
+            }
+            // Context.
+            sized(&mut st.ctx, b * 2 * h);
+            for i in 0..s {
+                for bi in 0..b {
+                    let w = st.a[i * b + bi];
+                    if w == T::ZERO {
+                        continue;
+                    }
+                    let row = &enc_out[(i * b + bi) * 2 * h..][..2 * h];
+                    st.ctx[bi * 2 * h..(bi + 1) * 2 * h]
+                        .iter_mut()
+                        .zip(row)
+                        .for_each(|(c, r)| *c += w * *r);
+                }
+            }
+            // Vocabulary distribution.
+            st.rin.clear();
+            for bi in 0..b {
+                st.rin.extend_from_slice(&st.h[bi * h..(bi + 1) * h]);
+                st.rin
+                    .extend_from_slice(&st.ctx[bi * 2 * h..(bi + 1) * 2 * h]);
+            }
+            self.out_hidden.forward(&st.rin, b, sized(&mut st.o, b * h));
+            st.o.iter_mut().for_each(|x| *x = x.tanh());
+            self.out_vocab.forward(&st.o, b, sized(&mut st.pv, b * v));
+            for row in st.pv.chunks_exact_mut(v) {
+                let max = row.iter().fold(f64::NEG_INFINITY, |m, x| m.max(x.to_f64()));
+                let mut z = 0.0;
+                for x in row.iter_mut() {
+                    let ex = (x.to_f64() - max).exp();
+                    *x = T::from_f64(ex);
+                    z += ex;
+                }
+                row.iter_mut()
+                    .for_each(|x| *x = T::from_f64(x.to_f64() / z));
+            }
+            // Pointer.
+            sized(&mut st.pg, if cfg.pointer { b } else { 0 });
+            sized(&mut st.copy, b);
+            sized(&mut st.p, b);
+            if cfg.pointer {
+                st.pin.clear();
+                for bi in 0..b {
+                    st.pin
+                        .extend_from_slice(&st.ctx[bi * 2 * h..(bi + 1) * 2 * h]);
+                    st.pin.extend_from_slice(&st.h[bi * h..(bi + 1) * h]);
+                    st.pin.extend_from_slice(&st.x[bi * e..(bi + 1) * e]);
+                }
+                self.pointer.forward(&st.pin, b, &mut st.pg);
+                st.pg.iter_mut().for_each(|x| *x = x.sigmoid());
+            }
+            for bi in 0..b {
+                if t >= inp.tgt_lengths[bi] {
+                    continue;
+                }
+                let y = inp.targets[t * b + bi];
+                let pv_y = if (y as usize) < v {
+                    st.pv[bi * v + y as usize].to_f64()
+                } else {
+                    0.0
+                };
+                let p = if cfg.pointer {
+                    let copy: f64 = (0..inp.src_lengths[bi])
+                        .filter(|&i| inp.src_ext[i * b + bi] == y)
+                        .map(|i| st.a[i * b + bi].to_f64())
+                        .sum();
+                    st.copy[bi] = T::from_f64(copy);
+                    let g = st.pg[bi].to_f64();
+                    g * pv_y + (1.0 - g) * copy
+                } else {
+                    pv_y
+                };
+                st.p[bi] = T::from_f64(p);
+                nll -= p.max(PROB_FLOOR).ln();
+                if cfg.coverage {
+                    covl += (0..inp.src_lengths[bi])
+                        .map(|i| st.a[i * b + bi].to_f64().min(st.cov[i * b + bi].to_f64()))
+                        .sum::<f64>();
+                }
+            }
+        }
+        let n = loss.tokens.max(1) as f64;
+        loss.nll = nll / n;
+        loss.coverage = covl / n;
+        loss.total = loss.nll
+            + if cfg.coverage {
+                cfg.cov_weight * loss.coverage
+            } else {
+                0.0
+            };
+        fw.loss = loss;
+        Ok(loss)
+    }
+}
