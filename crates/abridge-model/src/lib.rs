@@ -9,11 +9,15 @@
 
 mod backward;
 pub mod config;
+pub mod greedy;
 pub mod linear;
+pub mod optim;
 pub mod params;
 pub mod seq2seq;
 
 pub use config::ModelConfig;
+pub use greedy::Sources;
 pub use linear::Linear;
+pub use optim::{clip_global_norm, Optimizer};
 pub use params::Params;
 pub use seq2seq::{Forward, Inputs, Loss, ModelError};

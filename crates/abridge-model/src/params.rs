@@ -84,38 +84,56 @@ impl<T: Float> Params<T> {
         z
     }
 
-    /// Calls `f(name, values)` for every tensor, in a fixed order.
-    pub fn for_each_mut(&mut self, mut f: impl FnMut(&str, &mut [T])) {
-        f("embedding.weight", &mut self.embedding);
-        for t in self.encoder.params.tensors_mut() {
-            f(&format!("encoder.{}", t.name), t.data);
-        }
+    /// Every tensor under its name, in a fixed order (the checkpoint and optimizer order).
+    pub fn tensors_mut(&mut self) -> Vec<(String, &mut [T])> {
+        let mut out: Vec<(String, &mut [T])> =
+            vec![("embedding.weight".into(), &mut self.embedding[..])];
+        out.extend(
+            self.encoder
+                .params
+                .tensors_mut()
+                .into_iter()
+                .map(|t| (format!("encoder.{}", t.name), t.data)),
+        );
         for (name, l) in [
             ("bridge_h", &mut self.bridge_h),
             ("bridge_c", &mut self.bridge_c),
             ("dec_input", &mut self.dec_input),
         ] {
-            f(&format!("{name}.weight"), &mut l.w);
-            f(&format!("{name}.bias"), &mut l.b);
+            out.push((format!("{name}.weight"), &mut l.w[..]));
+            out.push((format!("{name}.bias"), &mut l.b[..]));
         }
-        for t in self.decoder.params.tensors_mut() {
-            f(
-                &format!("decoder.{}", abridge_nn::Cell::<T>::cell_name(&t.name)),
+        out.extend(self.decoder.params.tensors_mut().into_iter().map(|t| {
+            (
+                format!("decoder.{}", abridge_nn::Cell::<T>::cell_name(&t.name)),
                 t.data,
-            );
-        }
-        f("attention.enc.weight", &mut self.att_enc.w);
-        f("attention.enc.bias", &mut self.att_enc.b);
-        f("attention.dec.weight", &mut self.att_dec.w);
-        f("attention.coverage", &mut self.att_cov);
-        f("attention.v", &mut self.att_v);
+            )
+        }));
+        out.push(("attention.enc.weight".into(), &mut self.att_enc.w[..]));
+        out.push(("attention.enc.bias".into(), &mut self.att_enc.b[..]));
+        out.push(("attention.dec.weight".into(), &mut self.att_dec.w[..]));
+        out.push(("attention.coverage".into(), &mut self.att_cov[..]));
+        out.push(("attention.v".into(), &mut self.att_v[..]));
         for (name, l) in [
             ("out_hidden", &mut self.out_hidden),
             ("out_vocab", &mut self.out_vocab),
             ("pointer", &mut self.pointer),
         ] {
-            f(&format!("{name}.weight"), &mut l.w);
-            f(&format!("{name}.bias"), &mut l.b);
+            out.push((format!("{name}.weight"), &mut l.w[..]));
+            out.push((format!("{name}.bias"), &mut l.b[..]));
         }
+        out
+    }
+
+    /// Calls `f(name, values)` for every tensor, in [`Params::tensors_mut`] order.
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(&str, &mut [T])) {
+        for (name, t) in self.tensors_mut() {
+            f(&name, t);
+        }
+    }
+
+    /// Number of scalar parameters.
+    pub fn count(&mut self) -> usize {
+        self.tensors_mut().iter().map(|(_, t)| t.len()).sum()
     }
 }

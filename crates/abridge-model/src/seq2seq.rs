@@ -159,7 +159,7 @@ fn sized<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
 }
 
 impl<'a> Inputs<'a> {
-    fn validate(&self, cfg: &ModelConfig) -> Result<(), ModelError> {
+    pub(crate) fn validate(&self, cfg: &ModelConfig) -> Result<(), ModelError> {
         let (b, s, t) = (self.batch, self.src_len, self.tgt_len);
         check("src", self.src.len(), s * b)?;
         check("src_ext", self.src_ext.len(), s * b)?;
@@ -205,16 +205,15 @@ fn gather_rows<T: Float>(table: &[T], width: usize, ids: &[u32], out: &mut Vec<T
 }
 
 impl<T: Float> Params<T> {
-    /// Teacher-forced forward pass; returns the loss and fills `fw` for [`Params::backward`].
-    pub fn forward(
+    /// Encoder, attention keys and bridge: everything before the first decoder step.
+    pub(crate) fn encode(
         &self,
         cfg: &ModelConfig,
         inp: &Inputs<'_>,
         fw: &mut Forward<T>,
-    ) -> Result<Loss, ModelError> {
-        inp.validate(cfg)?;
-        let (b, s, nt) = (inp.batch, inp.src_len, inp.tgt_len);
-        let (e, h, a_dim, v) = (cfg.emb, cfg.hidden, cfg.attn, cfg.vocab);
+    ) -> Result<(), ModelError> {
+        let (b, s) = (inp.batch, inp.src_len);
+        let (e, h, a_dim) = (cfg.emb, cfg.hidden, cfg.attn);
         let lstm = cfg.cell == CellKind::Lstm;
         // Encoder.
         gather_rows(&self.embedding, e, inp.src, &mut fw.enc_x);
@@ -249,6 +248,19 @@ impl<T: Float> Params<T> {
                 .forward(&fw.ccat, b, sized(&mut fw.s0_c, b * h));
             fw.s0_c.iter_mut().for_each(|x| *x = x.tanh());
         }
+        Ok(())
+    }
+
+    /// Teacher-forced forward pass; returns the loss and fills `fw` for [`Params::backward`].
+    pub fn forward(
+        &self,
+        cfg: &ModelConfig,
+        inp: &Inputs<'_>,
+        fw: &mut Forward<T>,
+    ) -> Result<Loss, ModelError> {
+        inp.validate(cfg)?;
+        let (b, nt) = (inp.batch, inp.tgt_len);
+        self.encode(cfg, inp, fw)?;
         // Decoder.
         fw.steps.resize_with(nt, Step::default);
         let mut loss = Loss {
@@ -256,133 +268,18 @@ impl<T: Float> Params<T> {
             ..Default::default()
         };
         let (mut nll, mut covl) = (0.0f64, 0.0f64);
+        let v = cfg.vocab;
         for t in 0..nt {
             let (done, rest) = fw.steps.split_at_mut(t);
             let st = &mut rest[0];
-            let prev = done.last();
-            // x_t = W_x [emb(y_{t-1}); ctx_{t-1}] + b_x
-            st.xin.clear();
-            for bi in 0..b {
-                let id = inp.dec_in[t * b + bi] as usize;
-                st.xin
-                    .extend_from_slice(&self.embedding[id * e..(id + 1) * e]);
-                match prev {
-                    Some(p) => st
-                        .xin
-                        .extend_from_slice(&p.ctx[bi * 2 * h..(bi + 1) * 2 * h]),
-                    None => st.xin.extend(std::iter::repeat_n(T::ZERO, 2 * h)),
-                }
-            }
-            self.dec_input.forward(&st.xin, b, sized(&mut st.x, b * e));
-            let (h_prev, c_prev): (&[T], &[T]) = match prev {
-                Some(p) => (p.cell.h_n(), p.cell.c_n()),
-                None => (&fw.s0_h, &fw.s0_c),
+            let ctx = StepContext {
+                inp,
+                enc_out: fw.enc.output(),
+                enc_proj: &fw.enc_proj,
+                s0_h: &fw.s0_h,
+                s0_c: &fw.s0_c,
             };
-            let cell_in = RnnInput {
-                x: &st.x,
-                steps: 1,
-                batch: b,
-                lengths: None,
-                h0: Some(h_prev),
-                c0: lstm.then_some(c_prev),
-            };
-            self.decoder.forward(&cell_in, &mut st.cell)?;
-            st.h.clear();
-            st.h.extend_from_slice(st.cell.h_n());
-            // Coverage before this step.
-            match prev {
-                Some(p) => {
-                    st.cov.clear();
-                    st.cov.extend(p.cov.iter().zip(&p.a).map(|(c, a)| *c + *a));
-                }
-                None => drop(sized(&mut st.cov, s * b)),
-            }
-            // Attention.
-            let mut sp = vec![T::ZERO; b * a_dim];
-            self.att_dec.forward(&st.h, b, &mut sp);
-            sized(&mut st.th, s * b * a_dim);
-            sized(&mut st.a, s * b);
-            for bi in 0..b {
-                let len = inp.src_lengths[bi];
-                let mut max = f64::NEG_INFINITY;
-                for i in 0..len {
-                    let k = i * b + bi;
-                    let mut score = T::ZERO;
-                    for j in 0..a_dim {
-                        let mut pre = fw.enc_proj[k * a_dim + j] + sp[bi * a_dim + j];
-                        if cfg.coverage {
-                            pre += self.att_cov[j] * st.cov[k];
-                        }
-                        let th = pre.tanh();
-                        st.th[k * a_dim + j] = th;
-                        score += self.att_v[j] * th;
-                    }
-                    st.a[k] = score;
-                    max = max.max(score.to_f64());
-                }
-                let mut z = 0.0;
-                for i in 0..len {
-                    let k = i * b + bi;
-                    let ex = (st.a[k].to_f64() - max).exp();
-                    st.a[k] = T::from_f64(ex);
-                    z += ex;
-                }
-                for i in 0..len {
-                    let k = i * b + bi;
-                    st.a[k] = T::from_f64(st.a[k].to_f64() / z);
-                }
-            }
-            // Context.
-            sized(&mut st.ctx, b * 2 * h);
-            for i in 0..s {
-                for bi in 0..b {
-                    let w = st.a[i * b + bi];
-                    if w == T::ZERO {
-                        continue;
-                    }
-                    let row = &enc_out[(i * b + bi) * 2 * h..][..2 * h];
-                    st.ctx[bi * 2 * h..(bi + 1) * 2 * h]
-                        .iter_mut()
-                        .zip(row)
-                        .for_each(|(c, r)| *c += w * *r);
-                }
-            }
-            // Vocabulary distribution.
-            st.rin.clear();
-            for bi in 0..b {
-                st.rin.extend_from_slice(&st.h[bi * h..(bi + 1) * h]);
-                st.rin
-                    .extend_from_slice(&st.ctx[bi * 2 * h..(bi + 1) * 2 * h]);
-            }
-            self.out_hidden.forward(&st.rin, b, sized(&mut st.o, b * h));
-            st.o.iter_mut().for_each(|x| *x = x.tanh());
-            self.out_vocab.forward(&st.o, b, sized(&mut st.pv, b * v));
-            for row in st.pv.chunks_exact_mut(v) {
-                let max = row.iter().fold(f64::NEG_INFINITY, |m, x| m.max(x.to_f64()));
-                let mut z = 0.0;
-                for x in row.iter_mut() {
-                    let ex = (x.to_f64() - max).exp();
-                    *x = T::from_f64(ex);
-                    z += ex;
-                }
-                row.iter_mut()
-                    .for_each(|x| *x = T::from_f64(x.to_f64() / z));
-            }
-            // Pointer.
-            sized(&mut st.pg, if cfg.pointer { b } else { 0 });
-            sized(&mut st.copy, b);
-            sized(&mut st.p, b);
-            if cfg.pointer {
-                st.pin.clear();
-                for bi in 0..b {
-                    st.pin
-                        .extend_from_slice(&st.ctx[bi * 2 * h..(bi + 1) * 2 * h]);
-                    st.pin.extend_from_slice(&st.h[bi * h..(bi + 1) * h]);
-                    st.pin.extend_from_slice(&st.x[bi * e..(bi + 1) * e]);
-                }
-                self.pointer.forward(&st.pin, b, &mut st.pg);
-                st.pg.iter_mut().for_each(|x| *x = x.sigmoid());
-            }
+            self.decoder_step(cfg, &ctx, &inp.dec_in[t * b..(t + 1) * b], done.last(), st)?;
             for bi in 0..b {
                 if t >= inp.tgt_lengths[bi] {
                     continue;
@@ -424,5 +321,158 @@ impl<T: Float> Params<T> {
             };
         fw.loss = loss;
         Ok(loss)
+    }
+}
+
+/// What every decoder step reads.
+pub(crate) struct StepContext<'a, T> {
+    pub inp: &'a Inputs<'a>,
+    /// `[S, B, 2H]` encoder outputs and `[S, B, A]` their attention projections.
+    pub enc_out: &'a [T],
+    pub enc_proj: &'a [T],
+    /// `[B, H]` decoder initial state (`s0_c` empty for GRU).
+    pub s0_h: &'a [T],
+    pub s0_c: &'a [T],
+}
+
+impl<T: Float> Params<T> {
+    /// One decoder step from input ids `ids [B]` (vocabulary ids) and the previous step: fills
+    /// `st` up to the vocabulary distribution and `p_gen`.
+    pub(crate) fn decoder_step(
+        &self,
+        cfg: &ModelConfig,
+        ctx: &StepContext<'_, T>,
+        ids: &[u32],
+        prev: Option<&Step<T>>,
+        st: &mut Step<T>,
+    ) -> Result<(), ModelError> {
+        let (b, s) = (ctx.inp.batch, ctx.inp.src_len);
+        let (e, h, a_dim, v) = (cfg.emb, cfg.hidden, cfg.attn, cfg.vocab);
+        debug_assert_eq!(ids.len(), b);
+        let lstm = cfg.cell == CellKind::Lstm;
+        // x_t = W_x [emb(y_{t-1}); ctx_{t-1}] + b_x
+        st.xin.clear();
+        for bi in 0..b {
+            let id = ids[bi] as usize;
+            st.xin
+                .extend_from_slice(&self.embedding[id * e..(id + 1) * e]);
+            match prev {
+                Some(p) => st
+                    .xin
+                    .extend_from_slice(&p.ctx[bi * 2 * h..(bi + 1) * 2 * h]),
+                None => st.xin.extend(std::iter::repeat_n(T::ZERO, 2 * h)),
+            }
+        }
+        self.dec_input.forward(&st.xin, b, sized(&mut st.x, b * e));
+        let (h_prev, c_prev): (&[T], &[T]) = match prev {
+            Some(p) => (p.cell.h_n(), p.cell.c_n()),
+            None => (ctx.s0_h, ctx.s0_c),
+        };
+        let cell_in = RnnInput {
+            x: &st.x,
+            steps: 1,
+            batch: b,
+            lengths: None,
+            h0: Some(h_prev),
+            c0: lstm.then_some(c_prev),
+        };
+        self.decoder.forward(&cell_in, &mut st.cell)?;
+        st.h.clear();
+        st.h.extend_from_slice(st.cell.h_n());
+        // Coverage before this step.
+        match prev {
+            Some(p) => {
+                st.cov.clear();
+                st.cov.extend(p.cov.iter().zip(&p.a).map(|(c, a)| *c + *a));
+            }
+            None => drop(sized(&mut st.cov, s * b)),
+        }
+        // Attention.
+        let mut sp = vec![T::ZERO; b * a_dim];
+        self.att_dec.forward(&st.h, b, &mut sp);
+        sized(&mut st.th, s * b * a_dim);
+        sized(&mut st.a, s * b);
+        for bi in 0..b {
+            let len = ctx.inp.src_lengths[bi];
+            let mut max = f64::NEG_INFINITY;
+            for i in 0..len {
+                let k = i * b + bi;
+                let mut score = T::ZERO;
+                for j in 0..a_dim {
+                    let mut pre = ctx.enc_proj[k * a_dim + j] + sp[bi * a_dim + j];
+                    if cfg.coverage {
+                        pre += self.att_cov[j] * st.cov[k];
+                    }
+                    let th = pre.tanh();
+                    st.th[k * a_dim + j] = th;
+                    score += self.att_v[j] * th;
+                }
+                st.a[k] = score;
+                max = max.max(score.to_f64());
+            }
+            let mut z = 0.0;
+            for i in 0..len {
+                let k = i * b + bi;
+                let ex = (st.a[k].to_f64() - max).exp();
+                st.a[k] = T::from_f64(ex);
+                z += ex;
+            }
+            for i in 0..len {
+                let k = i * b + bi;
+                st.a[k] = T::from_f64(st.a[k].to_f64() / z);
+            }
+        }
+        // Context.
+        sized(&mut st.ctx, b * 2 * h);
+        for i in 0..s {
+            for bi in 0..b {
+                let w = st.a[i * b + bi];
+                if w == T::ZERO {
+                    continue;
+                }
+                let row = &ctx.enc_out[(i * b + bi) * 2 * h..][..2 * h];
+                st.ctx[bi * 2 * h..(bi + 1) * 2 * h]
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(c, r)| *c += w * *r);
+            }
+        }
+        // Vocabulary distribution.
+        st.rin.clear();
+        for bi in 0..b {
+            st.rin.extend_from_slice(&st.h[bi * h..(bi + 1) * h]);
+            st.rin
+                .extend_from_slice(&st.ctx[bi * 2 * h..(bi + 1) * 2 * h]);
+        }
+        self.out_hidden.forward(&st.rin, b, sized(&mut st.o, b * h));
+        st.o.iter_mut().for_each(|x| *x = x.tanh());
+        self.out_vocab.forward(&st.o, b, sized(&mut st.pv, b * v));
+        for row in st.pv.chunks_exact_mut(v) {
+            let max = row.iter().fold(f64::NEG_INFINITY, |m, x| m.max(x.to_f64()));
+            let mut z = 0.0;
+            for x in row.iter_mut() {
+                let ex = (x.to_f64() - max).exp();
+                *x = T::from_f64(ex);
+                z += ex;
+            }
+            row.iter_mut()
+                .for_each(|x| *x = T::from_f64(x.to_f64() / z));
+        }
+        // Pointer.
+        sized(&mut st.pg, if cfg.pointer { b } else { 0 });
+        sized(&mut st.copy, b);
+        sized(&mut st.p, b);
+        if cfg.pointer {
+            st.pin.clear();
+            for bi in 0..b {
+                st.pin
+                    .extend_from_slice(&st.ctx[bi * 2 * h..(bi + 1) * 2 * h]);
+                st.pin.extend_from_slice(&st.h[bi * h..(bi + 1) * h]);
+                st.pin.extend_from_slice(&st.x[bi * e..(bi + 1) * e]);
+            }
+            self.pointer.forward(&st.pin, b, &mut st.pg);
+            st.pg.iter_mut().for_each(|x| *x = x.sigmoid());
+        }
+        Ok(())
     }
 }

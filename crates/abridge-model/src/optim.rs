@@ -1,0 +1,120 @@
+//! Optimisers and gradient clipping over [`Params`].
+//!
+//! * Adam (Kingma & Ba 2015): `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g²`,
+//!   `θ ← θ − lr · m̂ / (√v̂ + ε)` with bias-corrected `m̂ = m / (1−β1^t)`, `v̂ = v / (1−β2^t)`.
+//! * Adagrad (Duchi et al. 2011), as See et al. train: `acc ← acc + g²`, `θ ← θ − lr · g / √acc`,
+//!   the accumulator starting at 0.1.
+//! * Clipping by global norm: if `‖g‖₂ > max`, every gradient is scaled by `max / ‖g‖₂`.
+
+use abridge_tensor::Float;
+
+use crate::Params;
+
+/// The optimiser and its state (one buffer per tensor, in [`Params::tensors_mut`] order).
+#[derive(Clone, Debug)]
+pub enum Optimizer {
+    Adam {
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        t: u64,
+        m: Vec<Vec<f64>>,
+        v: Vec<Vec<f64>>,
+    },
+    Adagrad {
+        lr: f64,
+        acc: Vec<Vec<f64>>,
+        initial: f64,
+    },
+}
+
+impl Optimizer {
+    pub fn adam(lr: f64) -> Self {
+        Optimizer::Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            t: 0,
+            m: vec![],
+            v: vec![],
+        }
+    }
+
+    /// See et al.: lr 0.15, initial accumulator 0.1.
+    pub fn adagrad(lr: f64, initial: f64) -> Self {
+        Optimizer::Adagrad {
+            lr,
+            acc: vec![],
+            initial,
+        }
+    }
+
+    /// One update of `params` from `grads`.
+    pub fn step<T: Float>(&mut self, params: &mut Params<T>, grads: &mut Params<T>) {
+        let ps = params.tensors_mut();
+        let gs = grads.tensors_mut();
+        match self {
+            Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                t,
+                m,
+                v,
+            } => {
+                if m.is_empty() {
+                    *m = ps.iter().map(|(_, p)| vec![0.0; p.len()]).collect();
+                    *v = m.clone();
+                }
+                *t += 1;
+                let (c1, c2) = (1.0 - beta1.powi(*t as i32), 1.0 - beta2.powi(*t as i32));
+                for (k, ((_, p), (_, g))) in ps.into_iter().zip(gs).enumerate() {
+                    for (i, (pv, gv)) in p.iter_mut().zip(g.iter()).enumerate() {
+                        let g = gv.to_f64();
+                        m[k][i] = *beta1 * m[k][i] + (1.0 - *beta1) * g;
+                        v[k][i] = *beta2 * v[k][i] + (1.0 - *beta2) * g * g;
+                        let upd = *lr * (m[k][i] / c1) / ((v[k][i] / c2).sqrt() + *eps);
+                        *pv -= T::from_f64(upd);
+                    }
+                }
+            }
+            Optimizer::Adagrad { lr, acc, initial } => {
+                if acc.is_empty() {
+                    *acc = ps.iter().map(|(_, p)| vec![*initial; p.len()]).collect();
+                }
+                for (k, ((_, p), (_, g))) in ps.into_iter().zip(gs).enumerate() {
+                    for (i, (pv, gv)) in p.iter_mut().zip(g.iter()).enumerate() {
+                        let g = gv.to_f64();
+                        acc[k][i] += g * g;
+                        *pv -= T::from_f64(*lr * g / acc[k][i].sqrt());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Global L2 norm of all gradients.
+pub fn global_norm<T: Float>(grads: &mut Params<T>) -> f64 {
+    grads
+        .tensors_mut()
+        .iter()
+        .flat_map(|(_, g)| g.iter())
+        .map(|x| x.to_f64() * x.to_f64())
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// Scales gradients so their global norm is at most `max`; returns the norm before clipping.
+/// A non-finite norm is returned as is and nothing is scaled (the caller skips the batch).
+pub fn clip_global_norm<T: Float>(grads: &mut Params<T>, max: f64) -> f64 {
+    let norm = global_norm(grads);
+    if norm.is_finite() && norm > max {
+        let s = T::from_f64(max / norm);
+        grads.for_each_mut(|_, g| g.iter_mut().for_each(|x| *x *= s));
+    }
+    norm
+}
