@@ -352,8 +352,8 @@ impl<T: Float> Params<T> {
         let lstm = cfg.cell == CellKind::Lstm;
         // x_t = W_x [emb(y_{t-1}); ctx_{t-1}] + b_x
         st.xin.clear();
-        for bi in 0..b {
-            let id = ids[bi] as usize;
+        for (bi, &id) in ids.iter().enumerate() {
+            let id = id as usize;
             st.xin
                 .extend_from_slice(&self.embedding[id * e..(id + 1) * e]);
             match prev {
