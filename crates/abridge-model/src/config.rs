@@ -1,6 +1,7 @@
 //! Model configuration: plain data with documented defaults and a version.
 
 use abridge_nn::CellKind;
+use serde::{Deserialize, Serialize};
 
 /// Sizes and switches of the summarizer. Defaults follow See et al. (2017) where they say.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,5 +47,90 @@ impl ModelConfig {
     /// Encoder output size `2H`.
     pub fn enc_out(&self) -> usize {
         2 * self.hidden
+    }
+}
+
+/// Version of the on-disk form of [`ModelConfig`].
+pub const CONFIG_VERSION: u32 = 1;
+
+/// [`ModelConfig`] as stored in `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfigFile {
+    pub version: u32,
+    pub cell: String,
+    pub vocab: usize,
+    pub emb: usize,
+    pub hidden: usize,
+    pub attn: usize,
+    pub enc_layers: usize,
+    pub pointer: bool,
+    pub coverage: bool,
+    pub cov_weight: f64,
+}
+
+impl From<&ModelConfig> for ModelConfigFile {
+    fn from(c: &ModelConfig) -> Self {
+        Self {
+            version: CONFIG_VERSION,
+            cell: c.cell.name().into(),
+            vocab: c.vocab,
+            emb: c.emb,
+            hidden: c.hidden,
+            attn: c.attn,
+            enc_layers: c.enc_layers,
+            pointer: c.pointer,
+            coverage: c.coverage,
+            cov_weight: c.cov_weight,
+        }
+    }
+}
+
+impl TryFrom<&ModelConfigFile> for ModelConfig {
+    type Error = String;
+    fn try_from(f: &ModelConfigFile) -> Result<Self, String> {
+        if f.version != CONFIG_VERSION {
+            return Err(format!(
+                "model config version {} is not supported (this build reads {CONFIG_VERSION})",
+                f.version
+            ));
+        }
+        let cell = CellKind::parse(&f.cell)
+            .ok_or_else(|| format!("unknown cell `{}` (lstm or gru)", f.cell))?;
+        if f.vocab < 5 || f.emb == 0 || f.hidden == 0 || f.attn == 0 || f.enc_layers == 0 {
+            return Err("vocab ≥ 5 and every size ≥ 1 are required".into());
+        }
+        Ok(ModelConfig {
+            cell,
+            vocab: f.vocab,
+            emb: f.emb,
+            hidden: f.hidden,
+            attn: f.attn,
+            enc_layers: f.enc_layers,
+            pointer: f.pointer,
+            coverage: f.coverage,
+            cov_weight: f.cov_weight,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_round_trips_through_its_file_form() {
+        let c = ModelConfig {
+            cell: CellKind::Gru,
+            coverage: true,
+            ..Default::default()
+        };
+        let f = ModelConfigFile::from(&c);
+        let json = serde_json::to_string(&f).unwrap();
+        let back: ModelConfigFile = serde_json::from_str(&json).unwrap();
+        assert_eq!(ModelConfig::try_from(&back).unwrap(), c);
+        let bad = ModelConfigFile { version: 9, ..f };
+        assert!(ModelConfig::try_from(&bad)
+            .unwrap_err()
+            .contains("version 9"));
     }
 }

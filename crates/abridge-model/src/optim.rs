@@ -66,12 +66,12 @@ impl Optimizer {
                 v,
             } => {
                 if m.is_empty() {
-                    *m = ps.iter().map(|(_, p)| vec![0.0; p.len()]).collect();
+                    *m = ps.iter().map(|(_, _, p)| vec![0.0; p.len()]).collect();
                     *v = m.clone();
                 }
                 *t += 1;
                 let (c1, c2) = (1.0 - beta1.powi(*t as i32), 1.0 - beta2.powi(*t as i32));
-                for (k, ((_, p), (_, g))) in ps.into_iter().zip(gs).enumerate() {
+                for (k, ((_, _, p), (_, _, g))) in ps.into_iter().zip(gs).enumerate() {
                     for (i, (pv, gv)) in p.iter_mut().zip(g.iter()).enumerate() {
                         let g = gv.to_f64();
                         m[k][i] = *beta1 * m[k][i] + (1.0 - *beta1) * g;
@@ -83,9 +83,9 @@ impl Optimizer {
             }
             Optimizer::Adagrad { lr, acc, initial } => {
                 if acc.is_empty() {
-                    *acc = ps.iter().map(|(_, p)| vec![*initial; p.len()]).collect();
+                    *acc = ps.iter().map(|(_, _, p)| vec![*initial; p.len()]).collect();
                 }
-                for (k, ((_, p), (_, g))) in ps.into_iter().zip(gs).enumerate() {
+                for (k, ((_, _, p), (_, _, g))) in ps.into_iter().zip(gs).enumerate() {
                     for (i, (pv, gv)) in p.iter_mut().zip(g.iter()).enumerate() {
                         let g = gv.to_f64();
                         acc[k][i] += g * g;
@@ -102,7 +102,7 @@ pub fn global_norm<T: Float>(grads: &mut Params<T>) -> f64 {
     grads
         .tensors_mut()
         .iter()
-        .flat_map(|(_, g)| g.iter())
+        .flat_map(|(_, _, g)| g.iter())
         .map(|x| x.to_f64() * x.to_f64())
         .sum::<f64>()
         .sqrt()

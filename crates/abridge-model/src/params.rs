@@ -84,56 +84,70 @@ impl<T: Float> Params<T> {
         z
     }
 
-    /// Every tensor under its name, in a fixed order (the checkpoint and optimizer order).
-    pub fn tensors_mut(&mut self) -> Vec<(String, &mut [T])> {
-        let mut out: Vec<(String, &mut [T])> =
-            vec![("embedding.weight".into(), &mut self.embedding[..])];
+    /// Every tensor as `(name, shape, values)`, in a fixed order (the checkpoint and optimizer order).
+    /// Names follow PyTorch's modules (`encoder.weight_ih_l0_reverse`, `bridge_h.weight`, …).
+    pub fn tensors_mut(&mut self) -> Vec<(String, Vec<usize>, &mut [T])> {
+        let (v, e) = (
+            self.embedding.len() / self.dec_input.n_out.max(1),
+            self.dec_input.n_out,
+        );
+        let mut out: Vec<(String, Vec<usize>, &mut [T])> = vec![(
+            "embedding.weight".into(),
+            vec![v, e],
+            &mut self.embedding[..],
+        )];
         out.extend(
             self.encoder
                 .params
                 .tensors_mut()
                 .into_iter()
-                .map(|t| (format!("encoder.{}", t.name), t.data)),
+                .map(|t| (format!("encoder.{}", t.name), t.shape, t.data)),
         );
-        for (name, l) in [
-            ("bridge_h", &mut self.bridge_h),
-            ("bridge_c", &mut self.bridge_c),
-            ("dec_input", &mut self.dec_input),
-        ] {
-            out.push((format!("{name}.weight"), &mut l.w[..]));
-            out.push((format!("{name}.bias"), &mut l.b[..]));
+        fn lin<'a, T>(
+            out: &mut Vec<(String, Vec<usize>, &'a mut [T])>,
+            name: &str,
+            l: &'a mut Linear<T>,
+        ) {
+            let (o, i) = (l.n_out, l.n_in);
+            out.push((format!("{name}.weight"), vec![o, i], &mut l.w[..]));
+            let nb = l.b.len();
+            out.push((format!("{name}.bias"), vec![nb], &mut l.b[..]));
         }
+        lin(&mut out, "bridge_h", &mut self.bridge_h);
+        lin(&mut out, "bridge_c", &mut self.bridge_c);
+        lin(&mut out, "dec_input", &mut self.dec_input);
         out.extend(self.decoder.params.tensors_mut().into_iter().map(|t| {
             (
                 format!("decoder.{}", abridge_nn::Cell::<T>::cell_name(&t.name)),
+                t.shape,
                 t.data,
             )
         }));
-        out.push(("attention.enc.weight".into(), &mut self.att_enc.w[..]));
-        out.push(("attention.enc.bias".into(), &mut self.att_enc.b[..]));
-        out.push(("attention.dec.weight".into(), &mut self.att_dec.w[..]));
-        out.push(("attention.coverage".into(), &mut self.att_cov[..]));
-        out.push(("attention.v".into(), &mut self.att_v[..]));
-        for (name, l) in [
-            ("out_hidden", &mut self.out_hidden),
-            ("out_vocab", &mut self.out_vocab),
-            ("pointer", &mut self.pointer),
-        ] {
-            out.push((format!("{name}.weight"), &mut l.w[..]));
-            out.push((format!("{name}.bias"), &mut l.b[..]));
-        }
+        lin(&mut out, "attention.enc", &mut self.att_enc);
+        let (ao, ai) = (self.att_dec.n_out, self.att_dec.n_in);
+        out.push((
+            "attention.dec.weight".into(),
+            vec![ao, ai],
+            &mut self.att_dec.w[..],
+        ));
+        let (nc, nv) = (self.att_cov.len(), self.att_v.len());
+        out.push(("attention.coverage".into(), vec![nc], &mut self.att_cov[..]));
+        out.push(("attention.v".into(), vec![nv], &mut self.att_v[..]));
+        lin(&mut out, "out_hidden", &mut self.out_hidden);
+        lin(&mut out, "out_vocab", &mut self.out_vocab);
+        lin(&mut out, "pointer", &mut self.pointer);
         out
     }
 
     /// Calls `f(name, values)` for every tensor, in [`Params::tensors_mut`] order.
     pub fn for_each_mut(&mut self, mut f: impl FnMut(&str, &mut [T])) {
-        for (name, t) in self.tensors_mut() {
+        for (name, _, t) in self.tensors_mut() {
             f(&name, t);
         }
     }
 
     /// Number of scalar parameters.
     pub fn count(&mut self) -> usize {
-        self.tensors_mut().iter().map(|(_, t)| t.len()).sum()
+        self.tensors_mut().iter().map(|(_, _, t)| t.len()).sum()
     }
 }

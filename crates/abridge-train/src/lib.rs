@@ -1,0 +1,10 @@
+//! # abridge-train
+//!
+//! * [`checkpoint`]: self-describing checkpoint folders (safetensors weights under PyTorch-style
+//!   names, JSON config, vocabulary, optimizer state, training state), written atomically.
+//! * [`trainer`]: the training loop — batches, teacher-forced loss, clipping, the optimizer,
+//!   non-finite batches skipped and reported, periodic evaluation, best and latest checkpoints,
+//!   early stopping, a JSONL metrics log, and bit-identical `--resume`.
+
+pub mod checkpoint;
+pub mod trainer;

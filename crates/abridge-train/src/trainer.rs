@@ -1,0 +1,265 @@
+//! The training loop.
+//!
+//! Each step: a batch from the epoch's plan (`abridge_text::batch::plan` seeded with
+//! `seed + epoch`, so the order is a pure function of the seed), the teacher-forced loss, its
+//! gradient, clipping by global norm, and the optimizer. A batch whose loss or gradient norm is not
+//! finite is skipped — no update — and reported. Every `eval_every` steps the mean loss on the
+//! development set is measured; a better one saves `best`, and `patience` evaluations without
+//! improvement stop the run. A checkpoint is saved at every evaluation and at the end, holding the
+//! exact optimizer state and position in the data, so a resumed run takes bit-identically the same
+//! steps as an uninterrupted one (same seed, same thread count).
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use abridge_model::{clip_global_norm, Forward, Inputs, Params};
+use abridge_text::batch::{plan, Batch, BatchConfig, Encoded};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{Checkpoint, CheckpointError};
+
+/// Training settings; defaults follow See et al. (2017).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub batch_size: usize,
+    pub max_src_len: usize,
+    pub max_tgt_len: usize,
+    /// Stop after this many optimizer steps.
+    pub max_steps: u64,
+    /// Clip gradients to this global L2 norm.
+    pub clip: f64,
+    pub seed: u64,
+    /// Evaluate (and checkpoint) every this many steps.
+    pub eval_every: u64,
+    /// Stop after this many evaluations without a better dev loss (0 = never).
+    pub patience: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 16,
+            max_src_len: 400,
+            max_tgt_len: 100,
+            max_steps: 10_000,
+            clip: 2.0,
+            seed: 1,
+            eval_every: 500,
+            patience: 5,
+        }
+    }
+}
+
+impl TrainConfig {
+    fn batching(&self, epoch: usize) -> BatchConfig {
+        BatchConfig {
+            batch_size: self.batch_size,
+            max_src_len: self.max_src_len,
+            max_tgt_len: self.max_tgt_len,
+            pool_batches: 100,
+            shuffle: true,
+            seed: self.seed.wrapping_add(epoch as u64),
+        }
+    }
+}
+
+/// One line of the metrics log.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepMetrics {
+    pub step: u64,
+    pub epoch: usize,
+    pub loss: f64,
+    pub nll: f64,
+    pub coverage: f64,
+    pub grad_norm: f64,
+    pub tokens: usize,
+    pub tokens_per_s: f64,
+    pub skipped: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev_loss: Option<f64>,
+}
+
+/// Why training stopped early or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Model(#[from] abridge_model::ModelError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("no training examples")]
+    NoData,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    pub steps: u64,
+    pub last_loss: f64,
+    pub best_dev_loss: Option<f64>,
+    pub skipped_batches: u64,
+    pub early_stopped: bool,
+}
+
+/// The model inputs of a padded batch.
+pub fn inputs<'a>(b: &'a Batch, pointer: bool) -> Inputs<'a> {
+    Inputs {
+        batch: b.batch,
+        src_len: b.src_len,
+        tgt_len: b.tgt_len,
+        src: &b.src,
+        src_ext: &b.src_ext,
+        src_lengths: &b.src_lengths,
+        dec_in: &b.dec_in,
+        targets: if pointer { &b.dec_out_ext } else { &b.dec_out },
+        tgt_lengths: &b.tgt_lengths,
+    }
+}
+
+/// Mean loss per target token over `data`, in batches, without updating anything.
+pub fn evaluate(ck: &Checkpoint, tcfg: &TrainConfig, data: &[Encoded]) -> Result<f64, TrainError> {
+    let cfg = BatchConfig {
+        shuffle: false,
+        pool_batches: 1,
+        ..tcfg.batching(0)
+    };
+    let mut fw = Forward::new();
+    let (mut sum, mut tokens) = (0.0, 0usize);
+    for idx in plan(data, &cfg) {
+        let b = Batch::new(data, &idx);
+        let loss = ck
+            .params
+            .forward(&ck.config, &inputs(&b, ck.config.pointer), &mut fw)?;
+        sum += loss.total * loss.tokens as f64;
+        tokens += loss.tokens;
+    }
+    Ok(if tokens == 0 {
+        f64::NAN
+    } else {
+        sum / tokens as f64
+    })
+}
+
+/// Trains `ck` on `train` until `max_steps`, early stopping, or `stop()` says so; checkpoints go
+/// to `run`, metrics to `run/metrics.jsonl`; `on_step` sees every step's metrics.
+pub fn train(
+    run: &Path,
+    ck: &mut Checkpoint,
+    tcfg: &TrainConfig,
+    train: &[Encoded],
+    dev: &[Encoded],
+    mut on_step: impl FnMut(&StepMetrics),
+) -> Result<Summary, TrainError> {
+    if train.is_empty() {
+        return Err(TrainError::NoData);
+    }
+    std::fs::create_dir_all(run).map_err(|source| TrainError::Io {
+        path: run.display().to_string(),
+        source,
+    })?;
+    let log_path = run.join("metrics.jsonl");
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|source| TrainError::Io {
+            path: log_path.display().to_string(),
+            source,
+        })?;
+    ck.state.train_config = serde_json::to_value(tcfg).expect("config serialises");
+    ck.state.seed = tcfg.seed;
+    let mut fw = Forward::new();
+    let mut last_loss = f64::NAN;
+    let mut early_stopped = false;
+    'epochs: loop {
+        let batches = plan(train, &tcfg.batching(ck.state.epoch));
+        while ck.state.batch_in_epoch < batches.len() {
+            if ck.state.step >= tcfg.max_steps {
+                break 'epochs;
+            }
+            let start = Instant::now();
+            let b = Batch::new(train, &batches[ck.state.batch_in_epoch]);
+            let inp = inputs(&b, ck.config.pointer);
+            let loss = ck.params.forward(&ck.config, &inp, &mut fw)?;
+            let mut grads: Params<f32> = ck.params.zeros_like();
+            ck.params.backward(&ck.config, &inp, &mut fw, &mut grads)?;
+            let norm = clip_global_norm(&mut grads, tcfg.clip);
+            let skipped = !loss.total.is_finite() || !norm.is_finite();
+            if skipped {
+                ck.state.skipped_batches += 1;
+                eprintln!("warning: step {}: non-finite loss ({}) or gradient norm ({norm}); batch skipped, weights unchanged", ck.state.step + 1, loss.total);
+            } else {
+                ck.optimizer.step(&mut ck.params, &mut grads);
+                last_loss = loss.total;
+            }
+            ck.state.step += 1;
+            ck.state.batch_in_epoch += 1;
+            let secs = start.elapsed().as_secs_f64();
+            let tokens = b.src_lengths.iter().sum::<usize>() + loss.tokens;
+            let mut m = StepMetrics {
+                step: ck.state.step,
+                epoch: ck.state.epoch,
+                loss: loss.total,
+                nll: loss.nll,
+                coverage: loss.coverage,
+                grad_norm: norm,
+                tokens,
+                tokens_per_s: tokens as f64 / secs.max(1e-9),
+                skipped,
+                dev_loss: None,
+            };
+            let eval_now = tcfg.eval_every > 0 && ck.state.step % tcfg.eval_every == 0;
+            if eval_now {
+                let dev_loss = if dev.is_empty() {
+                    loss.total
+                } else {
+                    evaluate(ck, tcfg, dev)?
+                };
+                m.dev_loss = Some(dev_loss);
+                let better = ck.state.best_dev_loss.is_none_or(|b| dev_loss < b);
+                if better {
+                    ck.state.best_dev_loss = Some(dev_loss);
+                    ck.state.evals_since_best = 0;
+                } else {
+                    ck.state.evals_since_best += 1;
+                }
+                ck.save(run, &format!("step-{:08}", ck.state.step), better)?;
+                if tcfg.patience > 0 && ck.state.evals_since_best >= tcfg.patience {
+                    early_stopped = true;
+                }
+            }
+            writeln!(
+                log,
+                "{}",
+                serde_json::to_string(&m).expect("metrics serialise")
+            )
+            .map_err(|source| TrainError::Io {
+                path: log_path.display().to_string(),
+                source,
+            })?;
+            on_step(&m);
+            if early_stopped {
+                break 'epochs;
+            }
+        }
+        ck.state.epoch += 1;
+        ck.state.batch_in_epoch = 0;
+    }
+    ck.save(
+        run,
+        &format!("step-{:08}", ck.state.step),
+        ck.state.best_dev_loss.is_none(),
+    )?;
+    Ok(Summary {
+        steps: ck.state.step,
+        last_loss,
+        best_dev_loss: ck.state.best_dev_loss,
+        skipped_batches: ck.state.skipped_batches,
+        early_stopped,
+    })
+}

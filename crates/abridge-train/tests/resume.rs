@@ -1,0 +1,205 @@
+//! Checkpoints: bit-identical resume, atomicity against a crash mid-save, corrupt files, and
+//! non-finite batches being skipped.
+
+use abridge_model::{ModelConfig, Optimizer, Params};
+use abridge_nn::CellKind;
+use abridge_tensor::Rng;
+use abridge_text::batch::{BatchConfig, Encoded};
+use abridge_text::vocab::{Vocab, VocabConfig};
+use abridge_train::checkpoint::{Checkpoint, TrainState};
+use abridge_train::trainer::{train, TrainConfig};
+
+fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
+    let words: Vec<String> = (0..12).map(|i| format!("w{i}")).collect();
+    let counts = words.iter().take(8).map(|w| (w.clone(), 1u64)).collect();
+    let vocab = Vocab::from_counts(&counts, VocabConfig::default());
+    let tcfg = TrainConfig {
+        batch_size: 4,
+        max_src_len: 10,
+        max_tgt_len: 10,
+        max_steps: 8,
+        clip: 2.0,
+        seed: 5,
+        eval_every: 4,
+        patience: 0,
+    };
+    let bcfg = BatchConfig {
+        max_src_len: 10,
+        max_tgt_len: 10,
+        ..Default::default()
+    };
+    let mut rng = Rng::new(1);
+    let data: Vec<Encoded> = (0..40)
+        .map(|_| {
+            let n = 2 + rng.below(5);
+            let src: Vec<&str> = (0..n).map(|_| words[rng.below(12)].as_str()).collect();
+            Encoded::new(&vocab, &src, &src, &bcfg)
+        })
+        .collect();
+    let config = ModelConfig {
+        cell: CellKind::Lstm,
+        vocab: vocab.len(),
+        emb: 8,
+        hidden: 8,
+        attn: 8,
+        enc_layers: 1,
+        pointer: true,
+        coverage: true,
+        cov_weight: 1.0,
+    };
+    let params = Params::init(&config, &mut Rng::new(2));
+    let ck = Checkpoint {
+        config,
+        params,
+        vocab,
+        optimizer: Optimizer::adagrad(0.15, 0.1),
+        state: TrainState::default(),
+    };
+    (ck, data, tcfg)
+}
+
+fn weights(ck: &mut Checkpoint) -> Vec<u32> {
+    ck.params
+        .tensors_mut()
+        .into_iter()
+        .flat_map(|(_, _, t)| t.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+        .collect()
+}
+
+#[test]
+fn resumed_training_is_bit_identical() {
+    let (mut straight, data, tcfg) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let s = train(
+        &dir.path().join("a"),
+        &mut straight,
+        &tcfg,
+        &data,
+        &data[..8],
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(s.steps, 8);
+
+    let (mut first, _, _) = setup();
+    let run = dir.path().join("b");
+    train(
+        &run,
+        &mut first,
+        &TrainConfig {
+            max_steps: 4,
+            ..tcfg.clone()
+        },
+        &data,
+        &data[..8],
+        |_| {},
+    )
+    .unwrap();
+    let mut resumed = Checkpoint::load(&run).unwrap();
+    assert_eq!(resumed.state.step, 4);
+    assert_eq!(
+        weights(&mut resumed),
+        weights(&mut first),
+        "weights survive the save/load exactly"
+    );
+    train(&run, &mut resumed, &tcfg, &data, &data[..8], |_| {}).unwrap();
+    assert_eq!(resumed.state.step, 8);
+    assert_eq!(
+        weights(&mut resumed),
+        weights(&mut straight),
+        "resumed run must match the uninterrupted one bit for bit"
+    );
+    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 8);
+    assert!(log.lines().nth(3).unwrap().contains("\"dev_loss\""));
+}
+
+#[test]
+fn a_crash_mid_save_leaves_the_previous_checkpoint_usable() {
+    let (mut ck, data, tcfg) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(
+        &run,
+        &mut ck,
+        &TrainConfig {
+            max_steps: 4,
+            ..tcfg
+        },
+        &data,
+        &[],
+        |_| {},
+    )
+    .unwrap();
+    // A save killed half-way: its temporary folder exists with a partial file.
+    std::fs::create_dir_all(run.join("step-00000008.tmp")).unwrap();
+    std::fs::write(run.join("step-00000008.tmp/model.safetensors"), b"partial").unwrap();
+    std::fs::write(run.join("latest.tmp"), b"step-0000").unwrap();
+    let back = Checkpoint::load(&run).unwrap();
+    assert_eq!(back.state.step, 4);
+    // The next save cleans the leftover up.
+    let mut back = back;
+    back.save(&run, "step-00000008", false).unwrap();
+    assert!(!run.join("step-00000008.tmp").exists());
+}
+
+#[test]
+fn corrupt_checkpoints_are_errors_naming_the_file() {
+    let (mut ck, data, tcfg) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(
+        &run,
+        &mut ck,
+        &TrainConfig {
+            max_steps: 4,
+            ..tcfg
+        },
+        &data,
+        &[],
+        |_| {},
+    )
+    .unwrap();
+    let model = run.join("step-00000004/model.safetensors");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let e = Checkpoint::load(&run).unwrap_err().to_string();
+    assert!(e.contains("model.safetensors"), "{e}");
+    std::fs::write(&model, b"not safetensors at all").unwrap();
+    assert!(Checkpoint::load(&run)
+        .unwrap_err()
+        .to_string()
+        .contains("model.safetensors"));
+    std::fs::write(run.join("step-00000004/config.json"), b"{\"version\": 7}").unwrap();
+    assert!(Checkpoint::load(&run)
+        .unwrap_err()
+        .to_string()
+        .contains("config.json"));
+    let e = Checkpoint::load(&dir.path().join("nowhere"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nowhere"), "{e}");
+}
+
+#[test]
+fn non_finite_batches_are_skipped_without_touching_the_weights() {
+    let (mut ck, data, tcfg) = setup();
+    ck.params.out_vocab.b[0] = f32::NAN;
+    let before = weights(&mut ck);
+    let dir = tempfile::tempdir().unwrap();
+    let s = train(
+        &dir.path().join("r"),
+        &mut ck,
+        &TrainConfig {
+            max_steps: 2,
+            eval_every: 0,
+            ..tcfg
+        },
+        &data,
+        &[],
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(s.skipped_batches, 2);
+    assert_eq!(weights(&mut ck), before);
+}
