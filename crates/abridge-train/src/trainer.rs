@@ -213,7 +213,7 @@ pub fn train(
                 skipped,
                 dev_loss: None,
             };
-            let eval_now = tcfg.eval_every > 0 && ck.state.step % tcfg.eval_every == 0;
+            let eval_now = tcfg.eval_every > 0 && ck.state.step.is_multiple_of(tcfg.eval_every);
             if eval_now {
                 let dev_loss = if dev.is_empty() {
                     loss.total
