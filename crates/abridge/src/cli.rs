@@ -29,6 +29,82 @@ pub enum Command {
     /// Inspect pretrained word vectors (GloVe, word2vec, fastText).
     #[command(subcommand)]
     Embeddings(EmbeddingsCommand),
+    /// Train a summarizer (pointer-generator with attention, optionally coverage).
+    Train(Box<TrainArgs>),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum OptimArg {
+    /// See et al.: lr 0.15, initial accumulator 0.1.
+    Adagrad,
+    Adam,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+    /// Development corpus (same format) for evaluation and early stopping.
+    #[arg(long)]
+    pub dev: Option<std::path::PathBuf>,
+    /// Run folder: checkpoints, metrics.jsonl, manifest.json.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Continue the run in --out from its latest checkpoint (same data and seed: bit-identical).
+    #[arg(long)]
+    pub resume: bool,
+    /// Vocabulary to use (default: built from the training data with --vocab-size).
+    #[arg(long)]
+    pub vocab: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 50_000)]
+    pub vocab_size: usize,
+    /// Use at most this many training pairs.
+    #[arg(long)]
+    pub max_examples: Option<usize>,
+    /// Use at most this many development pairs.
+    #[arg(long, default_value_t = 500)]
+    pub dev_examples: usize,
+    #[arg(long, value_enum, default_value = "lstm")]
+    pub cell: CellArg,
+    #[arg(long, default_value_t = 128)]
+    pub emb: usize,
+    #[arg(long, default_value_t = 256)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 256)]
+    pub attn: usize,
+    #[arg(long, default_value_t = 1)]
+    pub enc_layers: usize,
+    /// Turn the pointer-generator off (plain attention).
+    #[arg(long)]
+    pub no_pointer: bool,
+    /// Coverage in the attention and the coverage loss.
+    #[arg(long)]
+    pub coverage: bool,
+    #[arg(long, default_value_t = 1.0)]
+    pub cov_weight: f64,
+    #[arg(long, value_enum, default_value = "adagrad")]
+    pub optimizer: OptimArg,
+    /// Learning rate (default 0.15 for Adagrad, 0.001 for Adam).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long, default_value_t = 0.1)]
+    pub adagrad_init: f64,
+    #[arg(long, default_value_t = 2.0)]
+    pub clip: f64,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 400)]
+    pub max_src_len: usize,
+    #[arg(long, default_value_t = 100)]
+    pub max_tgt_len: usize,
+    #[arg(long, default_value_t = 10_000)]
+    pub max_steps: u64,
+    #[arg(long, default_value_t = 500)]
+    pub eval_every: u64,
+    #[arg(long, default_value_t = 5)]
+    pub patience: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// Where a corpus is and how to read it.

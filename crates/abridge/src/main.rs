@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod data;
 mod rouge;
+mod train;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
         cli::Command::Data(cmd) => data::data(cmd),
         cli::Command::Vocab(cmd) => data::vocab(cmd),
         cli::Command::Embeddings(cmd) => data::embeddings(cmd),
+        cli::Command::Train(args) => train::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -317,3 +317,76 @@ fn data_stats_vocab_build_and_embeddings() {
     assert_eq!(bench[0]["pairs"], 2);
     assert!(bench[0]["mb_per_s"].as_f64().is_some());
 }
+
+#[test]
+fn train_writes_checkpoints_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut corpus = String::new();
+    for i in 0..24 {
+        corpus += &format!(
+            "{{\"text\": \"alpha beta w{} gamma delta w{} .\", \"summary\": \"w{} gamma .\"}}\n",
+            i % 5,
+            i % 3,
+            i % 5
+        );
+    }
+    let data = write(dir.path(), "train.jsonl", corpus.as_bytes());
+    let run = dir.path().join("run");
+    let base = [
+        "train",
+        &data,
+        "--dev",
+        &data,
+        "--out",
+        run.to_str().unwrap(),
+        "--emb",
+        "8",
+        "--hidden",
+        "8",
+        "--attn",
+        "8",
+        "--batch-size",
+        "4",
+        "--eval-every",
+        "2",
+        "--threads",
+        "2",
+    ];
+    let out = abridge(&[&base[..], &["--max-steps", "4"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 steps"));
+    for f in [
+        "manifest.json",
+        "metrics.jsonl",
+        "latest",
+        "best",
+        "step-00000004/model.safetensors",
+        "step-00000004/optimizer.safetensors",
+        "step-00000004/vocab.json",
+    ] {
+        assert!(run.join(f).exists(), "{f} missing");
+    }
+    let again = abridge(&[&base[..], &["--max-steps", "4"]].concat());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("pass --resume"),
+        "a second run must not overwrite the first"
+    );
+    let resumed = abridge(&[&base[..], &["--max-steps", "6", "--resume"]].concat());
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("6 steps"));
+    assert_eq!(
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        6
+    );
+}

@@ -1,0 +1,247 @@
+//! `abridge train`: data → vocabulary → encoded pairs → the training loop, with a progress bar,
+//! a run manifest and resumable checkpoints.
+
+use std::io::Read;
+use std::path::Path;
+
+use abridge_model::{ModelConfig, Optimizer, Params};
+use abridge_nn::CellKind;
+use abridge_tensor::Rng;
+use abridge_text::batch::{BatchConfig, Encoded};
+use abridge_text::corpus::{Corpus, Fields};
+use abridge_text::stats::count;
+use abridge_text::tokenize::Tokenizer;
+use abridge_text::vocab::{Vocab, VocabConfig};
+use abridge_train::checkpoint::{Checkpoint, TrainState};
+use abridge_train::trainer::{train, TrainConfig};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::cli::{CellArg, OptimArg, TrainArgs};
+use crate::with_threads;
+
+/// FNV-1a 64 of a file's bytes (a fingerprint for the manifest, not a cryptographic hash).
+fn fingerprint(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    Ok(format!("fnv1a64:{h:016x}"))
+}
+
+fn encode(
+    path: &Path,
+    a: &TrainArgs,
+    vocab: &Vocab,
+    limit: Option<usize>,
+    bcfg: &BatchConfig,
+) -> Result<Vec<Encoded>> {
+    let corpus = Corpus::guess(
+        path,
+        Fields {
+            text: a.corpus.text_field.clone(),
+            summary: a.corpus.summary_field.clone(),
+        },
+    )?;
+    let tok = Tokenizer {
+        lowercase: a.corpus.lowercase,
+        pretokenized: a.corpus.pretokenized,
+    };
+    let mut out = Vec::new();
+    let stats = corpus.for_each_chunk(a.corpus.strict, 2048, |chunk| {
+        for e in chunk {
+            if limit.is_some_and(|l| out.len() >= l) {
+                return;
+            }
+            let (s, t) = (tok.tokenize(&e.text), tok.tokenize(&e.summary));
+            out.push(Encoded::new(vocab, &s, &t, bcfg));
+        }
+    })?;
+    if stats.bad > 0 {
+        eprintln!(
+            "warning: skipped {} bad record(s) in {} (first: {})",
+            stats.bad,
+            path.display(),
+            stats.first_bad[0]
+        );
+    }
+    Ok(out)
+}
+
+pub fn run(a: &TrainArgs) -> Result<()> {
+    with_threads(a.corpus.threads, || run_inner(a))
+}
+
+fn run_inner(a: &TrainArgs) -> Result<()> {
+    let tcfg = TrainConfig {
+        batch_size: a.batch_size,
+        max_src_len: a.max_src_len,
+        max_tgt_len: a.max_tgt_len,
+        max_steps: a.max_steps,
+        clip: a.clip,
+        seed: a.seed,
+        eval_every: a.eval_every,
+        patience: a.patience,
+    };
+    if a.batch_size == 0 || a.max_src_len == 0 || a.max_tgt_len == 0 {
+        bail!("--batch-size, --max-src-len and --max-tgt-len must be at least 1");
+    }
+    let mut ck = if a.resume {
+        let ck = Checkpoint::load(&a.out).with_context(|| {
+            format!("--resume: no checkpoint to continue in {}", a.out.display())
+        })?;
+        eprintln!("resuming {} at step {}", a.out.display(), ck.state.step);
+        ck
+    } else {
+        if a.out.join("latest").exists() {
+            bail!(
+                "{} already holds a run; pass --resume to continue it or choose another --out",
+                a.out.display()
+            );
+        }
+        let vocab = match &a.vocab {
+            Some(p) => Vocab::load(p)?,
+            None => {
+                eprintln!(
+                    "building a vocabulary of {} from {} ...",
+                    a.vocab_size,
+                    a.corpus.file.display()
+                );
+                let corpus = Corpus::guess(
+                    &a.corpus.file,
+                    Fields {
+                        text: a.corpus.text_field.clone(),
+                        summary: a.corpus.summary_field.clone(),
+                    },
+                )?;
+                let counts = count(
+                    &corpus,
+                    &Tokenizer {
+                        lowercase: a.corpus.lowercase,
+                        pretokenized: a.corpus.pretokenized,
+                    },
+                    a.corpus.strict,
+                )?;
+                Vocab::from_counts(
+                    &counts.combined(),
+                    VocabConfig {
+                        max_size: Some(a.vocab_size),
+                        min_count: 1,
+                    },
+                )
+            }
+        };
+        let config = ModelConfig {
+            cell: match a.cell {
+                CellArg::Lstm => CellKind::Lstm,
+                CellArg::Gru => CellKind::Gru,
+            },
+            vocab: vocab.len(),
+            emb: a.emb,
+            hidden: a.hidden,
+            attn: a.attn,
+            enc_layers: a.enc_layers,
+            pointer: !a.no_pointer,
+            coverage: a.coverage,
+            cov_weight: a.cov_weight,
+        };
+        let params = Params::init(&config, &mut Rng::new(a.seed));
+        let optimizer = match a.optimizer {
+            OptimArg::Adagrad => Optimizer::adagrad(a.lr.unwrap_or(0.15), a.adagrad_init),
+            OptimArg::Adam => Optimizer::adam(a.lr.unwrap_or(1e-3)),
+        };
+        Checkpoint {
+            config,
+            params,
+            vocab,
+            optimizer,
+            state: TrainState::default(),
+        }
+    };
+    let bcfg = BatchConfig {
+        max_src_len: a.max_src_len,
+        max_tgt_len: a.max_tgt_len,
+        ..Default::default()
+    };
+    eprintln!("reading and encoding {} ...", a.corpus.file.display());
+    let train_data = encode(&a.corpus.file, a, &ck.vocab, a.max_examples, &bcfg)?;
+    let dev_data = match &a.dev {
+        Some(p) => encode(p, a, &ck.vocab, Some(a.dev_examples), &bcfg)?,
+        None => Vec::new(),
+    };
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let manifest = json!({
+        "format": "abridge-run", "version": 1,
+        "abridge_version": env!("CARGO_PKG_VERSION"),
+        "model": abridge_model::config::ModelConfigFile::from(&ck.config),
+        "train": tcfg, "seed": a.seed, "threads": rayon::current_num_threads(),
+        "data": {
+            "train": {"path": a.corpus.file.display().to_string(), "fingerprint": fingerprint(&a.corpus.file)?, "pairs_used": train_data.len()},
+            "dev": a.dev.as_ref().map(|p| Ok::<_, anyhow::Error>(json!({"path": p.display().to_string(), "fingerprint": fingerprint(p)?, "pairs_used": dev_data.len()}))).transpose()?,
+            "tokenizer": {"lowercase": a.corpus.lowercase, "pretokenized": a.corpus.pretokenized},
+        },
+        "rouge_flavor": "rouge-score 0.1.2 (stemming) for reported scores",
+    });
+    std::fs::write(
+        a.out.join("manifest.json"),
+        serde_json::to_vec_pretty(&manifest)?,
+    )
+    .context("writing manifest.json")?;
+    eprintln!(
+        "training: {} pairs, {} dev pairs, {} parameters, vocabulary {}",
+        train_data.len(),
+        dev_data.len(),
+        ck.params.count(),
+        ck.vocab.len()
+    );
+    let bar = ProgressBar::new(tcfg.max_steps);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("static template"),
+    );
+    bar.set_position(ck.state.step);
+    let summary = train(&a.out, &mut ck, &tcfg, &train_data, &dev_data, |m| {
+        bar.set_position(m.step);
+        let dev = m
+            .dev_loss
+            .map(|d| format!("  dev {d:.3}"))
+            .unwrap_or_default();
+        bar.set_message(format!(
+            "loss {:.3}  {:.0} tok/s{dev}",
+            m.loss, m.tokens_per_s
+        ));
+        if let Some(d) = m.dev_loss {
+            bar.println(format!("step {}: dev loss {d:.4}", m.step));
+        }
+    })?;
+    bar.finish();
+    println!(
+        "{} steps, last loss {:.4}, best dev loss {}, {} batch(es) skipped{}; checkpoints in {}",
+        summary.steps,
+        summary.last_loss,
+        summary
+            .best_dev_loss
+            .map_or("-".into(), |d| format!("{d:.4}")),
+        summary.skipped_batches,
+        if summary.early_stopped {
+            ", stopped early"
+        } else {
+            ""
+        },
+        a.out.display()
+    );
+    Ok(())
+}
