@@ -172,20 +172,23 @@ impl Corpus {
         Ok(Self { path, format })
     }
 
-    /// Reads raw records sequentially and hands them over `chunk` at a time.
+    /// Reads raw records sequentially and hands them over `chunk` at a time; `f` returns whether
+    /// to go on.
     pub fn chunks(
         &self,
         chunk: usize,
-        mut f: impl FnMut(Vec<RawRecord>) -> Result<(), ReadError>,
+        mut f: impl FnMut(Vec<RawRecord>) -> Result<bool, ReadError>,
     ) -> Result<(), ReadError> {
         let chunk = chunk.max(1);
         let mut out = Vec::with_capacity(chunk);
-        let mut emit = |rec: RawRecord, out: &mut Vec<RawRecord>| -> Result<(), ReadError> {
+        let mut stopped = false;
+        let mut emit = |rec: RawRecord, out: &mut Vec<RawRecord>| -> Result<bool, ReadError> {
             out.push(rec);
-            if out.len() >= chunk {
-                f(std::mem::take(out))?;
+            if out.len() >= chunk && !f(std::mem::take(out))? {
+                stopped = true;
+                return Ok(false);
             }
-            Ok(())
+            Ok(true)
         };
         match &self.format {
             Format::JsonLines(_) => {
@@ -196,13 +199,15 @@ impl Corpus {
                     if buf.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    emit(
+                    if !emit(
                         RawRecord {
                             line,
                             kind: RawKind::Json(buf.clone()),
                         },
                         &mut out,
-                    )?;
+                    )? {
+                        return Ok(());
+                    }
                 }
             }
             Format::LinePair { target } => {
@@ -233,13 +238,15 @@ impl Corpus {
                             ),
                         });
                     }
-                    emit(
+                    if !emit(
                         RawRecord {
                             line,
                             kind: RawKind::Pair(a.clone(), b.clone()),
                         },
                         &mut out,
-                    )?;
+                    )? {
+                        return Ok(());
+                    }
                 }
             }
             Format::Delimited { delimiter, fields } => {
@@ -286,7 +293,9 @@ impl Corpus {
                                     rec.len()
                                 )),
                             };
-                            emit(RawRecord { line, kind }, &mut out)?;
+                            if !emit(RawRecord { line, kind }, &mut out)? {
+                                return Ok(());
+                            }
                         }
                         Err(e) => {
                             let line = e.position().map_or(0, |p| p.line() as usize);
@@ -296,19 +305,22 @@ impl Corpus {
                                     reason: e.to_string(),
                                 });
                             }
-                            emit(
+                            if !emit(
                                 RawRecord {
                                     line,
                                     kind: RawKind::Bad(format!("malformed record: {e}")),
                                 },
                                 &mut out,
-                            )?;
+                            )? {
+                                return Ok(());
+                            }
                         }
                     }
                 }
             }
         }
-        if !out.is_empty() {
+        drop(emit);
+        if !out.is_empty() && !stopped {
             f(out)?;
         }
         Ok(())
@@ -374,6 +386,19 @@ impl Corpus {
         chunk: usize,
         mut f: impl FnMut(Vec<Example>),
     ) -> Result<ReadStats, ReadError> {
+        self.for_each_chunk_while(strict, chunk, |c| {
+            f(c);
+            true
+        })
+    }
+
+    /// [`Corpus::for_each_chunk`] that stops reading as soon as `f` returns `false`.
+    pub fn for_each_chunk_while(
+        &self,
+        strict: bool,
+        chunk: usize,
+        mut f: impl FnMut(Vec<Example>) -> bool,
+    ) -> Result<ReadStats, ReadError> {
         let mut stats = ReadStats::default();
         self.chunks(chunk, |raws| {
             let parsed: Vec<Result<Example, BadRecord>> =
@@ -392,8 +417,7 @@ impl Corpus {
                 }
             }
             stats.examples += good.len();
-            f(good);
-            Ok(())
+            Ok(f(good))
         })?;
         Ok(stats)
     }

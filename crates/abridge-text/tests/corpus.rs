@@ -156,3 +156,20 @@ fn real_cnndm_dev_reads_cleanly() {
         .unwrap();
     assert_eq!((stats.examples, n), (5000, 5000));
 }
+
+#[test]
+fn reading_stops_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("many.jsonl");
+    let line = "{\"text\": \"t\", \"summary\": \"s\"}\n";
+    std::fs::write(&p, line.repeat(10_000)).unwrap();
+    let c = Corpus::guess(&p, Fields::default()).unwrap();
+    let mut calls = 0;
+    let stats = c
+        .for_each_chunk_while(false, 100, |_| {
+            calls += 1;
+            calls < 3
+        })
+        .unwrap();
+    assert_eq!((calls, stats.examples), (3, 300));
+}

@@ -34,6 +34,13 @@ pub struct TrainConfig {
     pub eval_every: u64,
     /// Stop after this many evaluations without a better dev loss (0 = never).
     pub patience: usize,
+    /// Checkpoint folders kept besides the best one (older ones are deleted; 0 keeps all).
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+fn default_keep() -> usize {
+    3
 }
 
 impl Default for TrainConfig {
@@ -47,6 +54,7 @@ impl Default for TrainConfig {
             seed: 1,
             eval_every: 500,
             patience: 5,
+            keep: 3,
         }
     }
 }
@@ -229,6 +237,7 @@ pub fn train(
                     ck.state.evals_since_best += 1;
                 }
                 ck.save(run, &format!("step-{:08}", ck.state.step), better)?;
+                prune(run, tcfg.keep)?;
                 if tcfg.patience > 0 && ck.state.evals_since_best >= tcfg.patience {
                     early_stopped = true;
                 }
@@ -262,4 +271,35 @@ pub fn train(
         skipped_batches: ck.state.skipped_batches,
         early_stopped,
     })
+}
+
+/// Deletes `step-*` checkpoint folders beyond the newest `keep`, never the ones `latest` or `best`
+/// point at.
+fn prune(run: &Path, keep: usize) -> Result<(), TrainError> {
+    if keep == 0 {
+        return Ok(());
+    }
+    let err = |source| TrainError::Io {
+        path: run.display().to_string(),
+        source,
+    };
+    let pinned: Vec<String> = ["latest", "best"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(run.join(p)).ok())
+        .map(|s| s.trim().to_string())
+        .collect();
+    let mut dirs: Vec<String> = std::fs::read_dir(run)
+        .map_err(err)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("step-") && !n.ends_with(".tmp"))
+        .collect();
+    dirs.sort();
+    let n = dirs.len();
+    for d in dirs.into_iter().take(n.saturating_sub(keep)) {
+        if !pinned.contains(&d) {
+            std::fs::remove_dir_all(run.join(&d)).map_err(err)?;
+        }
+    }
+    Ok(())
 }

@@ -22,6 +22,7 @@ fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
         seed: 5,
         eval_every: 4,
         patience: 0,
+        keep: 3,
     };
     let bcfg = BatchConfig {
         max_src_len: 10,
@@ -202,4 +203,35 @@ fn non_finite_batches_are_skipped_without_touching_the_weights() {
     .unwrap();
     assert_eq!(s.skipped_batches, 2);
     assert_eq!(weights(&mut ck), before);
+}
+
+#[test]
+fn old_checkpoints_are_pruned_but_best_and_latest_kept() {
+    let (mut ck, data, tcfg) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(
+        &run,
+        &mut ck,
+        &TrainConfig {
+            max_steps: 12,
+            eval_every: 1,
+            keep: 2,
+            ..tcfg
+        },
+        &data,
+        &data[..8],
+        |_| {},
+    )
+    .unwrap();
+    let mut dirs: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("step-"))
+        .collect();
+    dirs.sort();
+    let best = std::fs::read_to_string(run.join("best")).unwrap();
+    assert!(dirs.contains(&best), "best {best} pruned: {dirs:?}");
+    assert!(dirs.contains(&"step-00000012".to_string()));
+    assert!(dirs.len() <= 3, "{dirs:?}");
 }

@@ -101,8 +101,12 @@ pub struct TrainArgs {
     pub max_steps: u64,
     #[arg(long, default_value_t = 500)]
     pub eval_every: u64,
+    /// Evaluations without improvement before stopping (0 = never stop early).
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
+    /// Checkpoint folders kept besides the best (0 = all).
+    #[arg(long, default_value_t = 3)]
+    pub keep: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }

@@ -59,14 +59,15 @@ fn encode(
         pretokenized: a.corpus.pretokenized,
     };
     let mut out = Vec::new();
-    let stats = corpus.for_each_chunk(a.corpus.strict, 2048, |chunk| {
+    let stats = corpus.for_each_chunk_while(a.corpus.strict, 2048, |chunk| {
         for e in chunk {
             if limit.is_some_and(|l| out.len() >= l) {
-                return;
+                return false;
             }
             let (s, t) = (tok.tokenize(&e.text), tok.tokenize(&e.summary));
             out.push(Encoded::new(vocab, &s, &t, bcfg));
         }
+        limit.is_none_or(|l| out.len() < l)
     })?;
     if stats.bad > 0 {
         eprintln!(
@@ -93,6 +94,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         seed: a.seed,
         eval_every: a.eval_every,
         patience: a.patience,
+        keep: a.keep,
     };
     if a.batch_size == 0 || a.max_src_len == 0 || a.max_tgt_len == 0 {
         bail!("--batch-size, --max-src-len and --max-tgt-len must be at least 1");
