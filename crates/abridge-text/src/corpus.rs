@@ -319,7 +319,6 @@ impl Corpus {
                 }
             }
         }
-        drop(emit);
         if !out.is_empty() && !stopped {
             f(out)?;
         }
