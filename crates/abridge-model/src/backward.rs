@@ -31,12 +31,38 @@ impl<T: Float> Params<T> {
         let mut denc_proj = zero(s * b * ad);
         let mut demb = zero(self.embedding.len());
 
+        // The vocabulary head of all steps at once. `pv_all` becomes `δlogits` in place:
+        // δlogit_j = δP_vocab(y) · P_vocab(y) · ([j = y] − P_vocab(j)).
+        let mut dl = std::mem::take(&mut fw.pv_all);
+        let mut pv_y_all = vec![0.0f64; nt * b];
+        for t in 0..nt {
+            let st = &fw.steps[t];
+            for bi in 0..b {
+                let row = &mut dl[(t * b + bi) * v..(t * b + bi + 1) * v];
+                let y = inp.targets[t * b + bi] as usize;
+                let pv_y = if y < v { row[y].to_f64() } else { 0.0 };
+                pv_y_all[t * b + bi] = pv_y;
+                let p = st.p[bi].to_f64();
+                let dp = if t < inp.tgt_lengths[bi] && p > PROB_FLOOR { -1.0 / (n * p) } else { 0.0 };
+                let dpv_y = if cfg.pointer { dp * st.pg[bi].to_f64() } else { dp };
+                if y < v && dpv_y != 0.0 {
+                    let k = T::from_f64(dpv_y * pv_y);
+                    row.iter_mut().for_each(|x| *x = -k * *x);
+                    row[y] += k;
+                } else {
+                    row.iter_mut().for_each(|x| *x = T::ZERO);
+                }
+            }
+        }
+        let mut d_o_all = zero(nt * b * h);
+        self.out_vocab.backward(&fw.o_all, &dl, nt * b, &mut grads.out_vocab, Some(&mut d_o_all));
+        drop(dl);
+
         for t in (0..nt).rev() {
             let st = &mut fw.steps[t];
             let mut da = zero(s * b);
             let mut dcov = dcov_next.clone(); // cov_{t+1} = cov_t + a_t
             da.iter_mut().zip(&dcov_next).for_each(|(x, y)| *x += *y);
-            let mut dlogits = zero(b * v);
             let mut dpg = zero(b);
             for bi in 0..b {
                 if t >= inp.tgt_lengths[bi] {
@@ -46,31 +72,15 @@ impl<T: Float> Params<T> {
                 let y = inp.targets[t * b + bi];
                 let p = st.p[bi].to_f64();
                 let dp = if p > PROB_FLOOR { -w / p } else { 0.0 };
-                let pv_y = if (y as usize) < v {
-                    st.pv[bi * v + y as usize].to_f64()
-                } else {
-                    0.0
-                };
-                let dpv_y = if cfg.pointer {
+                if cfg.pointer {
                     let g = st.pg[bi].to_f64();
-                    dpg[bi] = T::from_f64(dp * (pv_y - st.copy[bi].to_f64()));
+                    dpg[bi] = T::from_f64(dp * (pv_y_all[t * b + bi] - st.copy[bi].to_f64()));
                     let dcopy = T::from_f64(dp * (1.0 - g));
                     for i in 0..inp.src_lengths[bi] {
                         if inp.src_ext[i * b + bi] == y {
                             da[i * b + bi] += dcopy;
                         }
                     }
-                    dp * g
-                } else {
-                    dp
-                };
-                if (y as usize) < v && dpv_y != 0.0 {
-                    let row = &st.pv[bi * v..(bi + 1) * v];
-                    let k = dpv_y * pv_y;
-                    for (j, d) in dlogits[bi * v..(bi + 1) * v].iter_mut().enumerate() {
-                        *d = T::from_f64(-k * row[j].to_f64());
-                    }
-                    dlogits[bi * v + y as usize] += T::from_f64(k);
                 }
                 if lam != 0.0 {
                     let g = T::from_f64(lam * w);
@@ -84,13 +94,9 @@ impl<T: Float> Params<T> {
                     }
                 }
             }
-            // Vocabulary head.
-            let mut d_o = zero(b * h);
-            self.out_vocab
-                .backward(&st.o, &dlogits, b, &mut grads.out_vocab, Some(&mut d_o));
-            d_o.iter_mut()
-                .zip(&st.o)
-                .for_each(|(d, o)| *d *= T::ONE - *o * *o);
+            // Output layer: o = tanh(W_o [s_t; ctx_t] + b_o).
+            let mut d_o = d_o_all[t * b * h..(t + 1) * b * h].to_vec();
+            d_o.iter_mut().zip(&st.o).for_each(|(d, o)| *d *= T::ONE - *o * *o);
             let mut drin = zero(b * 3 * h);
             self.out_hidden
                 .backward(&st.rin, &d_o, b, &mut grads.out_hidden, Some(&mut drin));

@@ -94,6 +94,8 @@ impl<T: Float> Params<T> {
                 s0_c: &fw.s0_c,
             };
             self.decoder_step(cfg, &ctx, &ids, before.last(), &mut rest[0])?;
+            let st = &mut rest[0];
+            self.vocab_softmax(&st.o, b, &mut st.pv);
             for bi in 0..b {
                 let p = final_distribution(cfg, &rest[0], src, bi, n_oov);
                 let best = p

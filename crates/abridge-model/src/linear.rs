@@ -4,6 +4,11 @@
 
 use abridge_tensor::{gemm, Float, MatMut, MatRef, Par, Rng};
 
+/// All threads of the current rayon pool (the GEMM crate keeps small products on one).
+fn par() -> Par {
+    Par::Threads(rayon::current_num_threads())
+}
+
 /// A fully connected layer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Linear<T> {
@@ -42,7 +47,7 @@ impl<T: Float> Linear<T> {
             MatRef::new(x, batch, self.n_in),
             MatRef::new(&self.w, self.n_out, self.n_in).t(),
             false,
-            Par::Seq,
+            par(),
         );
         if !self.b.is_empty() {
             for row in y.chunks_exact_mut(self.n_out) {
@@ -65,7 +70,7 @@ impl<T: Float> Linear<T> {
             MatRef::new(dy, batch, self.n_out).t(),
             MatRef::new(x, batch, self.n_in),
             true,
-            Par::Seq,
+            par(),
         );
         if !self.b.is_empty() {
             for row in dy.chunks_exact(self.n_out) {
@@ -78,7 +83,7 @@ impl<T: Float> Linear<T> {
                 MatRef::new(dy, batch, self.n_out),
                 MatRef::new(&self.w, self.n_out, self.n_in),
                 true,
-                Par::Seq,
+                par(),
             );
         }
     }

@@ -77,6 +77,11 @@ impl<T: Float> Params<T> {
         }
     }
 
+    /// Sets every value to zero, keeping the allocations (reuse one gradient buffer across steps).
+    pub fn fill_zero(&mut self) {
+        self.for_each_mut(|_, v| v.iter_mut().for_each(|x| *x = T::ZERO));
+    }
+
     /// Zeros of the same shapes (a gradient accumulator).
     pub fn zeros_like(&self) -> Self {
         let mut z = self.clone();

@@ -112,6 +112,9 @@ pub(crate) struct Step<T: Float> {
 /// Everything forward keeps for backward (reusable across batches).
 #[derive(Default)]
 pub struct Forward<T: Float> {
+    /// `[T·B, H]` output-layer states of all steps, and `[T·B, V]` their vocabulary distributions.
+    pub(crate) o_all: Vec<T>,
+    pub(crate) pv_all: Vec<T>,
     pub(crate) enc: RnnCache<T>,
     pub(crate) enc_x: Vec<T>,
     pub(crate) enc_proj: Vec<T>,
@@ -280,13 +283,22 @@ impl<T: Float> Params<T> {
                 s0_c: &fw.s0_c,
             };
             self.decoder_step(cfg, &ctx, &inp.dec_in[t * b..(t + 1) * b], done.last(), st)?;
+        }
+        // The vocabulary head of every step at once: one [T·B, H]·[H, V] product.
+        fw.o_all.clear();
+        for st in &fw.steps {
+            fw.o_all.extend_from_slice(&st.o);
+        }
+        self.vocab_softmax(&fw.o_all, nt * b, &mut fw.pv_all);
+        for (t, st) in fw.steps.iter_mut().enumerate() {
+            let pv = &fw.pv_all[t * b * v..(t + 1) * b * v];
             for bi in 0..b {
                 if t >= inp.tgt_lengths[bi] {
                     continue;
                 }
                 let y = inp.targets[t * b + bi];
                 let pv_y = if (y as usize) < v {
-                    st.pv[bi * v + y as usize].to_f64()
+                    pv[bi * v + y as usize].to_f64()
                 } else {
                     0.0
                 };
@@ -336,6 +348,13 @@ pub(crate) struct StepContext<'a, T> {
 }
 
 impl<T: Float> Params<T> {
+    /// `P_vocab = softmax(W_v o + b_v)` for `rows` rows of `o [rows, H]` into `pv [rows, V]`.
+    pub(crate) fn vocab_softmax(&self, o: &[T], rows: usize, pv: &mut Vec<T>) {
+        let v = self.out_vocab.n_out;
+        self.out_vocab.forward(o, rows, sized(pv, rows * v));
+        softmax_rows(pv, v);
+    }
+
     /// One decoder step from input ids `ids [B]` (vocabulary ids) and the previous step: fills
     /// `st` up to the vocabulary distribution and `p_gen`.
     pub(crate) fn decoder_step(
@@ -347,7 +366,7 @@ impl<T: Float> Params<T> {
         st: &mut Step<T>,
     ) -> Result<(), ModelError> {
         let (b, s) = (ctx.inp.batch, ctx.inp.src_len);
-        let (e, h, a_dim, v) = (cfg.emb, cfg.hidden, cfg.attn, cfg.vocab);
+        let (e, h, a_dim) = (cfg.emb, cfg.hidden, cfg.attn);
         debug_assert_eq!(ids.len(), b);
         let lstm = cfg.cell == CellKind::Lstm;
         // x_t = W_x [emb(y_{t-1}); ctx_{t-1}] + b_x
@@ -446,18 +465,6 @@ impl<T: Float> Params<T> {
         }
         self.out_hidden.forward(&st.rin, b, sized(&mut st.o, b * h));
         st.o.iter_mut().for_each(|x| *x = x.tanh());
-        self.out_vocab.forward(&st.o, b, sized(&mut st.pv, b * v));
-        for row in st.pv.chunks_exact_mut(v) {
-            let max = row.iter().fold(f64::NEG_INFINITY, |m, x| m.max(x.to_f64()));
-            let mut z = 0.0;
-            for x in row.iter_mut() {
-                let ex = (x.to_f64() - max).exp();
-                *x = T::from_f64(ex);
-                z += ex;
-            }
-            row.iter_mut()
-                .for_each(|x| *x = T::from_f64(x.to_f64() / z));
-        }
         // Pointer.
         sized(&mut st.pg, if cfg.pointer { b } else { 0 });
         sized(&mut st.copy, b);
@@ -474,5 +481,26 @@ impl<T: Float> Params<T> {
             st.pg.iter_mut().for_each(|x| *x = x.sigmoid());
         }
         Ok(())
+    }
+}
+
+abridge_tensor::simd_fn! {
+    /// In-place softmax of each `width`-long row (max-shifted).
+    pub(crate) fn softmax_rows<T>(x: &mut [T], width: usize) {
+        for row in x.chunks_exact_mut(width) {
+            let mut max = row[0];
+            for &v in row.iter() {
+                if v > max {
+                    max = v;
+                }
+            }
+            let mut z = T::ZERO;
+            for v in row.iter_mut() {
+                *v = (*v - max).exp();
+                z += *v;
+            }
+            let inv = T::ONE / z;
+            row.iter_mut().for_each(|v| *v *= inv);
+        }
     }
 }

@@ -18,6 +18,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Rnn(a) => with_threads(a.threads, || rnn(&a)),
         BenchCommand::Rouge(a) => rouge(&a),
+        BenchCommand::Train(a) => with_threads(a.threads, || train_step(&a)),
         BenchCommand::Data { corpus, format } => crate::data::bench(&corpus, format),
         BenchCommand::Gemm(a) => with_threads(a.threads, || {
             let g = gemm_gflops(a.size, a.threads);
@@ -294,6 +295,68 @@ fn rouge(a: &crate::cli::RougeBenchArgs) -> Result<()> {
             warm,
             a.threads
         ),
+    }
+    Ok(())
+}
+
+/// Training steps of the summarizer on random full-length data, shaped like
+/// `../shared/bench/torch_lstm_bench.py`'s train phase (Adam, clip 5).
+fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
+    use abridge_model::{clip_global_norm, Forward, Inputs, ModelConfig, Optimizer, Params};
+    let cfg = ModelConfig {
+        cell: match a.cell {
+            CellArg::Lstm => CellKind::Lstm,
+            CellArg::Gru => CellKind::Gru,
+        },
+        vocab: a.vocab,
+        emb: a.emb,
+        hidden: a.hidden,
+        attn: a.hidden,
+        enc_layers: 1,
+        pointer: a.pointer,
+        coverage: false,
+        cov_weight: 1.0,
+    };
+    let mut rng = Rng::new(0);
+    let mut params = Params::<f32>::init(&cfg, &mut rng);
+    let (b, s, t) = (a.batch, a.src_len, a.tgt_len);
+    let ids = |n: usize, rng: &mut Rng| -> Vec<u32> { (0..n).map(|_| 4 + rng.below(a.vocab - 4) as u32).collect() };
+    let src = ids(s * b, &mut rng);
+    let tgt = ids((t + 1) * b, &mut rng);
+    let (lens, tlens) = (vec![s; b], vec![t; b]);
+    let inp = Inputs { batch: b, src_len: s, tgt_len: t, src: &src, src_ext: &src, src_lengths: &lens, dec_in: &tgt[..t * b], targets: &tgt[b..], tgt_lengths: &tlens };
+    let mut opt = Optimizer::adam(1e-3);
+    let mut fw = Forward::new();
+    let mut step = || -> Result<f64> {
+        let loss = params.forward(&cfg, &inp, &mut fw)?;
+        let mut grads = params.zeros_like();
+        params.backward(&cfg, &inp, &mut fw, &mut grads)?;
+        clip_global_norm(&mut grads, 5.0);
+        opt.step(&mut params, &mut grads);
+        Ok(loss.total)
+    };
+    let first = step()?;
+    for _ in 1..a.warmup {
+        step()?;
+    }
+    let mut times = Vec::new();
+    let mut last = first;
+    for _ in 0..a.steps {
+        let start = Instant::now();
+        last = step()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    let ms = median(times) * 1e3;
+    let tokens = ((s + t) * b) as f64;
+    let out = json!({
+        "bench": "abridge_train", "cell": cfg.cell.name(), "threads": rayon::current_num_threads(),
+        "config": {"vocab": a.vocab, "emb": a.emb, "hidden": a.hidden, "batch": b, "src_len": s, "tgt_len": t, "pointer": a.pointer},
+        "ms_per_step": round(ms, 1), "tokens_per_s": (tokens / ms * 1e3).round() as u64,
+        "loss_first": round(first, 4), "loss_last": round(last, 4), "peak_rss_mb": crate::data::peak_rss_mb().map(|m| m.round()),
+    });
+    match a.format {
+        Format::Json => println!("{out}"),
+        Format::Text => println!("{} training step: {:.1} ms, {} tokens/s, peak RSS {} MB (loss {:.3} -> {:.3})", cfg.cell.name(), ms, out["tokens_per_s"], out["peak_rss_mb"], first, last),
     }
     Ok(())
 }

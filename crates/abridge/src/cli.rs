@@ -321,6 +321,9 @@ pub enum BenchCommand {
     Gemm(GemmBenchArgs),
     /// ROUGE throughput: rouge1, rouge2, rougeL, rougeLsum with stemming over many pairs.
     Rouge(RougeBenchArgs),
+    /// One training step of the summarizer with PyTorch's anchor shapes (random data): ms/step,
+    /// tokens/s, peak memory.
+    Train(TrainBenchArgs),
     /// Tokenize a corpus and build its vocabulary: throughput and peak memory.
     Data {
         #[command(flatten)]
@@ -410,6 +413,35 @@ pub enum Phase {
     All,
     Train,
     Infer,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainBenchArgs {
+    #[arg(long, value_enum, default_value = "lstm")]
+    pub cell: CellArg,
+    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS")]
+    pub threads: usize,
+    #[arg(long, default_value_t = 20_000)]
+    pub vocab: usize,
+    #[arg(long, default_value_t = 128)]
+    pub emb: usize,
+    #[arg(long, default_value_t = 256)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 200)]
+    pub src_len: usize,
+    #[arg(long, default_value_t = 30)]
+    pub tgt_len: usize,
+    /// Turn the pointer on (the PyTorch anchor has none).
+    #[arg(long)]
+    pub pointer: bool,
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]
