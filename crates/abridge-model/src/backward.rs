@@ -3,9 +3,10 @@
 
 use abridge_nn::{CellKind, RnnGradOut};
 use abridge_tensor::Float;
+use rayon::prelude::*;
 
 use crate::seq2seq::{Forward, Inputs, ModelError, PROB_FLOOR};
-use crate::{ModelConfig, Params};
+use crate::{attention, ModelConfig, Params};
 
 impl<T: Float> Params<T> {
     /// Backpropagation through the last [`Params::forward`] held by `fw`.
@@ -29,6 +30,10 @@ impl<T: Float> Params<T> {
         let mut dcov_next = zero(s * b);
         let mut denc_out = zero(s * b * 2 * h);
         let mut denc_proj = zero(s * b * ad);
+        // Example-major ([B, S, ·]) accumulators the parallel attention kernels write into.
+        let mut denc_out_bm = zero(b * s * 2 * h);
+        let mut denc_proj_bm = zero(b * s * ad);
+        let fw_enc_proj = fw.enc_proj.clone();
         let mut demb = zero(self.embedding.len());
 
         // The vocabulary head of all steps at once. `pv_all` becomes `δlogits` in place:
@@ -43,8 +48,16 @@ impl<T: Float> Params<T> {
                 let pv_y = if y < v { row[y].to_f64() } else { 0.0 };
                 pv_y_all[t * b + bi] = pv_y;
                 let p = st.p[bi].to_f64();
-                let dp = if t < inp.tgt_lengths[bi] && p > PROB_FLOOR { -1.0 / (n * p) } else { 0.0 };
-                let dpv_y = if cfg.pointer { dp * st.pg[bi].to_f64() } else { dp };
+                let dp = if t < inp.tgt_lengths[bi] && p > PROB_FLOOR {
+                    -1.0 / (n * p)
+                } else {
+                    0.0
+                };
+                let dpv_y = if cfg.pointer {
+                    dp * st.pg[bi].to_f64()
+                } else {
+                    dp
+                };
                 if y < v && dpv_y != 0.0 {
                     let k = T::from_f64(dpv_y * pv_y);
                     row.iter_mut().for_each(|x| *x = -k * *x);
@@ -55,7 +68,13 @@ impl<T: Float> Params<T> {
             }
         }
         let mut d_o_all = zero(nt * b * h);
-        self.out_vocab.backward(&fw.o_all, &dl, nt * b, &mut grads.out_vocab, Some(&mut d_o_all));
+        self.out_vocab.backward(
+            &fw.o_all,
+            &dl,
+            nt * b,
+            &mut grads.out_vocab,
+            Some(&mut d_o_all),
+        );
         drop(dl);
 
         for t in (0..nt).rev() {
@@ -96,7 +115,9 @@ impl<T: Float> Params<T> {
             }
             // Output layer: o = tanh(W_o [s_t; ctx_t] + b_o).
             let mut d_o = d_o_all[t * b * h..(t + 1) * b * h].to_vec();
-            d_o.iter_mut().zip(&st.o).for_each(|(d, o)| *d *= T::ONE - *o * *o);
+            d_o.iter_mut()
+                .zip(&st.o)
+                .for_each(|(d, o)| *d *= T::ONE - *o * *o);
             let mut drin = zero(b * 3 * h);
             self.out_hidden
                 .backward(&st.rin, &d_o, b, &mut grads.out_hidden, Some(&mut drin));
@@ -138,46 +159,82 @@ impl<T: Float> Params<T> {
                         .for_each(|(a, x)| *a += *x);
                 }
             }
-            // Context: ctx = Σ a_i h_i.
-            for bi in 0..b {
-                let dc = &dctx[bi * 2 * h..(bi + 1) * 2 * h];
-                for i in 0..inp.src_lengths[bi] {
-                    let k = i * b + bi;
-                    let row = &enc_out[k * 2 * h..(k + 1) * 2 * h];
-                    let mut dot = T::ZERO;
-                    for j in 0..2 * h {
-                        dot += dc[j] * row[j];
-                    }
-                    da[k] += dot;
-                    let a = st.a[k];
-                    denc_out[k * 2 * h..(k + 1) * 2 * h]
-                        .iter_mut()
-                        .zip(dc)
-                        .for_each(|(d, c)| *d += a * *c);
-                }
-            }
-            // Softmax and scores.
+            // Context, softmax and scores, examples in parallel (see `crate::attention`).
             let mut dsp = zero(b * ad);
+            let mut dv_parts = zero(b * ad);
+            let mut dwc_parts = zero(if cfg.coverage { b * ad } else { 0 });
+            let mut dcov_bm = zero(b * s);
+            {
+                let (st_a, st_cov, st_th) = (&st.a, &st.cov, &st.th);
+                let wc: &[T] = if cfg.coverage { &self.att_cov } else { &[] };
+                let zero_q = vec![T::ZERO; ad];
+                let dwc_chunks: Vec<&mut [T]> = if cfg.coverage {
+                    dwc_parts.chunks_mut(ad).collect()
+                } else {
+                    (0..b).map(|_| &mut [][..]).collect()
+                };
+                denc_out_bm
+                    .par_chunks_mut(s * 2 * h)
+                    .zip(denc_proj_bm.par_chunks_mut(s * ad))
+                    .zip(dsp.par_chunks_mut(ad))
+                    .zip(dv_parts.par_chunks_mut(ad))
+                    .zip(dcov_bm.par_chunks_mut(s))
+                    .zip(dwc_chunks.into_par_iter())
+                    .enumerate()
+                    .for_each(|(bi, (((((dvalues, dkeys), dq), dv), dcov_b), dwc))| {
+                        let len = inp.src_lengths[bi];
+                        let gather =
+                            |m: &[T]| -> Vec<T> { (0..len).map(|i| m[i * b + bi]).collect() };
+                        let (a_b, da_b) = (gather(st_a), gather(&da));
+                        let cov_b = if cfg.coverage {
+                            gather(st_cov)
+                        } else {
+                            Vec::new()
+                        };
+                        let ex = attention::Example {
+                            bi,
+                            batch: b,
+                            len,
+                            keys: &fw_enc_proj,
+                            values: &enc_out,
+                            q: &zero_q,
+                            wc,
+                            v: &self.att_v,
+                            cov: &cov_b,
+                        };
+                        let mut g = attention::ExampleGrads {
+                            da: &da_b,
+                            dvalues,
+                            dkeys,
+                            dq,
+                            dv,
+                            dwc,
+                            dcov: &mut dcov_b[..len],
+                        };
+                        let mut scratch = vec![T::ZERO; len];
+                        attention::backward_one(
+                            &ex,
+                            &st_th[bi * s * ad..(bi + 1) * s * ad],
+                            &a_b,
+                            &dctx[bi * 2 * h..(bi + 1) * 2 * h],
+                            &mut g,
+                            &mut scratch,
+                        );
+                    });
+            }
+            for part in dv_parts.chunks(ad) {
+                grads.att_v.iter_mut().zip(part).for_each(|(g, x)| *g += *x);
+            }
+            for part in dwc_parts.chunks(ad) {
+                grads
+                    .att_cov
+                    .iter_mut()
+                    .zip(part)
+                    .for_each(|(g, x)| *g += *x);
+            }
             for bi in 0..b {
-                let len = inp.src_lengths[bi];
-                let sum: T =
-                    (0..len).fold(T::ZERO, |acc, i| acc + st.a[i * b + bi] * da[i * b + bi]);
-                for i in 0..len {
-                    let k = i * b + bi;
-                    let de = st.a[k] * (da[k] - sum);
-                    let mut dcov_k = T::ZERO;
-                    for j in 0..ad {
-                        let th = st.th[k * ad + j];
-                        grads.att_v[j] += de * th;
-                        let dpre = de * self.att_v[j] * (T::ONE - th * th);
-                        denc_proj[k * ad + j] += dpre;
-                        dsp[bi * ad + j] += dpre;
-                        if cfg.coverage {
-                            grads.att_cov[j] += dpre * st.cov[k];
-                            dcov_k += dpre * self.att_cov[j];
-                        }
-                    }
-                    dcov[k] += dcov_k;
+                for i in 0..inp.src_lengths[bi] {
+                    dcov[i * b + bi] += dcov_bm[bi * s + i];
                 }
             }
             self.att_dec
@@ -211,6 +268,19 @@ impl<T: Float> Params<T> {
             dcov_next = dcov;
         }
 
+        for bi in 0..b {
+            for i in 0..s {
+                let (k, kb) = (i * b + bi, bi * s + i);
+                denc_out[k * 2 * h..(k + 1) * 2 * h]
+                    .iter_mut()
+                    .zip(&denc_out_bm[kb * 2 * h..(kb + 1) * 2 * h])
+                    .for_each(|(d, x)| *d += *x);
+                denc_proj[k * ad..(k + 1) * ad]
+                    .iter_mut()
+                    .zip(&denc_proj_bm[kb * ad..(kb + 1) * ad])
+                    .for_each(|(d, x)| *d += *x);
+            }
+        }
         // Bridge.
         let mut d_h_n = zero(cfg.enc_layers * 2 * b * h);
         let mut d_c_n = zero(if lstm { cfg.enc_layers * 2 * b * h } else { 0 });

@@ -7,6 +7,7 @@
 //!
 //! The equations are stated once, in [`seq2seq`].
 
+pub mod attention;
 mod backward;
 pub mod config;
 pub mod greedy;

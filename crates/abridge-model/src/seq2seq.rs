@@ -26,8 +26,9 @@
 
 use abridge_nn::{CellKind, RnnCache, RnnInput};
 use abridge_tensor::Float;
+use rayon::prelude::*;
 
-use crate::{ModelConfig, Params};
+use crate::{attention, ModelConfig, Params};
 
 /// Smallest probability the loss takes the log of.
 pub const PROB_FLOOR: f64 = 1e-12;
@@ -406,54 +407,45 @@ impl<T: Float> Params<T> {
             }
             None => drop(sized(&mut st.cov, s * b)),
         }
-        // Attention.
+        // Attention and context, examples in parallel (see `crate::attention`).
         let mut sp = vec![T::ZERO; b * a_dim];
         self.att_dec.forward(&st.h, b, &mut sp);
-        sized(&mut st.th, s * b * a_dim);
+        sized(&mut st.th, b * s * a_dim);
+        sized(&mut st.ctx, b * 2 * h);
+        let mut a_bm = vec![T::ZERO; b * s];
+        {
+            let cov_all = &st.cov;
+            let wc: &[T] = if cfg.coverage { &self.att_cov } else { &[] };
+            st.th
+                .par_chunks_mut(s * a_dim)
+                .zip(a_bm.par_chunks_mut(s))
+                .zip(st.ctx.par_chunks_mut(2 * h))
+                .enumerate()
+                .for_each(|(bi, ((th, a), ctx_b))| {
+                    let len = ctx.inp.src_lengths[bi];
+                    let cov: Vec<T> = if cfg.coverage {
+                        (0..len).map(|i| cov_all[i * b + bi]).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let ex = attention::Example {
+                        bi,
+                        batch: b,
+                        len,
+                        keys: ctx.enc_proj,
+                        values: ctx.enc_out,
+                        q: &sp[bi * a_dim..(bi + 1) * a_dim],
+                        wc,
+                        v: &self.att_v,
+                        cov: &cov,
+                    };
+                    attention::forward_one(&ex, th, a, ctx_b);
+                });
+        }
         sized(&mut st.a, s * b);
         for bi in 0..b {
-            let len = ctx.inp.src_lengths[bi];
-            let mut max = f64::NEG_INFINITY;
-            for i in 0..len {
-                let k = i * b + bi;
-                let mut score = T::ZERO;
-                for j in 0..a_dim {
-                    let mut pre = ctx.enc_proj[k * a_dim + j] + sp[bi * a_dim + j];
-                    if cfg.coverage {
-                        pre += self.att_cov[j] * st.cov[k];
-                    }
-                    let th = pre.tanh();
-                    st.th[k * a_dim + j] = th;
-                    score += self.att_v[j] * th;
-                }
-                st.a[k] = score;
-                max = max.max(score.to_f64());
-            }
-            let mut z = 0.0;
-            for i in 0..len {
-                let k = i * b + bi;
-                let ex = (st.a[k].to_f64() - max).exp();
-                st.a[k] = T::from_f64(ex);
-                z += ex;
-            }
-            for i in 0..len {
-                let k = i * b + bi;
-                st.a[k] = T::from_f64(st.a[k].to_f64() / z);
-            }
-        }
-        // Context.
-        sized(&mut st.ctx, b * 2 * h);
-        for i in 0..s {
-            for bi in 0..b {
-                let w = st.a[i * b + bi];
-                if w == T::ZERO {
-                    continue;
-                }
-                let row = &ctx.enc_out[(i * b + bi) * 2 * h..][..2 * h];
-                st.ctx[bi * 2 * h..(bi + 1) * 2 * h]
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(c, r)| *c += w * *r);
+            for i in 0..ctx.inp.src_lengths[bi] {
+                st.a[i * b + bi] = a_bm[bi * s + i];
             }
         }
         // Vocabulary distribution.

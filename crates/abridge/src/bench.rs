@@ -320,11 +320,23 @@ fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
     let mut rng = Rng::new(0);
     let mut params = Params::<f32>::init(&cfg, &mut rng);
     let (b, s, t) = (a.batch, a.src_len, a.tgt_len);
-    let ids = |n: usize, rng: &mut Rng| -> Vec<u32> { (0..n).map(|_| 4 + rng.below(a.vocab - 4) as u32).collect() };
+    let ids = |n: usize, rng: &mut Rng| -> Vec<u32> {
+        (0..n).map(|_| 4 + rng.below(a.vocab - 4) as u32).collect()
+    };
     let src = ids(s * b, &mut rng);
     let tgt = ids((t + 1) * b, &mut rng);
     let (lens, tlens) = (vec![s; b], vec![t; b]);
-    let inp = Inputs { batch: b, src_len: s, tgt_len: t, src: &src, src_ext: &src, src_lengths: &lens, dec_in: &tgt[..t * b], targets: &tgt[b..], tgt_lengths: &tlens };
+    let inp = Inputs {
+        batch: b,
+        src_len: s,
+        tgt_len: t,
+        src: &src,
+        src_ext: &src,
+        src_lengths: &lens,
+        dec_in: &tgt[..t * b],
+        targets: &tgt[b..],
+        tgt_lengths: &tlens,
+    };
     let mut opt = Optimizer::adam(1e-3);
     let mut fw = Forward::new();
     let mut step = || -> Result<f64> {
@@ -356,7 +368,15 @@ fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
     });
     match a.format {
         Format::Json => println!("{out}"),
-        Format::Text => println!("{} training step: {:.1} ms, {} tokens/s, peak RSS {} MB (loss {:.3} -> {:.3})", cfg.cell.name(), ms, out["tokens_per_s"], out["peak_rss_mb"], first, last),
+        Format::Text => println!(
+            "{} training step: {:.1} ms, {} tokens/s, peak RSS {} MB (loss {:.3} -> {:.3})",
+            cfg.cell.name(),
+            ms,
+            out["tokens_per_s"],
+            out["peak_rss_mb"],
+            first,
+            last
+        ),
     }
     Ok(())
 }

@@ -1,0 +1,162 @@
+//! Bahdanau attention with coverage, one example at a time and examples in parallel.
+//!
+//! For example `b` with source length `len`, keys `P = W_h h_i + b_attn` (`[S, B, A]`, precomputed),
+//! query `q = W_s s_t` (`[A]`), coverage `c` (`[len]`):
+//! `th_i = tanh(P_i + q + w_c c_i)`, `e_i = v · th_i`, `a = softmax(e)`, `ctx = Σ a_i h_i`.
+//! `th` is kept per example as `[S, A]` (examples contiguous, so they can be written in parallel).
+
+use abridge_tensor::{simd_fn, Float};
+
+/// `Σ a_j b_j` with eight partial sums (vectorisable without reassociation licence).
+#[inline(always)]
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    let n = a.len().min(b.len());
+    let mut acc = [T::ZERO; 8];
+    let chunks = n / 8;
+    for c in 0..chunks {
+        for k in 0..8 {
+            acc[k] += a[c * 8 + k] * b[c * 8 + k];
+        }
+    }
+    let mut s = T::ZERO;
+    for &x in &acc {
+        s += x;
+    }
+    for j in chunks * 8..n {
+        s += a[j] * b[j];
+    }
+    s
+}
+
+#[inline(always)]
+fn tanh_row<T: Float>(p: &[T], q: &[T], wc: &[T], c: T, out: &mut [T]) {
+    let n = out.len();
+    let (p, q) = (&p[..n], &q[..n]);
+    if wc.is_empty() {
+        for j in 0..n {
+            out[j] = (p[j] + q[j]).tanh();
+        }
+    } else {
+        let wc = &wc[..n];
+        for j in 0..n {
+            out[j] = (p[j] + q[j] + wc[j] * c).tanh();
+        }
+    }
+}
+
+/// Everything the kernels of one example read.
+pub struct Example<'a, T> {
+    pub bi: usize,
+    pub batch: usize,
+    pub len: usize,
+    /// `[S, B, A]` keys, `[S, B, 2H]` encoder outputs.
+    pub keys: &'a [T],
+    pub values: &'a [T],
+    /// `[A]` query of this example; `[A]` `w_c` (empty without coverage); `[A]` `v`.
+    pub q: &'a [T],
+    pub wc: &'a [T],
+    pub v: &'a [T],
+    /// `[len]` coverage of this example (empty without coverage).
+    pub cov: &'a [T],
+}
+
+simd_fn! {
+    /// Forward for one example: `th [S, A]`, `a [len]`, `ctx [2H]` (all overwritten).
+    pub fn forward_one<T>(ex: &Example<'_, T>, th: &mut [T], a: &mut [T], ctx: &mut [T]) {
+        let ad = ex.q.len();
+        let dv = ctx.len();
+        for i in 0..ex.len {
+            let k = i * ex.batch + ex.bi;
+            let c = if ex.cov.is_empty() { T::ZERO } else { ex.cov[i] };
+            let row = &mut th[i * ad..(i + 1) * ad];
+            tanh_row(&ex.keys[k * ad..(k + 1) * ad], ex.q, ex.wc, c, row);
+            a[i] = dot(ex.v, row);
+        }
+        let mut max = a[0];
+        for &x in &a[..ex.len] {
+            if x > max {
+                max = x;
+            }
+        }
+        let mut z = T::ZERO;
+        for x in a[..ex.len].iter_mut() {
+            *x = (*x - max).exp();
+            z += *x;
+        }
+        let inv = T::ONE / z;
+        a[..ex.len].iter_mut().for_each(|x| *x *= inv);
+        ctx.iter_mut().for_each(|x| *x = T::ZERO);
+        for i in 0..ex.len {
+            let k = i * ex.batch + ex.bi;
+            let w = a[i];
+            let row = &ex.values[k * dv..(k + 1) * dv];
+            for j in 0..dv {
+                ctx[j] += w * row[j];
+            }
+        }
+    }
+}
+
+/// Gradients one example's attention produces.
+pub struct ExampleGrads<'a, T> {
+    /// `[len]` in: `δa` from the loss and later steps (excluding the context); out: unchanged.
+    pub da: &'a [T],
+    /// `[S, 2H]` δ of this example's encoder outputs (added).
+    pub dvalues: &'a mut [T],
+    /// `[S, A]` δ of this example's keys (added).
+    pub dkeys: &'a mut [T],
+    /// `[A]` δq (overwritten), δv and δw_c (added), `[len]` δcov (added).
+    pub dq: &'a mut [T],
+    pub dv: &'a mut [T],
+    pub dwc: &'a mut [T],
+    pub dcov: &'a mut [T],
+}
+
+simd_fn! {
+    /// Backward for one example, given `δctx [2H]` and the forward's `th`, `a`.
+    pub fn backward_one<T>(ex: &Example<'_, T>, th: &[T], a: &[T], dctx: &[T], g: &mut ExampleGrads<'_, T>, scratch: &mut [T]) {
+        let ad = ex.q.len();
+        let dvd = dctx.len();
+        // δa_i = δa_i (given) + δctx · h_i ; δh_i += a_i δctx
+        let da = &mut scratch[..ex.len];
+        for i in 0..ex.len {
+            let k = i * ex.batch + ex.bi;
+            da[i] = g.da[i] + dot(dctx, &ex.values[k * dvd..(k + 1) * dvd]);
+            let w = a[i];
+            let drow = &mut g.dvalues[i * dvd..(i + 1) * dvd];
+            for j in 0..dvd {
+                drow[j] += w * dctx[j];
+            }
+        }
+        // Softmax: δe_i = a_i (δa_i − Σ_k a_k δa_k).
+        let mut sum = T::ZERO;
+        for i in 0..ex.len {
+            sum += a[i] * da[i];
+        }
+        g.dq.iter_mut().for_each(|x| *x = T::ZERO);
+        for i in 0..ex.len {
+            let de = a[i] * (da[i] - sum);
+            let row = &th[i * ad..(i + 1) * ad];
+            let dk = &mut g.dkeys[i * ad..(i + 1) * ad];
+            let (v, dq, dv) = (&ex.v[..ad], &mut g.dq[..ad], &mut g.dv[..ad]);
+            for j in 0..ad {
+                let t = row[j];
+                let dpre = de * v[j] * (T::ONE - t * t);
+                dk[j] += dpre;
+                dq[j] += dpre;
+                dv[j] += de * t;
+            }
+            if !ex.wc.is_empty() {
+                let c = ex.cov[i];
+                let mut dc = T::ZERO;
+                for j in 0..ad {
+                    let t = row[j];
+                    let dpre = de * ex.v[j] * (T::ONE - t * t);
+                    g.dwc[j] += dpre * c;
+                    dc += dpre * ex.wc[j];
+                }
+                g.dcov[i] += dc;
+            }
+        }
+    }
+}
