@@ -34,7 +34,6 @@ impl<T: Float> Params<T> {
         let mut denc_out_bm = zero(b * s * 2 * h);
         let mut denc_proj_bm = zero(b * s * ad);
         let fw_enc_proj = fw.enc_proj.clone();
-        let mut demb = zero(self.embedding.len());
 
         // The vocabulary head of all steps at once. `pv_all` becomes `δlogits` in place:
         // δlogit_j = δP_vocab(y) · P_vocab(y) · ([j = y] − P_vocab(j)).
@@ -75,7 +74,7 @@ impl<T: Float> Params<T> {
             &mut grads.out_vocab,
             Some(&mut d_o_all),
         );
-        drop(dl);
+        fw.pv_all = dl; // hand the buffer back for the next forward (its contents are now δlogits)
 
         for t in (0..nt).rev() {
             let st = &mut fw.steps[t];
@@ -259,7 +258,7 @@ impl<T: Float> Params<T> {
             for bi in 0..b {
                 let id = inp.dec_in[t * b + bi] as usize;
                 let row = &dxin[bi * (e + 2 * h)..(bi + 1) * (e + 2 * h)];
-                demb[id * e..(id + 1) * e]
+                grads.embedding[id * e..(id + 1) * e]
                     .iter_mut()
                     .zip(&row[..e])
                     .for_each(|(d, x)| *d += *x);
@@ -340,16 +339,11 @@ impl<T: Float> Params<T> {
         let dx = fw.enc.dx();
         for (k, &id) in inp.src.iter().enumerate() {
             let id = id as usize;
-            demb[id * e..(id + 1) * e]
+            grads.embedding[id * e..(id + 1) * e]
                 .iter_mut()
                 .zip(&dx[k * e..(k + 1) * e])
                 .for_each(|(d, x)| *d += *x);
         }
-        grads
-            .embedding
-            .iter_mut()
-            .zip(&demb)
-            .for_each(|(g, d)| *g += *d);
         Ok(())
     }
 }

@@ -182,6 +182,7 @@ pub fn train(
     ck.state.train_config = serde_json::to_value(tcfg).expect("config serialises");
     ck.state.seed = tcfg.seed;
     let mut fw = Forward::new();
+    let mut grads: Params<f32> = ck.params.zeros_like();
     let mut last_loss = f64::NAN;
     let mut early_stopped = false;
     'epochs: loop {
@@ -194,7 +195,7 @@ pub fn train(
             let b = Batch::new(train, &batches[ck.state.batch_in_epoch]);
             let inp = inputs(&b, ck.config.pointer);
             let loss = ck.params.forward(&ck.config, &inp, &mut fw)?;
-            let mut grads: Params<f32> = ck.params.zeros_like();
+            grads.fill_zero();
             ck.params.backward(&ck.config, &inp, &mut fw, &mut grads)?;
             let norm = clip_global_norm(&mut grads, tcfg.clip);
             let skipped = !loss.total.is_finite() || !norm.is_finite();

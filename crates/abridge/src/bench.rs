@@ -339,9 +339,10 @@ fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
     };
     let mut opt = Optimizer::adam(1e-3);
     let mut fw = Forward::new();
+    let mut grads = params.zeros_like();
     let mut step = || -> Result<f64> {
         let loss = params.forward(&cfg, &inp, &mut fw)?;
-        let mut grads = params.zeros_like();
+        grads.fill_zero();
         params.backward(&cfg, &inp, &mut fw, &mut grads)?;
         clip_global_norm(&mut grads, 5.0);
         opt.step(&mut params, &mut grads);
