@@ -33,9 +33,9 @@ const EXP_P: [f32; 6] = [
 /// `n = round(x·log2 e)` is taken with the "magic number" trick (adding `1.5·2^23` leaves `n` in the
 /// low mantissa bits), which, unlike `floor` and a float-to-int cast, vectorises on every x86 level.
 #[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
+pub fn exp_f32(x0: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
-    let x = x.max(-87.3).min(88.3);
+    let x = x0.max(-87.3).min(88.3);
     let t = x * LOG2E + MAGIC;
     let n = t - MAGIC;
     let r = x - n * LN2_HI - n * LN2_LO;
@@ -48,7 +48,13 @@ pub fn exp_f32(x: f32) -> f32 {
     let er = p * r * r + r + 1.0;
     // The low bits of `t` hold `n` (two's complement); `(n + 127) << 23` is 2^n.
     let scale = f32::from_bits(t.to_bits().wrapping_add(127) << 23);
-    er * scale
+    // `max`/`min` would turn a NaN into a bound; keep it a NaN so that divergence stays visible.
+    let r = er * scale;
+    if x0.is_nan() {
+        x0
+    } else {
+        r
+    }
 }
 
 /// Logistic sigmoid `1 / (1 + e^-x)` for `f32`.
@@ -70,8 +76,8 @@ const TANH_BETA: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.8
 
 /// Hyperbolic tangent for `f32`, rational approximation, ≈2 ulp.
 #[inline(always)]
-pub fn tanh_f32(x: f32) -> f32 {
-    let x = x.max(-9.0).min(9.0);
+pub fn tanh_f32(x0: f32) -> f32 {
+    let x = x0.max(-9.0).min(9.0);
     let x2 = x * x;
     let mut p = TANH_ALPHA[0];
     for &a in &TANH_ALPHA[1..] {
@@ -82,7 +88,12 @@ pub fn tanh_f32(x: f32) -> f32 {
     for &b in &TANH_BETA[1..] {
         q = q * x2 + b;
     }
-    (p / q).max(-1.0).min(1.0)
+    let r = (p / q).max(-1.0).min(1.0);
+    if x0.is_nan() {
+        x0
+    } else {
+        r
+    }
 }
 
 #[cfg(test)]
@@ -124,6 +135,13 @@ mod tests {
         assert_eq!(tanh_f32(0.0), 0.0);
         assert_eq!(tanh_f32(100.0), 1.0);
         assert_eq!(tanh_f32(-100.0), -1.0);
+    }
+
+    #[test]
+    fn nan_stays_nan() {
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert!(sigmoid_f32(f32::NAN).is_nan());
+        assert!(tanh_f32(f32::NAN).is_nan());
     }
 
     #[test]
