@@ -39,32 +39,36 @@ impl<T: Float> Params<T> {
         // δlogit_j = δP_vocab(y) · P_vocab(y) · ([j = y] − P_vocab(j)).
         let mut dl = std::mem::take(&mut fw.pv_all);
         let mut pv_y_all = vec![0.0f64; nt * b];
-        for t in 0..nt {
-            let st = &fw.steps[t];
-            for bi in 0..b {
-                let row = &mut dl[(t * b + bi) * v..(t * b + bi + 1) * v];
-                let y = inp.targets[t * b + bi] as usize;
-                let pv_y = if y < v { row[y].to_f64() } else { 0.0 };
-                pv_y_all[t * b + bi] = pv_y;
-                let p = st.p[bi].to_f64();
-                let dp = if t < inp.tgt_lengths[bi] && p > PROB_FLOOR {
-                    -1.0 / (n * p)
-                } else {
-                    0.0
-                };
-                let dpv_y = if cfg.pointer {
-                    dp * st.pg[bi].to_f64()
-                } else {
-                    dp
-                };
-                if y < v && dpv_y != 0.0 {
-                    let k = T::from_f64(dpv_y * pv_y);
-                    row.iter_mut().for_each(|x| *x = -k * *x);
-                    row[y] += k;
-                } else {
-                    row.iter_mut().for_each(|x| *x = T::ZERO);
-                }
-            }
+        {
+            let steps = &fw.steps;
+            dl.par_chunks_mut(v)
+                .zip(pv_y_all.par_iter_mut())
+                .enumerate()
+                .for_each(|(r, (row, pv_y_out))| {
+                    let (t, bi) = (r / b, r % b);
+                    let st = &steps[t];
+                    let y = inp.targets[t * b + bi] as usize;
+                    let pv_y = if y < v { row[y].to_f64() } else { 0.0 };
+                    *pv_y_out = pv_y;
+                    let p = st.p[bi].to_f64();
+                    let dp = if t < inp.tgt_lengths[bi] && p > PROB_FLOOR {
+                        -1.0 / (n * p)
+                    } else {
+                        0.0
+                    };
+                    let dpv_y = if cfg.pointer {
+                        dp * st.pg[bi].to_f64()
+                    } else {
+                        dp
+                    };
+                    if y < v && dpv_y != 0.0 {
+                        let k = T::from_f64(dpv_y * pv_y);
+                        row.iter_mut().for_each(|x| *x = -k * *x);
+                        row[y] += k;
+                    } else {
+                        row.iter_mut().for_each(|x| *x = T::ZERO);
+                    }
+                });
         }
         let mut d_o_all = zero(nt * b * h);
         self.out_vocab.backward(

@@ -7,6 +7,7 @@
 //! * Clipping by global norm: if `‖g‖₂ > max`, every gradient is scaled by `max / ‖g‖₂`.
 
 use abridge_tensor::Float;
+use rayon::prelude::*;
 
 use crate::Params;
 
@@ -71,26 +72,39 @@ impl Optimizer {
                 }
                 *t += 1;
                 let (c1, c2) = (1.0 - beta1.powi(*t as i32), 1.0 - beta2.powi(*t as i32));
+                let (lr, b1, b2, eps) = (*lr, *beta1, *beta2, *eps);
                 for (k, ((_, _, p), (_, _, g))) in ps.into_iter().zip(gs).enumerate() {
-                    for (i, (pv, gv)) in p.iter_mut().zip(g.iter()).enumerate() {
-                        let g = gv.to_f64();
-                        m[k][i] = *beta1 * m[k][i] + (1.0 - *beta1) * g;
-                        v[k][i] = *beta2 * v[k][i] + (1.0 - *beta2) * g * g;
-                        let upd = *lr * (m[k][i] / c1) / ((v[k][i] / c2).sqrt() + *eps);
-                        *pv -= T::from_f64(upd);
-                    }
+                    // Element-wise, so splitting into chunks changes nothing in the result.
+                    p.par_chunks_mut(4096)
+                        .zip(g.par_chunks(4096))
+                        .zip(m[k].par_chunks_mut(4096))
+                        .zip(v[k].par_chunks_mut(4096))
+                        .for_each(|(((p, g), m), v)| {
+                            for i in 0..p.len() {
+                                let g = g[i].to_f64();
+                                m[i] = b1 * m[i] + (1.0 - b1) * g;
+                                v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+                                p[i] -= T::from_f64(lr * (m[i] / c1) / ((v[i] / c2).sqrt() + eps));
+                            }
+                        });
                 }
             }
             Optimizer::Adagrad { lr, acc, initial } => {
                 if acc.is_empty() {
                     *acc = ps.iter().map(|(_, _, p)| vec![*initial; p.len()]).collect();
                 }
+                let lr = *lr;
                 for (k, ((_, _, p), (_, _, g))) in ps.into_iter().zip(gs).enumerate() {
-                    for (i, (pv, gv)) in p.iter_mut().zip(g.iter()).enumerate() {
-                        let g = gv.to_f64();
-                        acc[k][i] += g * g;
-                        *pv -= T::from_f64(*lr * g / acc[k][i].sqrt());
-                    }
+                    p.par_chunks_mut(4096)
+                        .zip(g.par_chunks(4096))
+                        .zip(acc[k].par_chunks_mut(4096))
+                        .for_each(|((p, g), acc)| {
+                            for i in 0..p.len() {
+                                let g = g[i].to_f64();
+                                acc[i] += g * g;
+                                p[i] -= T::from_f64(lr * g / acc[i].sqrt());
+                            }
+                        });
                 }
             }
         }

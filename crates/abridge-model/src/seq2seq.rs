@@ -353,7 +353,7 @@ impl<T: Float> Params<T> {
     pub(crate) fn vocab_softmax(&self, o: &[T], rows: usize, pv: &mut Vec<T>) {
         let v = self.out_vocab.n_out;
         self.out_vocab.forward(o, rows, sized(pv, rows * v));
-        softmax_rows(pv, v);
+        pv.par_chunks_mut(v * 8).for_each(|c| softmax_rows(c, v));
     }
 
     /// One decoder step from input ids `ids [B]` (vocabulary ids) and the previous step: fills
