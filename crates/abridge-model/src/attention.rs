@@ -97,6 +97,19 @@ simd_fn! {
     }
 }
 
+simd_fn! {
+    /// Recomputes `th [S, A]` of one example (backward keeps no copy of it: at the benchmark's
+    /// shapes it would be `T·B·S·A` = 49M floats).
+    pub fn tanh_rows<T>(ex: &Example<'_, T>, th: &mut [T]) {
+        let ad = ex.q.len();
+        for i in 0..ex.len {
+            let k = i * ex.batch + ex.bi;
+            let c = if ex.cov.is_empty() { T::ZERO } else { ex.cov[i] };
+            tanh_row(&ex.keys[k * ad..(k + 1) * ad], ex.q, ex.wc, c, &mut th[i * ad..(i + 1) * ad]);
+        }
+    }
+}
+
 /// Gradients one example's attention produces.
 pub struct ExampleGrads<'a, T> {
     /// `[len]` in: `δa` from the loss and later steps (excluding the context); out: unchanged.

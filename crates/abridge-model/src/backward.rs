@@ -168,9 +168,8 @@ impl<T: Float> Params<T> {
             let mut dwc_parts = zero(if cfg.coverage { b * ad } else { 0 });
             let mut dcov_bm = zero(b * s);
             {
-                let (st_a, st_cov, st_th) = (&st.a, &st.cov, &st.th);
+                let (st_a, st_cov, st_sp) = (&st.a, &st.cov, &st.sp);
                 let wc: &[T] = if cfg.coverage { &self.att_cov } else { &[] };
-                let zero_q = vec![T::ZERO; ad];
                 let dwc_chunks: Vec<&mut [T]> = if cfg.coverage {
                     dwc_parts.chunks_mut(ad).collect()
                 } else {
@@ -200,11 +199,13 @@ impl<T: Float> Params<T> {
                             len,
                             keys: &fw_enc_proj,
                             values: &enc_out,
-                            q: &zero_q,
+                            q: &st_sp[bi * ad..(bi + 1) * ad],
                             wc,
                             v: &self.att_v,
                             cov: &cov_b,
                         };
+                        let mut th = vec![T::ZERO; len * ad];
+                        attention::tanh_rows(&ex, &mut th);
                         let mut g = attention::ExampleGrads {
                             da: &da_b,
                             dvalues,
@@ -217,7 +218,7 @@ impl<T: Float> Params<T> {
                         let mut scratch = vec![T::ZERO; len];
                         attention::backward_one(
                             &ex,
-                            &st_th[bi * s * ad..(bi + 1) * s * ad],
+                            &th,
                             &a_b,
                             &dctx[bi * 2 * h..(bi + 1) * 2 * h],
                             &mut g,

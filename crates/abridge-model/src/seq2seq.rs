@@ -98,6 +98,8 @@ pub(crate) struct Step<T: Float> {
     pub(crate) cell: RnnCache<T>,
     pub(crate) h: Vec<T>,
     pub(crate) th: Vec<T>,
+    /// `[B, A]` attention query `W_s s_t` (th is recomputed from it in backward).
+    pub(crate) sp: Vec<T>,
     pub(crate) a: Vec<T>,
     pub(crate) cov: Vec<T>,
     pub(crate) ctx: Vec<T>,
@@ -273,6 +275,7 @@ impl<T: Float> Params<T> {
         };
         let (mut nll, mut covl) = (0.0f64, 0.0f64);
         let v = cfg.vocab;
+        let mut th_pool = Vec::new();
         for t in 0..nt {
             let (done, rest) = fw.steps.split_at_mut(t);
             let st = &mut rest[0];
@@ -283,7 +286,10 @@ impl<T: Float> Params<T> {
                 s0_h: &fw.s0_h,
                 s0_c: &fw.s0_c,
             };
+            st.th = std::mem::take(&mut th_pool);
             self.decoder_step(cfg, &ctx, &inp.dec_in[t * b..(t + 1) * b], done.last(), st)?;
+            // Only one step's `th` is alive at a time; backward recomputes it.
+            th_pool = std::mem::take(&mut st.th);
         }
         // The vocabulary head of every step at once: one [T·B, H]·[H, V] product.
         fw.o_all.clear();
@@ -408,8 +414,9 @@ impl<T: Float> Params<T> {
             None => drop(sized(&mut st.cov, s * b)),
         }
         // Attention and context, examples in parallel (see `crate::attention`).
-        let mut sp = vec![T::ZERO; b * a_dim];
-        self.att_dec.forward(&st.h, b, &mut sp);
+        let sp = sized(&mut st.sp, b * a_dim);
+        self.att_dec.forward(&st.h, b, sp);
+        let sp = &st.sp;
         sized(&mut st.th, b * s * a_dim);
         sized(&mut st.ctx, b * 2 * h);
         let mut a_bm = vec![T::ZERO; b * s];
