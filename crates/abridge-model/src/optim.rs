@@ -1,4 +1,5 @@
-//! Optimisers and gradient clipping over [`Params`].
+//! Optimisers and gradient clipping over [`Params`]. State is kept in f32 (as PyTorch does);
+//! each update is computed in f64.
 //!
 //! * Adam (Kingma & Ba 2015): `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g²`,
 //!   `θ ← θ − lr · m̂ / (√v̂ + ε)` with bias-corrected `m̂ = m / (1−β1^t)`, `v̂ = v / (1−β2^t)`.
@@ -20,12 +21,12 @@ pub enum Optimizer {
         beta2: f64,
         eps: f64,
         t: u64,
-        m: Vec<Vec<f64>>,
-        v: Vec<Vec<f64>>,
+        m: Vec<Vec<f32>>,
+        v: Vec<Vec<f32>>,
     },
     Adagrad {
         lr: f64,
-        acc: Vec<Vec<f64>>,
+        acc: Vec<Vec<f32>>,
         initial: f64,
     },
 }
@@ -67,7 +68,7 @@ impl Optimizer {
                 v,
             } => {
                 if m.is_empty() {
-                    *m = ps.iter().map(|(_, _, p)| vec![0.0; p.len()]).collect();
+                    *m = ps.iter().map(|(_, _, p)| vec![0.0f32; p.len()]).collect();
                     *v = m.clone();
                 }
                 *t += 1;
@@ -82,16 +83,21 @@ impl Optimizer {
                         .for_each(|(((p, g), m), v)| {
                             for i in 0..p.len() {
                                 let g = g[i].to_f64();
-                                m[i] = b1 * m[i] + (1.0 - b1) * g;
-                                v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-                                p[i] -= T::from_f64(lr * (m[i] / c1) / ((v[i] / c2).sqrt() + eps));
+                                let mi = b1 * m[i] as f64 + (1.0 - b1) * g;
+                                let vi = b2 * v[i] as f64 + (1.0 - b2) * g * g;
+                                m[i] = mi as f32;
+                                v[i] = vi as f32;
+                                p[i] -= T::from_f64(lr * (mi / c1) / ((vi / c2).sqrt() + eps));
                             }
                         });
                 }
             }
             Optimizer::Adagrad { lr, acc, initial } => {
                 if acc.is_empty() {
-                    *acc = ps.iter().map(|(_, _, p)| vec![*initial; p.len()]).collect();
+                    *acc = ps
+                        .iter()
+                        .map(|(_, _, p)| vec![*initial as f32; p.len()])
+                        .collect();
                 }
                 let lr = *lr;
                 for (k, ((_, _, p), (_, _, g))) in ps.into_iter().zip(gs).enumerate() {
@@ -101,8 +107,9 @@ impl Optimizer {
                         .for_each(|((p, g), acc)| {
                             for i in 0..p.len() {
                                 let g = g[i].to_f64();
-                                acc[i] += g * g;
-                                p[i] -= T::from_f64(lr * g / acc[i].sqrt());
+                                let a = acc[i] as f64 + g * g;
+                                acc[i] = a as f32;
+                                p[i] -= T::from_f64(lr * g / a.sqrt());
                             }
                         });
                 }

@@ -8,7 +8,7 @@
 //! | `model.safetensors` | f32 weights under [`Params::tensors_mut`] names, metadata `format = abridge-checkpoint`, `version` |
 //! | `config.json` | the model configuration (versioned) |
 //! | `vocab.json` | the vocabulary (versioned) |
-//! | `optimizer.safetensors` | the optimizer's state in f64 (`m.*`/`v.*` or `acc.*`), hyper-parameters in the metadata |
+//! | `optimizer.safetensors` | the optimizer's state (`m.*`/`v.*` or `acc.*`, f32), hyper-parameters in the metadata |
 //! | `state.json` | step, epoch, position in the epoch, seed, best dev loss, skipped batches, training config |
 //!
 //! Saving writes `NAME.tmp/`, renames it to `NAME/`, then replaces the pointer file through a
@@ -85,10 +85,6 @@ pub struct Checkpoint {
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn f64_bytes(v: &[f64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
@@ -198,13 +194,13 @@ fn write_optimizer(
         ("version".to_string(), VERSION.to_string()),
     ]);
     let mut tensors = Vec::new();
-    let mut push = |prefix: &str, bufs: &[Vec<f64>]| {
+    let mut push = |prefix: &str, bufs: &[Vec<f32>]| {
         for ((n, _), b) in names.iter().zip(bufs) {
             tensors.push((
                 format!("{prefix}.{n}"),
                 vec![b.len()],
-                Dtype::F64,
-                f64_bytes(b),
+                Dtype::F32,
+                f32_bytes(b),
             ));
         }
     };
@@ -256,7 +252,7 @@ fn read_optimizer(
             .as_f64()
             .ok_or_else(|| invalid(path, format!("optimizer hyper-parameter `{k}` missing")))
     };
-    let read = |prefix: &str| -> Result<Vec<Vec<f64>>, CheckpointError> {
+    let read = |prefix: &str| -> Result<Vec<Vec<f32>>, CheckpointError> {
         if st.names().is_empty() {
             return Ok(vec![]); // no step taken yet
         }
@@ -266,9 +262,18 @@ fn read_optimizer(
                 let t = st.tensor(&format!("{prefix}.{n}")).map_err(|_| {
                     invalid(path, format!("optimizer tensor `{prefix}.{n}` is missing"))
                 })?;
+                if t.dtype() != Dtype::F32 {
+                    return Err(invalid(
+                        path,
+                        format!(
+                            "optimizer tensor `{prefix}.{n}` is {:?}, expected F32",
+                            t.dtype()
+                        ),
+                    ));
+                }
                 Ok(t.data()
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
                     .collect())
             })
             .collect()
