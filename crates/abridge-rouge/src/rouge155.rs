@@ -347,6 +347,34 @@ fn lcs_model(model: &Text, peer: &Text, weight: Option<f64>) -> (f64, f64) {
     (hit, base)
 }
 
+/// A clipped-count metric (ROUGE-N, S*, SU*) of the peer's grams against each model's; `-f B`
+/// ranks references by their rounded recall.
+fn clipped_metric<K: Eq + std::hash::Hash>(
+    pg: &HashMap<K, i64>,
+    models: &[HashMap<K, i64>],
+    opts: &Rouge155Options,
+) -> Prf {
+    let pc: i64 = pg.values().sum();
+    let per: Vec<PerModel> = models
+        .iter()
+        .map(|mg| {
+            let (h, mc) = (clipped_hits(mg, pg), mg.values().sum::<i64>());
+            let rank = if mc != 0 {
+                round5(h as f64 / mc as f64)
+            } else {
+                0.0
+            };
+            PerModel {
+                hit: h as f64,
+                model: mc as f64,
+                peer: pc as f64,
+                rank,
+            }
+        })
+        .collect();
+    prf(combine(&per, opts.multi), opts.alpha, None)
+}
+
 /// Scores of one hypothesis against its references, in [`Rouge155Options::metric_names`] order.
 /// ROUGE-W is left out when a reference has no tokens (the script dies there).
 pub fn score(hypothesis: &str, references: &[&str], opts: &Rouge155Options) -> Vec<(String, Prf)> {
@@ -358,32 +386,11 @@ pub fn score(hypothesis: &str, references: &[&str], opts: &Rouge155Options) -> V
 /// [`score`] on already tokenized texts.
 pub fn score_texts(peer: &Text, models: &[Text], opts: &Rouge155Options) -> Vec<(String, Prf)> {
     let mut out = Vec::new();
-    let rank = |h: i64, mc: i64| {
-        if mc != 0 {
-            round5(h as f64 / mc as f64)
-        } else {
-            0.0
-        }
-    };
     for n in 1..=opts.max_n {
-        let pg = ngrams(&peer.tokens, n);
-        let pc: i64 = pg.values().sum();
-        let per: Vec<PerModel> = models
-            .iter()
-            .map(|m| {
-                let mg = ngrams(&m.tokens, n);
-                let (h, mc) = (clipped_hits(&mg, &pg), mg.values().sum::<i64>());
-                PerModel {
-                    hit: h as f64,
-                    model: mc as f64,
-                    peer: pc as f64,
-                    rank: rank(h, mc),
-                }
-            })
-            .collect();
+        let grams: Vec<_> = models.iter().map(|m| ngrams(&m.tokens, n)).collect();
         out.push((
             format!("ROUGE-{n}"),
-            prf(combine(&per, opts.multi), opts.alpha, None),
+            clipped_metric(&ngrams(&peer.tokens, n), &grams, opts),
         ));
     }
     let per: Vec<PerModel> = models
@@ -424,24 +431,10 @@ pub fn score_texts(peer: &Text, models: &[Text], opts: &Rouge155Options) -> Vec<
     }
     if opts.skip_bigrams {
         for (name, uni) in [("ROUGE-S*", false), ("ROUGE-SU*", true)] {
-            let pg = skip_grams(&peer.tokens, uni);
-            let pc: i64 = pg.values().sum();
-            let per: Vec<PerModel> = models
-                .iter()
-                .map(|m| {
-                    let mg = skip_grams(&m.tokens, uni);
-                    let (h, mc) = (clipped_hits(&mg, &pg), mg.values().sum::<i64>());
-                    PerModel {
-                        hit: h as f64,
-                        model: mc as f64,
-                        peer: pc as f64,
-                        rank: rank(h, mc),
-                    }
-                })
-                .collect();
+            let grams: Vec<_> = models.iter().map(|m| skip_grams(&m.tokens, uni)).collect();
             out.push((
                 name.into(),
-                prf(combine(&per, opts.multi), opts.alpha, None),
+                clipped_metric(&skip_grams(&peer.tokens, uni), &grams, opts),
             ));
         }
     }
