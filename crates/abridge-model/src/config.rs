@@ -4,7 +4,7 @@ use abridge_nn::CellKind;
 use serde::{Deserialize, Serialize};
 
 /// Sizes and switches of the summarizer. Defaults follow See et al. (2017) where they say.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// Recurrent cell of encoder and decoder (default LSTM).
     pub cell: CellKind,
@@ -53,34 +53,19 @@ impl ModelConfig {
 /// Version of the on-disk form of [`ModelConfig`].
 pub const CONFIG_VERSION: u32 = 1;
 
-/// [`ModelConfig`] as stored in `config.json`.
+/// [`ModelConfig`] as stored in `config.json`: the fields plus a format version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfigFile {
     pub version: u32,
-    pub cell: String,
-    pub vocab: usize,
-    pub emb: usize,
-    pub hidden: usize,
-    pub attn: usize,
-    pub enc_layers: usize,
-    pub pointer: bool,
-    pub coverage: bool,
-    pub cov_weight: f64,
+    #[serde(flatten)]
+    pub model: ModelConfig,
 }
 
 impl From<&ModelConfig> for ModelConfigFile {
     fn from(c: &ModelConfig) -> Self {
         Self {
             version: CONFIG_VERSION,
-            cell: c.cell.name().into(),
-            vocab: c.vocab,
-            emb: c.emb,
-            hidden: c.hidden,
-            attn: c.attn,
-            enc_layers: c.enc_layers,
-            pointer: c.pointer,
-            coverage: c.coverage,
-            cov_weight: c.cov_weight,
+            model: c.clone(),
         }
     }
 }
@@ -94,22 +79,11 @@ impl TryFrom<&ModelConfigFile> for ModelConfig {
                 f.version
             ));
         }
-        let cell = CellKind::parse(&f.cell)
-            .ok_or_else(|| format!("unknown cell `{}` (lstm or gru)", f.cell))?;
-        if f.vocab < 5 || f.emb == 0 || f.hidden == 0 || f.attn == 0 || f.enc_layers == 0 {
+        let m = &f.model;
+        if m.vocab < 5 || m.emb == 0 || m.hidden == 0 || m.attn == 0 || m.enc_layers == 0 {
             return Err("vocab ≥ 5 and every size ≥ 1 are required".into());
         }
-        Ok(ModelConfig {
-            cell,
-            vocab: f.vocab,
-            emb: f.emb,
-            hidden: f.hidden,
-            attn: f.attn,
-            enc_layers: f.enc_layers,
-            pointer: f.pointer,
-            coverage: f.coverage,
-            cov_weight: f.cov_weight,
-        })
+        Ok(m.clone())
     }
 }
 

@@ -1,7 +1,8 @@
 //! Layer configuration.
 
-/// Which recurrent cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which recurrent cell (`"lstm"` / `"gru"` in files).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CellKind {
     /// Long short-term memory (Hochreiter & Schmidhuber 1997, forget gate of Gers et al. 2000).
     Lstm,
