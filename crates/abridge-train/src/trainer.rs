@@ -86,6 +86,19 @@ pub struct StepMetrics {
     pub skipped: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev_loss: Option<f64>,
+    /// rouge-score (stemming) F1 of greedy decodes of the development set: rouge1, rouge2, rougeLsum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev_rouge: Option<[f64; 3]>,
+}
+
+/// The development set: encoded pairs, and the reference summaries as text (sentences separated
+/// by `\n`) for ROUGE of greedy decodes; `references` may be empty (loss only).
+#[derive(Clone, Debug, Default)]
+pub struct DevSet {
+    pub data: Vec<Encoded>,
+    pub references: Vec<String>,
+    /// Longest decode.
+    pub max_decode: usize,
 }
 
 /// Why training stopped early or failed.
@@ -130,6 +143,52 @@ pub fn inputs<'a>(b: &'a Batch, pointer: bool) -> Inputs<'a> {
 }
 
 /// Mean loss per target token over `data`, in batches, without updating anything.
+/// Greedy decodes of `dev`, scored with rouge-score (stemming): mean F1 of rouge1, rouge2, rougeLsum.
+pub fn dev_rouge(
+    ck: &Checkpoint,
+    tcfg: &TrainConfig,
+    dev: &DevSet,
+) -> Result<[f64; 3], TrainError> {
+    use abridge_rouge::{RougeScorer, RougeType};
+    let cfg = BatchConfig {
+        shuffle: false,
+        pool_batches: 1,
+        ..tcfg.batching(0)
+    };
+    let scorer = RougeScorer::new(
+        vec![RougeType::N(1), RougeType::N(2), RougeType::Lsum],
+        true,
+    );
+    let mut sums = [0.0f64; 3];
+    for idx in plan(&dev.data, &cfg) {
+        let b = Batch::new(&dev.data, &idx);
+        let src = abridge_model::Sources {
+            batch: b.batch,
+            src_len: b.src_len,
+            src: &b.src,
+            src_ext: &b.src_ext,
+            src_lengths: &b.src_lengths,
+        };
+        let out = ck.params.greedy(&ck.config, &src, dev.max_decode.max(1))?;
+        for (k, ids) in out.iter().enumerate() {
+            let ex = &dev.data[idx[k]];
+            let words: Vec<&str> = ids
+                .iter()
+                .map(|&id| ex.ext.word(&ck.vocab, id).unwrap_or("<unk>"))
+                .collect();
+            let hyp = abridge_text::tokenize::detokenize_lines(&words);
+            for (s, (_, sc)) in sums
+                .iter_mut()
+                .zip(scorer.score(&dev.references[idx[k]], &hyp))
+            {
+                *s += sc.fmeasure;
+            }
+        }
+    }
+    let n = dev.data.len().max(1) as f64;
+    Ok(sums.map(|s| s / n))
+}
+
 pub fn evaluate(ck: &Checkpoint, tcfg: &TrainConfig, data: &[Encoded]) -> Result<f64, TrainError> {
     let cfg = BatchConfig {
         shuffle: false,
@@ -160,7 +219,7 @@ pub fn train(
     ck: &mut Checkpoint,
     tcfg: &TrainConfig,
     train: &[Encoded],
-    dev: &[Encoded],
+    dev: &DevSet,
     mut on_step: impl FnMut(&StepMetrics),
 ) -> Result<Summary, TrainError> {
     if train.is_empty() {
@@ -221,13 +280,17 @@ pub fn train(
                 tokens_per_s: tokens as f64 / secs.max(1e-9),
                 skipped,
                 dev_loss: None,
+                dev_rouge: None,
             };
             let eval_now = tcfg.eval_every > 0 && ck.state.step.is_multiple_of(tcfg.eval_every);
             if eval_now {
-                let dev_loss = if dev.is_empty() {
+                if !dev.references.is_empty() {
+                    m.dev_rouge = Some(dev_rouge(ck, tcfg, dev)?);
+                }
+                let dev_loss = if dev.data.is_empty() {
                     loss.total
                 } else {
-                    evaluate(ck, tcfg, dev)?
+                    evaluate(ck, tcfg, &dev.data)?
                 };
                 m.dev_loss = Some(dev_loss);
                 let better = ck.state.best_dev_loss.is_none_or(|b| dev_loss < b);

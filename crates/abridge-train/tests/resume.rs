@@ -7,7 +7,7 @@ use abridge_tensor::Rng;
 use abridge_text::batch::{BatchConfig, Encoded};
 use abridge_text::vocab::{Vocab, VocabConfig};
 use abridge_train::checkpoint::{Checkpoint, TrainState};
-use abridge_train::trainer::{train, TrainConfig};
+use abridge_train::trainer::{train, DevSet, TrainConfig};
 
 fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
     let words: Vec<String> = (0..12).map(|i| format!("w{i}")).collect();
@@ -59,6 +59,14 @@ fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
     (ck, data, tcfg)
 }
 
+fn dev(data: &[Encoded]) -> DevSet {
+    DevSet {
+        data: data[..8].to_vec(),
+        references: vec![],
+        max_decode: 10,
+    }
+}
+
 fn weights(ck: &mut Checkpoint) -> Vec<u32> {
     ck.params
         .tensors_mut()
@@ -76,7 +84,7 @@ fn resumed_training_is_bit_identical() {
         &mut straight,
         &tcfg,
         &data,
-        &data[..8],
+        &dev(&data),
         |_| {},
     )
     .unwrap();
@@ -92,7 +100,7 @@ fn resumed_training_is_bit_identical() {
             ..tcfg.clone()
         },
         &data,
-        &data[..8],
+        &dev(&data),
         |_| {},
     )
     .unwrap();
@@ -103,7 +111,7 @@ fn resumed_training_is_bit_identical() {
         weights(&mut first),
         "weights survive the save/load exactly"
     );
-    train(&run, &mut resumed, &tcfg, &data, &data[..8], |_| {}).unwrap();
+    train(&run, &mut resumed, &tcfg, &data, &dev(&data), |_| {}).unwrap();
     assert_eq!(resumed.state.step, 8);
     assert_eq!(
         weights(&mut resumed),
@@ -128,7 +136,7 @@ fn a_crash_mid_save_leaves_the_previous_checkpoint_usable() {
             ..tcfg
         },
         &data,
-        &[],
+        &DevSet::default(),
         |_| {},
     )
     .unwrap();
@@ -157,7 +165,7 @@ fn corrupt_checkpoints_are_errors_naming_the_file() {
             ..tcfg
         },
         &data,
-        &[],
+        &DevSet::default(),
         |_| {},
     )
     .unwrap();
@@ -197,7 +205,7 @@ fn non_finite_batches_are_skipped_without_touching_the_weights() {
             ..tcfg
         },
         &data,
-        &[],
+        &DevSet::default(),
         |_| {},
     )
     .unwrap();
@@ -220,7 +228,7 @@ fn old_checkpoints_are_pruned_but_best_and_latest_kept() {
             ..tcfg
         },
         &data,
-        &data[..8],
+        &dev(&data),
         |_| {},
     )
     .unwrap();

@@ -64,6 +64,9 @@ pub struct TrainArgs {
     /// Use at most this many development pairs.
     #[arg(long, default_value_t = 500)]
     pub dev_examples: usize,
+    /// Evaluate the dev loss only, without ROUGE of greedy decodes.
+    #[arg(long)]
+    pub no_dev_rouge: bool,
     #[arg(long, value_enum, default_value = "lstm")]
     pub cell: CellArg,
     #[arg(long, default_value_t = 128)]

@@ -13,7 +13,7 @@ use abridge_text::stats::count;
 use abridge_text::tokenize::Tokenizer;
 use abridge_text::vocab::{Vocab, VocabConfig};
 use abridge_train::checkpoint::{Checkpoint, TrainState};
-use abridge_train::trainer::{train, TrainConfig};
+use abridge_train::trainer::{train, DevSet, TrainConfig};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -40,13 +40,14 @@ fn fingerprint(path: &Path) -> Result<String> {
     Ok(format!("fnv1a64:{h:016x}"))
 }
 
+/// Encoded pairs and their reference summaries (as text).
 fn encode(
     path: &Path,
     a: &TrainArgs,
     vocab: &Vocab,
     limit: Option<usize>,
     bcfg: &BatchConfig,
-) -> Result<Vec<Encoded>> {
+) -> Result<(Vec<Encoded>, Vec<String>)> {
     let corpus = Corpus::guess(
         path,
         Fields {
@@ -59,6 +60,7 @@ fn encode(
         pretokenized: a.corpus.pretokenized,
     };
     let mut out = Vec::new();
+    let mut refs = Vec::new();
     let stats = corpus.for_each_chunk_while(a.corpus.strict, 2048, |chunk| {
         for e in chunk {
             if limit.is_some_and(|l| out.len() >= l) {
@@ -66,6 +68,7 @@ fn encode(
             }
             let (s, t) = (tok.tokenize(&e.text), tok.tokenize(&e.summary));
             out.push(Encoded::new(vocab, &s, &t, bcfg));
+            refs.push(e.summary);
         }
         limit.is_none_or(|l| out.len() < l)
     })?;
@@ -77,7 +80,7 @@ fn encode(
             stats.first_bad[0]
         );
     }
-    Ok(out)
+    Ok((out, refs))
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
@@ -177,11 +180,23 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         ..Default::default()
     };
     eprintln!("reading and encoding {} ...", a.corpus.file.display());
-    let train_data = encode(&a.corpus.file, a, &ck.vocab, a.max_examples, &bcfg)?;
-    let dev_data = match &a.dev {
-        Some(p) => encode(p, a, &ck.vocab, Some(a.dev_examples), &bcfg)?,
-        None => Vec::new(),
+    let (train_data, _) = encode(&a.corpus.file, a, &ck.vocab, a.max_examples, &bcfg)?;
+    let dev = match &a.dev {
+        Some(p) => {
+            let (data, references) = encode(p, a, &ck.vocab, Some(a.dev_examples), &bcfg)?;
+            DevSet {
+                data,
+                references: if a.no_dev_rouge {
+                    Vec::new()
+                } else {
+                    references
+                },
+                max_decode: a.max_tgt_len,
+            }
+        }
+        None => DevSet::default(),
     };
+    let dev_data = &dev.data;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let manifest = json!({
         "format": "abridge-run", "version": 1,
@@ -215,7 +230,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         .expect("static template"),
     );
     bar.set_position(ck.state.step);
-    let summary = train(&a.out, &mut ck, &tcfg, &train_data, &dev_data, |m| {
+    let summary = train(&a.out, &mut ck, &tcfg, &train_data, &dev, |m| {
         bar.set_position(m.step);
         let dev = m
             .dev_loss
@@ -226,7 +241,18 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
             m.loss, m.tokens_per_s
         ));
         if let Some(d) = m.dev_loss {
-            bar.println(format!("step {}: dev loss {d:.4}", m.step));
+            let rouge = m
+                .dev_rouge
+                .map(|r| {
+                    format!(
+                        ", greedy ROUGE-1/2/Lsum F1 {:.2}/{:.2}/{:.2}",
+                        100.0 * r[0],
+                        100.0 * r[1],
+                        100.0 * r[2]
+                    )
+                })
+                .unwrap_or_default();
+            bar.println(format!("step {}: dev loss {d:.4}{rouge}", m.step));
         }
     })?;
     bar.finish();
