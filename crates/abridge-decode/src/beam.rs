@@ -1,0 +1,291 @@
+//! Greedy and beam search.
+
+use crate::penalties::{CoveragePenalty, LengthPenalty};
+
+/// Scores of one step for every live hypothesis.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepOutput {
+    /// `[K, V']` log-probabilities of the next token.
+    pub log_probs: Vec<f32>,
+    /// `[K, S]` attention over the source (empty when the model has none; coverage penalties then
+    /// count as zero).
+    pub attention: Vec<f32>,
+}
+
+/// A model the search can drive.
+pub trait StepModel {
+    /// Advances the hypotheses: hypothesis `k` of this step extends hypothesis `parents[k]` of the
+    /// previous step (reorder the decoder state accordingly) with token `tokens[k]`. At the first
+    /// call `parents = [0]` and `tokens = [bos]`.
+    fn step(&mut self, parents: &[usize], tokens: &[u32]) -> StepOutput;
+    /// `V'`, the width of a `log_probs` row.
+    fn vocab(&self) -> usize;
+}
+
+/// Search settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BeamConfig {
+    /// `K` (1 = greedy).
+    pub beam: usize,
+    pub bos: u32,
+    pub eos: u32,
+    /// Fewest tokens before `</s>` may be chosen (not counting `</s>`).
+    pub min_len: usize,
+    /// Most tokens (not counting `</s>`); a hypothesis reaching it is finished.
+    pub max_len: usize,
+    pub length_penalty: LengthPenalty,
+    pub coverage_penalty: CoveragePenalty,
+    /// Forbid repeating any n-gram of this size within a hypothesis (0 = off).
+    pub block_ngram: usize,
+}
+
+impl Default for BeamConfig {
+    fn default() -> Self {
+        Self {
+            beam: 4,
+            bos: 2,
+            eos: 3,
+            min_len: 0,
+            max_len: 100,
+            length_penalty: LengthPenalty::None,
+            coverage_penalty: CoveragePenalty::None,
+            block_ngram: 0,
+        }
+    }
+}
+
+/// A finished hypothesis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hypothesis {
+    /// Tokens, without `<s>` and `</s>`.
+    pub tokens: Vec<u32>,
+    /// `Σ log P` of the tokens (and of `</s>` when it ended with one).
+    pub log_prob: f64,
+    /// The ranking score: `log_prob / lp − cp`.
+    pub score: f64,
+    /// Whether it ended with `</s>` (rather than at `max_len`).
+    pub ended: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Live {
+    tokens: Vec<u32>,
+    log_prob: f64,
+    coverage: Vec<f32>,
+}
+
+/// Tokens that would complete an n-gram already present in `tokens`.
+fn blocked(tokens: &[u32], n: usize) -> Vec<u32> {
+    match n {
+        0 => Vec::new(),
+        1 => tokens.to_vec(),
+        _ if tokens.len() < n - 1 => Vec::new(),
+        _ => {
+            let prefix = &tokens[tokens.len() - (n - 1)..];
+            (0..tokens.len() - (n - 1))
+                .filter(|&i| &tokens[i..i + n - 1] == prefix)
+                .map(|i| tokens[i + n - 1])
+                .collect()
+        }
+    }
+}
+
+/// The step's row for one hypothesis with the length and n-gram rules applied. If the rules leave
+/// no legal token, n-gram blocking is dropped for this step (the hypothesis is not cut short).
+fn legal_row(row: &[f32], tokens: &[u32], cfg: &BeamConfig) -> Vec<f32> {
+    let mut r = row.to_vec();
+    if tokens.len() < cfg.min_len {
+        if let Some(x) = r.get_mut(cfg.eos as usize) {
+            *x = f32::NEG_INFINITY;
+        }
+    }
+    let base = r.clone();
+    for w in blocked(tokens, cfg.block_ngram) {
+        if let Some(x) = r.get_mut(w as usize) {
+            *x = f32::NEG_INFINITY;
+        }
+    }
+    if r.iter().all(|x| *x == f32::NEG_INFINITY) {
+        return base;
+    }
+    r
+}
+
+fn finish(h: Live, eos_logp: Option<f32>, cfg: &BeamConfig) -> Hypothesis {
+    let log_prob = h.log_prob + eos_logp.map_or(0.0, |x| x as f64);
+    let len = h.tokens.len() + usize::from(eos_logp.is_some());
+    let score = rank(log_prob, len, &h.coverage, cfg);
+    Hypothesis {
+        tokens: h.tokens,
+        log_prob,
+        score,
+        ended: eos_logp.is_some(),
+    }
+}
+
+fn add(cov: &[f32], attn: &[f32]) -> Vec<f32> {
+    if cov.is_empty() {
+        attn.to_vec()
+    } else {
+        cov.iter().zip(attn).map(|(a, b)| a + b).collect()
+    }
+}
+
+/// The ranking score of a hypothesis of `len` tokens: `log_prob / lp(len) − cp(coverage)`.
+fn rank(log_prob: f64, len: usize, coverage: &[f32], cfg: &BeamConfig) -> f64 {
+    log_prob / cfg.length_penalty.lp(len) - cfg.coverage_penalty.cp(coverage)
+}
+
+/// Beam search; returns the finished hypotheses, best first (at least one).
+///
+/// Each step extends every live hypothesis by its `K` best legal tokens and keeps the `K` best
+/// candidates by ranking score (length- and coverage-penalised, so the beam itself is not biased
+/// towards short outputs); a candidate ending in `</s>` is finished. The search stops when the
+/// best candidate of a step is a finished one, or at `max_len`.
+pub fn beam_search<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Vec<Hypothesis> {
+    let k = cfg.beam.max(1);
+    let v = model.vocab();
+    let mut alive = vec![Live {
+        tokens: Vec::new(),
+        log_prob: 0.0,
+        coverage: Vec::new(),
+    }];
+    let (mut parents, mut last) = (vec![0usize], vec![cfg.bos]);
+    let mut finished: Vec<Hypothesis> = Vec::new();
+    loop {
+        let out = model.step(&parents, &last);
+        let s = if out.attention.is_empty() {
+            0
+        } else {
+            out.attention.len() / alive.len()
+        };
+        // Candidates: the best k legal extensions of every live hypothesis.
+        struct Cand {
+            score: f64,
+            hyp: usize,
+            token: u32,
+            log_prob: f32,
+            coverage: Vec<f32>,
+        }
+        let mut cands: Vec<Cand> = Vec::new();
+        for (hi, h) in alive.iter().enumerate() {
+            let row = legal_row(&out.log_probs[hi * v..(hi + 1) * v], &h.tokens, cfg);
+            let mut idx: Vec<usize> = (0..v).filter(|&w| row[w] > f32::NEG_INFINITY).collect();
+            idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+            idx.truncate(k);
+            let attn = if s == 0 {
+                &[][..]
+            } else {
+                &out.attention[hi * s..(hi + 1) * s]
+            };
+            let coverage = add(&h.coverage, attn);
+            for w in idx {
+                let lp = h.log_prob + row[w] as f64;
+                cands.push(Cand {
+                    score: rank(lp, h.tokens.len() + 1, &coverage, cfg),
+                    hyp: hi,
+                    token: w as u32,
+                    log_prob: row[w],
+                    coverage: coverage.clone(),
+                });
+            }
+        }
+        cands.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.hyp.cmp(&b.hyp))
+                .then(a.token.cmp(&b.token))
+        });
+        let top_finished = cands.first().is_some_and(|c| c.token == cfg.eos);
+        let mut next = Vec::new();
+        let (mut next_parents, mut next_last) = (Vec::new(), Vec::new());
+        for c in cands {
+            if next.len() == k {
+                break;
+            }
+            let h = &alive[c.hyp];
+            if c.token == cfg.eos {
+                finished.push(finish(
+                    Live {
+                        tokens: h.tokens.clone(),
+                        log_prob: h.log_prob,
+                        coverage: c.coverage,
+                    },
+                    Some(c.log_prob),
+                    cfg,
+                ));
+            } else {
+                let mut tokens = h.tokens.clone();
+                tokens.push(c.token);
+                if tokens.len() >= cfg.max_len {
+                    // At the length limit: finished without `</s>`.
+                    finished.push(finish(
+                        Live {
+                            tokens,
+                            log_prob: h.log_prob + c.log_prob as f64,
+                            coverage: c.coverage,
+                        },
+                        None,
+                        cfg,
+                    ));
+                    continue;
+                }
+                next.push(Live {
+                    tokens,
+                    log_prob: h.log_prob + c.log_prob as f64,
+                    coverage: c.coverage,
+                });
+                next_parents.push(c.hyp);
+                next_last.push(c.token);
+            }
+        }
+        if top_finished || next.is_empty() {
+            break;
+        }
+        alive = next;
+        parents = next_parents;
+        last = next_last;
+    }
+    finished.sort_by(|a, b| b.score.total_cmp(&a.score));
+    finished
+}
+
+/// Greedy search: the most probable legal token at every step.
+pub fn greedy<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Hypothesis {
+    let v = model.vocab();
+    let mut h = Live {
+        tokens: Vec::new(),
+        log_prob: 0.0,
+        coverage: Vec::new(),
+    };
+    let mut last = cfg.bos;
+    loop {
+        let out = model.step(&[0], &[last]);
+        let row = legal_row(&out.log_probs[..v], &h.tokens, cfg);
+        let w = (0..v).fold(0, |best, w| if row[w] > row[best] { w } else { best });
+        h.coverage = add(&h.coverage, &out.attention);
+        if w as u32 == cfg.eos {
+            return finish(h, Some(row[w]), cfg);
+        }
+        h.tokens.push(w as u32);
+        h.log_prob += row[w] as f64;
+        if h.tokens.len() >= cfg.max_len {
+            return finish(h, None, cfg);
+        }
+        last = w as u32;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocked_tokens_complete_repeated_ngrams() {
+        assert_eq!(blocked(&[5, 6, 7, 5, 6], 3), vec![7]);
+        assert_eq!(blocked(&[5, 6, 5], 2), vec![6]);
+        assert_eq!(blocked(&[5, 6], 3), Vec::<u32>::new());
+        assert_eq!(blocked(&[4, 4], 1), vec![4, 4]);
+        assert_eq!(blocked(&[1, 2, 3], 0), Vec::<u32>::new());
+    }
+}
