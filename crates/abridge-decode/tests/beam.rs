@@ -10,10 +10,12 @@ const V: usize = 6;
 
 /// A model whose next-token distribution is a function of the prefix; it keeps the prefixes of
 /// the live hypotheses, reordered by `parents` as a real decoder state would be.
+type AttentionFn = Box<dyn Fn(&[u32]) -> Vec<f32>>;
+
 struct Table<F: Fn(&[u32]) -> [f32; V]> {
     prefixes: Vec<Vec<u32>>,
     probs: F,
-    attention: Option<Box<dyn Fn(&[u32]) -> Vec<f32>>>,
+    attention: Option<AttentionFn>,
 }
 
 impl<F: Fn(&[u32]) -> [f32; V]> Table<F> {
@@ -155,7 +157,7 @@ fn beam_of_one_is_greedy() {
                 h = (h ^ t as u64).wrapping_mul(0x100_0000_01B3);
             }
             let mut row = [0.0f32; V];
-            for (w, x) in row.iter_mut().enumerate().skip(2) {
+            for x in row.iter_mut().skip(2) {
                 h = h
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
