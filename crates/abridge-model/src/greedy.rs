@@ -90,10 +90,9 @@ impl<T: Float> Params<T> {
                 inp: &inp,
                 enc_out: fw.enc.output(),
                 enc_proj: &fw.enc_proj,
-                s0_h: &fw.s0_h,
-                s0_c: &fw.s0_c,
             };
-            self.decoder_step(cfg, &ctx, &ids, before.last(), &mut rest[0])?;
+            let prev = crate::seq2seq::Prev::of(before.last(), &fw.s0_h, &fw.s0_c);
+            self.decoder_step(cfg, &ctx, &ids, &prev, &mut rest[0])?;
             let st = &mut rest[0];
             self.vocab_softmax(&st.o, b, &mut st.pv);
             for bi in 0..b {

@@ -283,11 +283,10 @@ impl<T: Float> Params<T> {
                 inp,
                 enc_out: fw.enc.output(),
                 enc_proj: &fw.enc_proj,
-                s0_h: &fw.s0_h,
-                s0_c: &fw.s0_c,
             };
             st.th = std::mem::take(&mut th_pool);
-            self.decoder_step(cfg, &ctx, &inp.dec_in[t * b..(t + 1) * b], done.last(), st)?;
+            let prev = Prev::of(done.last(), &fw.s0_h, &fw.s0_c);
+            self.decoder_step(cfg, &ctx, &inp.dec_in[t * b..(t + 1) * b], &prev, st)?;
             // Only one step's `th` is alive at a time; backward recomputes it.
             th_pool = std::mem::take(&mut st.th);
         }
@@ -343,15 +342,31 @@ impl<T: Float> Params<T> {
     }
 }
 
+/// The decoder state a step starts from (`[B, H]` states, `[B, 2H]` context, `[S, B]` coverage and
+/// attention of the previous step); `ctx` and `cov` are `None` at the first step.
+pub(crate) struct Prev<'a, T> {
+    pub h: &'a [T],
+    pub c: &'a [T],
+    pub ctx: Option<&'a [T]>,
+    pub cov: Option<(&'a [T], &'a [T])>,
+}
+
+impl<'a, T: Float> Prev<'a, T> {
+    /// The state after `step`, or the initial state `s0` when there is none.
+    pub(crate) fn of(step: Option<&'a Step<T>>, s0_h: &'a [T], s0_c: &'a [T]) -> Self {
+        match step {
+            Some(p) => Prev { h: p.cell.h_n(), c: p.cell.c_n(), ctx: Some(&p.ctx), cov: Some((&p.cov, &p.a)) },
+            None => Prev { h: s0_h, c: s0_c, ctx: None, cov: None },
+        }
+    }
+}
+
 /// What every decoder step reads.
 pub(crate) struct StepContext<'a, T> {
     pub inp: &'a Inputs<'a>,
     /// `[S, B, 2H]` encoder outputs and `[S, B, A]` their attention projections.
     pub enc_out: &'a [T],
     pub enc_proj: &'a [T],
-    /// `[B, H]` decoder initial state (`s0_c` empty for GRU).
-    pub s0_h: &'a [T],
-    pub s0_c: &'a [T],
 }
 
 impl<T: Float> Params<T> {
@@ -362,14 +377,14 @@ impl<T: Float> Params<T> {
         pv.par_chunks_mut(v * 8).for_each(|c| softmax_rows(c, v));
     }
 
-    /// One decoder step from input ids `ids [B]` (vocabulary ids) and the previous step: fills
-    /// `st` up to the vocabulary distribution and `p_gen`.
+    /// One decoder step from input ids `ids [B]` (vocabulary ids) and the state it starts from:
+    /// fills `st` up to the output layer and `p_gen`.
     pub(crate) fn decoder_step(
         &self,
         cfg: &ModelConfig,
         ctx: &StepContext<'_, T>,
         ids: &[u32],
-        prev: Option<&Step<T>>,
+        prev: &Prev<'_, T>,
         st: &mut Step<T>,
     ) -> Result<(), ModelError> {
         let (b, s) = (ctx.inp.batch, ctx.inp.src_len);
@@ -382,18 +397,13 @@ impl<T: Float> Params<T> {
             let id = id as usize;
             st.xin
                 .extend_from_slice(&self.embedding[id * e..(id + 1) * e]);
-            match prev {
-                Some(p) => st
-                    .xin
-                    .extend_from_slice(&p.ctx[bi * 2 * h..(bi + 1) * 2 * h]),
+            match prev.ctx {
+                Some(c) => st.xin.extend_from_slice(&c[bi * 2 * h..(bi + 1) * 2 * h]),
                 None => st.xin.extend(std::iter::repeat_n(T::ZERO, 2 * h)),
             }
         }
         self.dec_input.forward(&st.xin, b, sized(&mut st.x, b * e));
-        let (h_prev, c_prev): (&[T], &[T]) = match prev {
-            Some(p) => (p.cell.h_n(), p.cell.c_n()),
-            None => (ctx.s0_h, ctx.s0_c),
-        };
+        let (h_prev, c_prev) = (prev.h, prev.c);
         let cell_in = RnnInput {
             x: &st.x,
             steps: 1,
@@ -405,11 +415,11 @@ impl<T: Float> Params<T> {
         self.decoder.forward(&cell_in, &mut st.cell)?;
         st.h.clear();
         st.h.extend_from_slice(st.cell.h_n());
-        // Coverage before this step.
-        match prev {
-            Some(p) => {
+        // Coverage before this step: cov_t = cov_{t-1} + a_{t-1}.
+        match prev.cov {
+            Some((cov, a)) => {
                 st.cov.clear();
-                st.cov.extend(p.cov.iter().zip(&p.a).map(|(c, a)| *c + *a));
+                st.cov.extend(cov.iter().zip(a).map(|(c, a)| *c + *a));
             }
             None => drop(sized(&mut st.cov, s * b)),
         }
