@@ -15,6 +15,7 @@ pub mod linear;
 pub mod optim;
 pub mod params;
 pub mod seq2seq;
+pub mod stepper;
 
 pub use config::ModelConfig;
 pub use greedy::Sources;
@@ -22,3 +23,4 @@ pub use linear::Linear;
 pub use optim::{clip_global_norm, Optimizer};
 pub use params::Params;
 pub use seq2seq::{Forward, Inputs, Loss, ModelError};
+pub use stepper::Stepper;

@@ -355,8 +355,18 @@ impl<'a, T: Float> Prev<'a, T> {
     /// The state after `step`, or the initial state `s0` when there is none.
     pub(crate) fn of(step: Option<&'a Step<T>>, s0_h: &'a [T], s0_c: &'a [T]) -> Self {
         match step {
-            Some(p) => Prev { h: p.cell.h_n(), c: p.cell.c_n(), ctx: Some(&p.ctx), cov: Some((&p.cov, &p.a)) },
-            None => Prev { h: s0_h, c: s0_c, ctx: None, cov: None },
+            Some(p) => Prev {
+                h: p.cell.h_n(),
+                c: p.cell.c_n(),
+                ctx: Some(&p.ctx),
+                cov: Some((&p.cov, &p.a)),
+            },
+            None => Prev {
+                h: s0_h,
+                c: s0_c,
+                ctx: None,
+                cov: None,
+            },
         }
     }
 }

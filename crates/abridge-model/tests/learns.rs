@@ -1,7 +1,10 @@
 //! The model must learn a tiny task to near-perfect accuracy in seconds: copying a random sequence,
 //! including words outside the vocabulary (which only the pointer can produce).
 
-use abridge_model::{clip_global_norm, Forward, Inputs, ModelConfig, Optimizer, Params, Sources};
+use abridge_decode::{beam_search, BeamConfig, LengthPenalty};
+use abridge_model::{
+    clip_global_norm, Forward, Inputs, ModelConfig, Optimizer, Params, Sources, Stepper,
+};
 use abridge_nn::CellKind;
 use abridge_tensor::Rng;
 
@@ -159,4 +162,38 @@ fn learns_to_copy_including_out_of_vocabulary_words() {
         "the test should exercise OOV copying ({with_oov} examples have OOVs)"
     );
     assert!(exact >= 95, "only {exact}/100 copied exactly");
+
+    // Beam search over the same model copies as well.
+    let beam = BeamConfig {
+        beam: 4,
+        bos: 2,
+        eos: 3,
+        min_len: 0,
+        max_len: 10,
+        length_penalty: LengthPenalty::Average,
+        ..Default::default()
+    };
+    let mut exact_beam = 0;
+    for e in exs.iter().take(30) {
+        let mut m = Stepper::new(&params, &cfg, &e.src, &e.src_ext).unwrap();
+        let hyps = beam_search(&mut m, &beam);
+        if hyps[0].tokens == e.tgt_ext {
+            exact_beam += 1;
+        }
+    }
+    assert!(
+        exact_beam >= 28,
+        "beam search copied only {exact_beam}/30 exactly"
+    );
+
+    // A beam of one through the stepper is the batched greedy decoder.
+    let one = BeamConfig {
+        beam: 1,
+        max_len: x.s + 3,
+        ..beam
+    };
+    for (e, g) in exs.iter().zip(&out).take(30) {
+        let mut m = Stepper::new(&params, &cfg, &e.src, &e.src_ext).unwrap();
+        assert_eq!(&beam_search(&mut m, &one)[0].tokens, g);
+    }
 }

@@ -1,0 +1,221 @@
+//! The summarizer as a [`StepModel`], so that `abridge-decode`'s beam search can drive it: one
+//! document is encoded once, and every live hypothesis carries its decoder state, context,
+//! coverage and last attention, reordered by the search's `parents` at each step.
+
+use abridge_decode::{StepModel, StepOutput};
+
+use crate::greedy::{final_distribution, Sources};
+use crate::seq2seq::{Forward, Inputs, ModelError, Prev, Step, StepContext};
+use crate::{ModelConfig, Params};
+
+const UNK: u32 = 1;
+
+/// One document being decoded.
+pub struct Stepper<'m> {
+    params: &'m Params<f32>,
+    cfg: &'m ModelConfig,
+    src_len: usize,
+    n_oov: usize,
+    enc: Forward<f32>,
+    /// Current number of hypotheses and the encoder side replicated for them (`[S, K, ·]`).
+    k: usize,
+    enc_out_k: Vec<f32>,
+    enc_proj_k: Vec<f32>,
+    src_k: Vec<u32>,
+    src_ext_k: Vec<u32>,
+    lens_k: Vec<usize>,
+    prev: Option<Step<f32>>,
+    src: Vec<u32>,
+    src_ext: Vec<u32>,
+}
+
+fn gather_rows(m: &[f32], width: usize, parents: &[usize]) -> Vec<f32> {
+    parents
+        .iter()
+        .flat_map(|&p| m[p * width..(p + 1) * width].iter().copied())
+        .collect()
+}
+
+fn gather_cols(m: &[f32], rows: usize, old_k: usize, parents: &[usize]) -> Vec<f32> {
+    let k = parents.len();
+    let mut out = vec![0.0; rows * k];
+    for i in 0..rows {
+        for (j, &p) in parents.iter().enumerate() {
+            out[i * k + j] = m[i * old_k + p];
+        }
+    }
+    out
+}
+
+impl<'m> Stepper<'m> {
+    /// Encodes one source: vocabulary ids `src [S]` and extended ids `src_ext [S]` (`S ≥ 1`).
+    pub fn new(
+        params: &'m Params<f32>,
+        cfg: &'m ModelConfig,
+        src: &[u32],
+        src_ext: &[u32],
+    ) -> Result<Self, ModelError> {
+        let s = src.len();
+        if s == 0 || src_ext.len() != s {
+            return Err(ModelError::Shape {
+                what: "src_ext",
+                expected: s.max(1),
+                got: src_ext.len(),
+            });
+        }
+        let n_oov = src_ext
+            .iter()
+            .map(|&x| (x as usize + 1).saturating_sub(cfg.vocab))
+            .max()
+            .unwrap_or(0);
+        let one = [s];
+        let dummy = [2u32];
+        let zero = [0usize];
+        let inp = Inputs {
+            batch: 1,
+            src_len: s,
+            tgt_len: 1,
+            src,
+            src_ext,
+            src_lengths: &one,
+            dec_in: &dummy,
+            targets: &dummy,
+            tgt_lengths: &zero,
+        };
+        inp.validate(cfg)?;
+        let mut enc = Forward::new();
+        params.encode(cfg, &inp, &mut enc)?;
+        let mut st = Self {
+            params,
+            cfg,
+            src_len: s,
+            n_oov,
+            enc,
+            k: 0,
+            enc_out_k: vec![],
+            enc_proj_k: vec![],
+            src_k: vec![],
+            src_ext_k: vec![],
+            lens_k: vec![],
+            prev: None,
+            src: src.to_vec(),
+            src_ext: src_ext.to_vec(),
+        };
+        st.expand(1);
+        Ok(st)
+    }
+
+    /// Replicates the single document's encoder side for `k` hypotheses.
+    fn expand(&mut self, k: usize) {
+        let (s, h2, a) = (self.src_len, 2 * self.cfg.hidden, self.cfg.attn);
+        let rep = |m: &[f32], w: usize| -> Vec<f32> {
+            (0..s)
+                .flat_map(|i| (0..k).flat_map(move |_| m[i * w..(i + 1) * w].iter().copied()))
+                .collect()
+        };
+        self.enc_out_k = rep(self.enc.enc.output(), h2);
+        self.enc_proj_k = rep(&self.enc.enc_proj, a);
+        self.src_k = (0..s)
+            .flat_map(|i| std::iter::repeat_n(self.src[i], k))
+            .collect();
+        self.src_ext_k = (0..s)
+            .flat_map(|i| std::iter::repeat_n(self.src_ext[i], k))
+            .collect();
+        self.lens_k = vec![s; k];
+        self.k = k;
+    }
+}
+
+impl StepModel for Stepper<'_> {
+    fn vocab(&self) -> usize {
+        self.cfg.vocab + self.n_oov
+    }
+
+    fn step(&mut self, parents: &[usize], tokens: &[u32]) -> StepOutput {
+        let (k, s, h) = (parents.len(), self.src_len, self.cfg.hidden);
+        let old_k = self.k;
+        if k != self.k {
+            self.expand(k);
+        }
+        // The state each new hypothesis starts from, gathered from its parent.
+        let (hs, cs, ctx, cov, a) = match &self.prev {
+            None => {
+                let c = if self.enc.s0_c.is_empty() {
+                    vec![]
+                } else {
+                    gather_rows(&self.enc.s0_c, h, parents)
+                };
+                (gather_rows(&self.enc.s0_h, h, parents), c, None, None, None)
+            }
+            Some(p) => {
+                let c = if p.cell.c_n().is_empty() {
+                    vec![]
+                } else {
+                    gather_rows(p.cell.c_n(), h, parents)
+                };
+                (
+                    gather_rows(p.cell.h_n(), h, parents),
+                    c,
+                    Some(gather_rows(&p.ctx, 2 * h, parents)),
+                    Some(gather_cols(&p.cov, s, old_k, parents)),
+                    Some(gather_cols(&p.a, s, old_k, parents)),
+                )
+            }
+        };
+        let prev = Prev {
+            h: &hs,
+            c: &cs,
+            ctx: ctx.as_deref(),
+            cov: cov.as_deref().zip(a.as_deref()),
+        };
+        let dummy = vec![2u32; k];
+        let zeros = vec![0usize; k];
+        let inp = Inputs {
+            batch: k,
+            src_len: s,
+            tgt_len: 1,
+            src: &self.src_k,
+            src_ext: &self.src_ext_k,
+            src_lengths: &self.lens_k,
+            dec_in: &dummy,
+            targets: &dummy,
+            tgt_lengths: &zeros,
+        };
+        let sctx = StepContext {
+            inp: &inp,
+            enc_out: &self.enc_out_k,
+            enc_proj: &self.enc_proj_k,
+        };
+        let ids: Vec<u32> = tokens
+            .iter()
+            .map(|&t| {
+                if (t as usize) < self.cfg.vocab {
+                    t
+                } else {
+                    UNK
+                }
+            })
+            .collect();
+        let mut st = Step::default();
+        self.params
+            .decoder_step(self.cfg, &sctx, &ids, &prev, &mut st)
+            .expect("shapes are built here and were validated in Stepper::new");
+        self.params.vocab_softmax(&st.o, k, &mut st.pv);
+        let src = Sources {
+            batch: k,
+            src_len: s,
+            src: &self.src_k,
+            src_ext: &self.src_ext_k,
+            src_lengths: &self.lens_k,
+        };
+        let mut out = StepOutput::default();
+        for bi in 0..k {
+            let p = final_distribution(self.cfg, &st, &src, bi, self.n_oov);
+            out.log_probs
+                .extend(p.iter().map(|&x| x.max(1e-30).ln() as f32));
+            out.attention.extend((0..s).map(|i| st.a[i * k + bi]));
+        }
+        self.prev = Some(st);
+        out
+    }
+}
