@@ -31,6 +31,85 @@ pub enum Command {
     Embeddings(EmbeddingsCommand),
     /// Train a summarizer (pointer-generator with attention, optionally coverage).
     Train(Box<TrainArgs>),
+    /// Summarize documents with a trained model (beam search).
+    Summarize(Box<SummarizeArgs>),
+    /// Extractive baselines.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BaselineCommand {
+    /// Lead-k: the first k sentences of each document, scored with ROUGE against the summaries.
+    Lead {
+        #[command(flatten)]
+        corpus: CorpusArgs,
+        #[arg(long, default_value_t = 3)]
+        k: usize,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LengthPenaltyArg {
+    None,
+    /// GNMT ((5+|Y|)/6)^alpha (Wu et al. 2016).
+    Gnmt,
+    /// Average log-probability per token.
+    Avg,
+    /// |Y|^alpha.
+    Power,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum CoveragePenaltyArg {
+    None,
+    /// GNMT: -beta * sum log min(coverage, 1).
+    Gnmt,
+    /// OpenNMT "summary": beta * (sum max(coverage, 1) - |X|).
+    Summary,
+}
+
+#[derive(Args, Debug)]
+pub struct SummarizeArgs {
+    /// Model folder (a checkpoint folder, or a run folder: its `best` checkpoint).
+    #[arg(long)]
+    pub model: std::path::PathBuf,
+    /// A text file, `-` for standard input, a directory of text files, or a .jsonl file.
+    #[arg(default_value = "-")]
+    pub input: String,
+    /// With .jsonl input: the field holding the document.
+    #[arg(long, default_value = "text")]
+    pub field: String,
+    #[arg(long, default_value_t = 4)]
+    pub beam: usize,
+    #[arg(long, default_value_t = 35)]
+    pub min_len: usize,
+    #[arg(long, default_value_t = 100)]
+    pub max_len: usize,
+    #[arg(long, value_enum, default_value = "avg")]
+    pub length_penalty: LengthPenaltyArg,
+    /// alpha of the GNMT and power length penalties.
+    #[arg(long, default_value_t = 1.0)]
+    pub alpha: f64,
+    #[arg(long, value_enum, default_value = "none")]
+    pub coverage_penalty: CoveragePenaltyArg,
+    #[arg(long, default_value_t = 0.0)]
+    pub beta: f64,
+    /// Block repeated n-grams of this size (0 = off).
+    #[arg(long, default_value_t = 3)]
+    pub block_ngram: usize,
+    /// Source tokens kept (the model was trained on this many).
+    #[arg(long, default_value_t = 400)]
+    pub max_src_len: usize,
+    /// Lower-case the input (default: as the model's training run did, else on).
+    #[arg(long)]
+    pub lowercase: Option<bool>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutFormat,
+    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
+    pub threads: usize,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

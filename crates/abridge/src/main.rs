@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod data;
 mod rouge;
+mod summarize;
 mod train;
 
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ fn main() -> ExitCode {
         cli::Command::Vocab(cmd) => data::vocab(cmd),
         cli::Command::Embeddings(cmd) => data::embeddings(cmd),
         cli::Command::Train(args) => train::run(&args),
+        cli::Command::Summarize(args) => summarize::run(&args),
+        cli::Command::Baseline(cmd) => summarize::baseline(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

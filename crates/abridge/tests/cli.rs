@@ -390,3 +390,23 @@ fn train_writes_checkpoints_and_resumes() {
         6
     );
 }
+
+#[test]
+fn lead_baseline_scores_the_first_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        "d.jsonl",
+        b"{\"text\": \"The cat sat. It was happy. Dogs barked. Nobody came.\", \"summary\": \"The cat sat.\\nIt was happy.\\nDogs barked.\"}\n",
+    );
+    let out = abridge(&["baseline", "lead", &data, "--format", "json"]);
+    let v = &stdout_json_lines(&out)[0];
+    assert_eq!(v["scores"]["rouge1"]["f"], 1.0, "{v}");
+    let out = abridge(&["baseline", "lead", &data, "--k", "1", "--format", "json"]);
+    assert!(
+        stdout_json_lines(&out)[0]["scores"]["rouge1"]["f"]
+            .as_f64()
+            .unwrap()
+            < 1.0
+    );
+}

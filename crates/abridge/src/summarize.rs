@@ -1,0 +1,338 @@
+//! `abridge summarize` and `abridge baseline lead`.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use abridge_decode::{beam_search, BeamConfig, CoveragePenalty, LengthPenalty};
+use abridge_model::{ModelConfig, Params, Stepper};
+use abridge_rouge::{RougeScorer, RougeType};
+use abridge_text::corpus::{Corpus, Fields};
+use abridge_text::tokenize::{detokenize, detokenize_lines, split_sentences, Tokenizer};
+use abridge_text::vocab::{Extended, Vocab};
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use crate::cli::{
+    BaselineCommand, CoveragePenaltyArg, Format, LengthPenaltyArg, OutFormat, SummarizeArgs,
+};
+use crate::with_threads;
+
+/// A loaded model and how its training run tokenized text.
+pub struct Loaded {
+    pub cfg: ModelConfig,
+    pub params: Params<f32>,
+    pub vocab: Vocab,
+    pub tokenizer: Tokenizer,
+}
+
+/// Loads a checkpoint folder, or a run folder's `best` (else `latest`) checkpoint.
+pub fn load_model(path: &Path, lowercase: Option<bool>) -> Result<Loaded> {
+    let dir = abridge_train::checkpoint::resolve(path, "best")
+        .or_else(|_| abridge_train::checkpoint::resolve(path, "latest"))
+        .with_context(|| {
+            format!(
+                "{}: neither a model folder nor a run folder with a `best` or `latest` checkpoint",
+                path.display()
+            )
+        })?;
+    let (cfg, params, vocab) = abridge_train::checkpoint::read_model(&dir)?;
+    // The run's manifest (beside the checkpoint) says how training text was tokenized.
+    let manifest = [
+        dir.join("manifest.json"),
+        dir.parent()
+            .map(|p| p.join("manifest.json"))
+            .unwrap_or_default(),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .and_then(|p| std::fs::read(p).ok())
+    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let tok = manifest.as_ref().map(|m| &m["data"]["tokenizer"]);
+    let tokenizer = Tokenizer {
+        lowercase: lowercase
+            .or_else(|| tok.and_then(|t| t["lowercase"].as_bool()))
+            .unwrap_or(true),
+        pretokenized: false,
+    };
+    Ok(Loaded {
+        cfg,
+        params,
+        vocab,
+        tokenizer,
+    })
+}
+
+/// One summary.
+pub struct Summary {
+    pub text: String,
+    pub tokens: Vec<String>,
+    /// Source words outside the vocabulary that the pointer copied.
+    pub copied_oov: Vec<String>,
+    pub score: f64,
+}
+
+/// Summarizes one document's text.
+pub fn summarize_text(
+    m: &Loaded,
+    text: &str,
+    beam: &BeamConfig,
+    max_src_len: usize,
+) -> Result<Summary> {
+    let mut toks = m.tokenizer.tokenize(text);
+    if toks.is_empty() {
+        bail!("the document has no words");
+    }
+    toks.truncate(max_src_len.max(1));
+    let ext = Extended::new(&m.vocab, &toks);
+    let src = m.vocab.encode(&toks);
+    let mut stepper = Stepper::new(&m.params, &m.cfg, &src, &ext.src)?;
+    let best = beam_search(&mut stepper, beam)
+        .into_iter()
+        .next()
+        .context("beam search returned nothing")?;
+    let words: Vec<String> = best
+        .tokens
+        .iter()
+        .map(|&id| ext.word(&m.vocab, id).unwrap_or("<unk>").to_string())
+        .collect();
+    let copied_oov = best
+        .tokens
+        .iter()
+        .filter(|&&id| id as usize >= m.vocab.len())
+        .filter_map(|&id| ext.word(&m.vocab, id))
+        .map(str::to_string)
+        .collect();
+    Ok(Summary {
+        text: detokenize_lines(&words),
+        tokens: words,
+        copied_oov,
+        score: best.score,
+    })
+}
+
+pub fn beam_config(a: &SummarizeArgs) -> Result<BeamConfig> {
+    if a.beam == 0 || a.max_len == 0 {
+        bail!("--beam and --max-len must be at least 1");
+    }
+    if a.min_len > a.max_len {
+        bail!("--min-len {} is above --max-len {}", a.min_len, a.max_len);
+    }
+    Ok(BeamConfig {
+        beam: a.beam,
+        bos: abridge_text::vocab::BOS,
+        eos: abridge_text::vocab::EOS,
+        min_len: a.min_len,
+        max_len: a.max_len,
+        length_penalty: match a.length_penalty {
+            LengthPenaltyArg::None => LengthPenalty::None,
+            LengthPenaltyArg::Gnmt => LengthPenalty::Gnmt(a.alpha),
+            LengthPenaltyArg::Avg => LengthPenalty::Average,
+            LengthPenaltyArg::Power => LengthPenalty::Power(a.alpha),
+        },
+        coverage_penalty: match a.coverage_penalty {
+            CoveragePenaltyArg::None => CoveragePenalty::None,
+            CoveragePenaltyArg::Gnmt => CoveragePenalty::Gnmt(a.beta),
+            CoveragePenaltyArg::Summary => CoveragePenalty::Summary(a.beta),
+        },
+        block_ngram: a.block_ngram,
+    })
+}
+
+/// `(id, text)` of every input document.
+fn documents(a: &SummarizeArgs) -> Result<Vec<(String, String)>> {
+    if a.input == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading standard input (as UTF-8)")?;
+        return Ok(vec![("-".into(), s)]);
+    }
+    let p = PathBuf::from(&a.input);
+    if p.is_dir() {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        names.sort();
+        return names
+            .into_iter()
+            .map(|f| {
+                let bytes =
+                    std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
+                let text = String::from_utf8(bytes).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: invalid UTF-8 at byte {}",
+                        f.display(),
+                        e.utf8_error().valid_up_to()
+                    )
+                })?;
+                Ok((
+                    f.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                    text,
+                ))
+            })
+            .collect();
+    }
+    if abridge_text::io::base_name(&p).ends_with(".jsonl") {
+        let corpus = Corpus::new(
+            &p,
+            abridge_text::corpus::Format::JsonLines(Fields {
+                text: a.field.clone(),
+                summary: a.field.clone(),
+            }),
+        );
+        let (ex, stats) = corpus.read_all(false)?;
+        if stats.bad > 0 {
+            eprintln!(
+                "warning: skipped {} bad record(s); the first: {}",
+                stats.bad, stats.first_bad[0]
+            );
+        }
+        return Ok(ex
+            .into_iter()
+            .map(|e| (e.line.to_string(), e.text))
+            .collect());
+    }
+    let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: invalid UTF-8 at byte {}",
+            p.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    Ok(vec![(a.input.clone(), text)])
+}
+
+pub fn run(a: &SummarizeArgs) -> Result<()> {
+    let beam = beam_config(a)?;
+    let m = load_model(&a.model, a.lowercase)?;
+    let docs = documents(a)?;
+    let results: Vec<Result<Summary>> = with_threads(a.threads, || {
+        docs.iter()
+            .map(|(_, text)| summarize_text(&m, text, &beam, a.max_src_len))
+            .collect()
+    });
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    let mut failed = 0;
+    for ((id, _), r) in docs.iter().zip(results) {
+        let s = match r {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("warning: {id}: {e:#}; no summary");
+                failed += 1;
+                continue;
+            }
+        };
+        match a.format {
+            OutFormat::Text => {
+                if docs.len() > 1 {
+                    writeln!(out, "== {id}")?;
+                }
+                writeln!(out, "{}", s.text)?;
+            }
+            OutFormat::Json | OutFormat::Jsonl => {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"id": id, "summary": s.text, "tokens": s.tokens, "copied_oov": s.copied_oov, "score": s.score})
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    if failed == docs.len() && !docs.is_empty() {
+        bail!("no document could be summarized");
+    }
+    Ok(())
+}
+
+/// The first `k` sentences of a document (tokenized, sentence-split, detokenized one per line).
+pub fn lead(tok: &Tokenizer, text: &str, k: usize) -> String {
+    let tokens = tok.tokenize(text);
+    split_sentences(&tokens)
+        .iter()
+        .take(k)
+        .map(|s| detokenize(s))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn baseline(cmd: BaselineCommand) -> Result<()> {
+    let BaselineCommand::Lead {
+        corpus: a,
+        k,
+        format,
+    } = cmd;
+    let corpus = Corpus::guess(
+        &a.file,
+        Fields {
+            text: a.text_field.clone(),
+            summary: a.summary_field.clone(),
+        },
+    )?;
+    let tok = Tokenizer {
+        lowercase: a.lowercase,
+        pretokenized: a.pretokenized,
+    };
+    let (ex, stats) = corpus.read_all(a.strict)?;
+    if stats.bad > 0 {
+        eprintln!(
+            "warning: skipped {} bad record(s); the first: {}",
+            stats.bad, stats.first_bad[0]
+        );
+    }
+    let pairs: Vec<abridge_rouge::corpus::Pair> = with_threads(a.threads, || {
+        use rayon::prelude::*;
+        ex.par_iter()
+            .map(|e| abridge_rouge::corpus::Pair {
+                id: e.line.to_string(),
+                hyp: lead(&tok, &e.text, k),
+                refs: vec![e.summary.clone()],
+            })
+            .collect()
+    });
+    let types = vec![
+        RougeType::N(1),
+        RougeType::N(2),
+        RougeType::L,
+        RougeType::Lsum,
+    ];
+    let scorer = RougeScorer::new(types.clone(), true);
+    let per = with_threads(a.threads, || {
+        abridge_rouge::corpus::score_all(&scorer, &pairs)
+    });
+    let summary = abridge_rouge::corpus::summarize(&types, &per, 42, 1000, 0.95)
+        .context("no pairs to score")?;
+    match format {
+        Format::Json => {
+            let scores: serde_json::Map<String, serde_json::Value> = summary
+                .iter()
+                .map(|s| (s.rouge_type.name(), json!({"f": s.mean.fmeasure, "p": s.mean.precision, "r": s.mean.recall, "f_low": s.interval.low[2], "f_high": s.interval.high[2]})))
+                .collect();
+            println!(
+                "{}",
+                json!({"baseline": format!("lead-{k}"), "pairs": pairs.len(), "rouge": "rouge-score 0.1.2, stemming", "scores": scores})
+            );
+        }
+        Format::Text => {
+            println!("Lead-{k} on {} pairs (rouge-score 0.1.2 flavour, stemming; F1 with 95% bootstrap interval):", pairs.len());
+            for s in &summary {
+                println!(
+                    "  {:10} {:.2} [{:.2}, {:.2}]",
+                    s.rouge_type.name(),
+                    100.0 * s.mean.fmeasure,
+                    100.0 * s.interval.low[2],
+                    100.0 * s.interval.high[2]
+                );
+            }
+        }
+    }
+    Ok(())
+}
