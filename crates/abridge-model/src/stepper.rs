@@ -211,8 +211,13 @@ impl StepModel for Stepper<'_> {
         let mut out = StepOutput::default();
         for bi in 0..k {
             let p = final_distribution(self.cfg, &st, &src, bi, self.n_oov);
+            let row_start = out.log_probs.len();
             out.log_probs
                 .extend(p.iter().map(|&x| x.max(1e-30).ln() as f32));
+            if self.cfg.pointer {
+                // With the pointer, an unknown source word is copied as itself: never emit `<unk>`.
+                out.log_probs[row_start + UNK as usize] = f32::NEG_INFINITY;
+            }
             out.attention.extend((0..s).map(|i| st.a[i * k + bi]));
         }
         self.prev = Some(st);

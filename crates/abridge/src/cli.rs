@@ -33,9 +33,31 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Summarize documents with a trained model (beam search).
     Summarize(Box<SummarizeArgs>),
+    /// Decode a test set, score it with ROUGE (both flavours) beside Lead-3, and time it.
+    Eval(Box<EvalArgs>),
     /// Extractive baselines.
     #[command(subcommand)]
     Baseline(BaselineCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Model folder (a checkpoint folder, or a run folder: its `best` checkpoint).
+    #[arg(long)]
+    pub model: std::path::PathBuf,
+    /// Test pairs (any corpus format; documents and reference summaries).
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+    /// Decode at most this many pairs.
+    #[arg(long)]
+    pub max_examples: Option<usize>,
+    /// Write the decodes here (JSON Lines: id, summary, reference).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
 }
 
 #[derive(Subcommand, Debug)]
@@ -71,17 +93,9 @@ pub enum CoveragePenaltyArg {
     Summary,
 }
 
-#[derive(Args, Debug)]
-pub struct SummarizeArgs {
-    /// Model folder (a checkpoint folder, or a run folder: its `best` checkpoint).
-    #[arg(long)]
-    pub model: std::path::PathBuf,
-    /// A text file, `-` for standard input, a directory of text files, or a .jsonl file.
-    #[arg(default_value = "-")]
-    pub input: String,
-    /// With .jsonl input: the field holding the document.
-    #[arg(long, default_value = "text")]
-    pub field: String,
+/// Decoding knobs shared by `summarize` and `eval`.
+#[derive(Args, Debug, Clone)]
+pub struct DecodeArgs {
     #[arg(long, default_value_t = 4)]
     pub beam: usize,
     #[arg(long, default_value_t = 35)]
@@ -103,6 +117,21 @@ pub struct SummarizeArgs {
     /// Source tokens kept (the model was trained on this many).
     #[arg(long, default_value_t = 400)]
     pub max_src_len: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct SummarizeArgs {
+    /// Model folder (a checkpoint folder, or a run folder: its `best` checkpoint).
+    #[arg(long)]
+    pub model: std::path::PathBuf,
+    /// A text file, `-` for standard input, a directory of text files, or a .jsonl file.
+    #[arg(default_value = "-")]
+    pub input: String,
+    /// With .jsonl input: the field holding the document.
+    #[arg(long, default_value = "text")]
+    pub field: String,
+    #[command(flatten)]
+    pub decode: DecodeArgs,
     /// Lower-case the input (default: as the model's training run did, else on).
     #[arg(long)]
     pub lowercase: Option<bool>,

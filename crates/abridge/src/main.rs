@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         cli::Command::Embeddings(cmd) => data::embeddings(cmd),
         cli::Command::Train(args) => train::run(&args),
         cli::Command::Summarize(args) => summarize::run(&args),
+        cli::Command::Eval(args) => summarize::eval(&args),
         cli::Command::Baseline(cmd) => summarize::baseline(cmd),
     };
     match result {

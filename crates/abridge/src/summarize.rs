@@ -13,7 +13,8 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use crate::cli::{
-    BaselineCommand, CoveragePenaltyArg, Format, LengthPenaltyArg, OutFormat, SummarizeArgs,
+    BaselineCommand, CoveragePenaltyArg, DecodeArgs, EvalArgs, Format, LengthPenaltyArg, OutFormat,
+    SummarizeArgs,
 };
 use crate::with_threads;
 
@@ -110,7 +111,7 @@ pub fn summarize_text(
     })
 }
 
-pub fn beam_config(a: &SummarizeArgs) -> Result<BeamConfig> {
+pub fn beam_config(a: &DecodeArgs) -> Result<BeamConfig> {
     if a.beam == 0 || a.max_len == 0 {
         bail!("--beam and --max-len must be at least 1");
     }
@@ -210,12 +211,12 @@ fn documents(a: &SummarizeArgs) -> Result<Vec<(String, String)>> {
 }
 
 pub fn run(a: &SummarizeArgs) -> Result<()> {
-    let beam = beam_config(a)?;
+    let beam = beam_config(&a.decode)?;
     let m = load_model(&a.model, a.lowercase)?;
     let docs = documents(a)?;
     let results: Vec<Result<Summary>> = with_threads(a.threads, || {
         docs.iter()
-            .map(|(_, text)| summarize_text(&m, text, &beam, a.max_src_len))
+            .map(|(_, text)| summarize_text(&m, text, &beam, a.decode.max_src_len))
             .collect()
     });
     let out = std::io::stdout();
@@ -330,6 +331,140 @@ pub fn baseline(cmd: BaselineCommand) -> Result<()> {
                     100.0 * s.mean.fmeasure,
                     100.0 * s.interval.low[2],
                     100.0 * s.interval.high[2]
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn eval(a: &EvalArgs) -> Result<()> {
+    use abridge_rouge::corpus::{
+        score_all, score_all_155, summarize as rs_summary, summarize_155, Pair,
+    };
+    let beam = beam_config(&a.decode)?;
+    let m = load_model(&a.model, if a.corpus.lowercase { Some(true) } else { None })?;
+    let corpus = Corpus::guess(
+        &a.corpus.file,
+        Fields {
+            text: a.corpus.text_field.clone(),
+            summary: a.corpus.summary_field.clone(),
+        },
+    )?;
+    let mut ex = Vec::new();
+    let stats = corpus.for_each_chunk_while(a.corpus.strict, 512, |c| {
+        ex.extend(c);
+        a.max_examples.is_none_or(|n| ex.len() < n)
+    })?;
+    if let Some(n) = a.max_examples {
+        ex.truncate(n);
+    }
+    if stats.bad > 0 {
+        eprintln!(
+            "warning: skipped {} bad record(s); the first: {}",
+            stats.bad, stats.first_bad[0]
+        );
+    }
+    if ex.is_empty() {
+        bail!("{}: no pairs to evaluate", a.corpus.file.display());
+    }
+    let bar = indicatif::ProgressBar::new(ex.len() as u64);
+    let start = std::time::Instant::now();
+    let decodes: Vec<String> = with_threads(a.corpus.threads, || {
+        ex.iter()
+            .map(|e| {
+                let s = summarize_text(&m, &e.text, &beam, a.decode.max_src_len)
+                    .map(|s| s.text)
+                    .unwrap_or_default();
+                bar.inc(1);
+                s
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    if let Some(path) = &a.out {
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        for (e, d) in ex.iter().zip(&decodes) {
+            writeln!(
+                f,
+                "{}",
+                json!({"id": e.line, "summary": d, "reference": e.summary})
+            )?;
+        }
+    }
+    let tok = Tokenizer {
+        lowercase: m.tokenizer.lowercase,
+        pretokenized: a.corpus.pretokenized,
+    };
+    let pairs: Vec<Pair> = ex
+        .iter()
+        .zip(&decodes)
+        .map(|(e, d)| Pair {
+            id: e.line.to_string(),
+            hyp: d.clone(),
+            refs: vec![e.summary.clone()],
+        })
+        .collect();
+    let lead: Vec<Pair> = ex
+        .iter()
+        .map(|e| Pair {
+            id: e.line.to_string(),
+            hyp: lead(&tok, &e.text, 3),
+            refs: vec![e.summary.clone()],
+        })
+        .collect();
+    let types = vec![RougeType::N(1), RougeType::N(2), RougeType::Lsum];
+    let scorer = RougeScorer::new(types.clone(), true);
+    let opts = abridge_rouge::Rouge155Options::see_et_al();
+    let (model_rs, lead_rs, model_155) = with_threads(a.corpus.threads, || {
+        (
+            rs_summary(&types, &score_all(&scorer, &pairs), 42, 1000, 0.95),
+            rs_summary(&types, &score_all(&scorer, &lead), 42, 1000, 0.95),
+            summarize_155(
+                &opts.metric_names(),
+                &score_all_155(&opts, &pairs),
+                1000,
+                95.0,
+            ),
+        )
+    });
+    let f = |s: &Option<Vec<abridge_rouge::corpus::TypeSummary>>| -> Vec<f64> {
+        s.iter()
+            .flatten()
+            .map(|t| 100.0 * t.mean.fmeasure)
+            .collect()
+    };
+    let out = json!({
+        "pairs": ex.len(), "seconds": secs, "articles_per_s": ex.len() as f64 / secs,
+        "rouge_score_stem": {"model": f(&model_rs), "lead3": f(&lead_rs), "types": ["rouge1", "rouge2", "rougeLsum"]},
+        "rouge155_see_et_al": model_155.iter().map(|m| json!({"metric": m.name, "F": m.f.avg, "ci": [m.f.ci_low, m.f.ci_high]})).collect::<Vec<_>>(),
+    });
+    match a.format {
+        Format::Json => println!("{out}"),
+        Format::Text => {
+            let (mr, lr) = (f(&model_rs), f(&lead_rs));
+            println!(
+                "{} pairs decoded in {:.1} s ({:.2} articles/s)",
+                ex.len(),
+                secs,
+                ex.len() as f64 / secs
+            );
+            println!("rouge-score (stemming) F1   R1     R2     RLsum");
+            println!(
+                "  model                   {:6.2} {:6.2} {:6.2}",
+                mr[0], mr[1], mr[2]
+            );
+            println!(
+                "  Lead-3                  {:6.2} {:6.2} {:6.2}",
+                lr[0], lr[1], lr[2]
+            );
+            for m in &model_155 {
+                println!(
+                    "ROUGE-1.5.5 (-c 95 -r 1000 -n 2 -m -a) {}: F {:.5} ({:.5} - {:.5})",
+                    m.name, m.f.avg, m.f.ci_low, m.f.ci_high
                 );
             }
         }

@@ -1,0 +1,76 @@
+//! The summarizer as a search model: distributions over the extended vocabulary, `<unk>` banned
+//! with the pointer, and states reordered by parents.
+
+use abridge_decode::StepModel;
+use abridge_model::{ModelConfig, Params, Stepper};
+use abridge_nn::CellKind;
+use abridge_tensor::Rng;
+
+fn cfg(pointer: bool) -> ModelConfig {
+    ModelConfig {
+        cell: CellKind::Gru,
+        vocab: 12,
+        emb: 6,
+        hidden: 5,
+        attn: 4,
+        enc_layers: 1,
+        pointer,
+        coverage: true,
+        cov_weight: 1.0,
+    }
+}
+
+#[test]
+fn rows_are_distributions_over_the_extended_vocabulary_without_unk() {
+    let c = cfg(true);
+    let p = Params::<f32>::init(&c, &mut Rng::new(1));
+    // Source: two in-vocabulary words and two OOVs (extended ids 12 and 13; vocabulary id <unk> = 1).
+    let mut m = Stepper::new(&p, &c, &[4, 1, 5, 1], &[4, 12, 5, 13]).unwrap();
+    assert_eq!(m.vocab(), 14);
+    let out = m.step(&[0], &[2]);
+    assert_eq!(out.log_probs.len(), 14);
+    assert_eq!(
+        out.log_probs[1],
+        f32::NEG_INFINITY,
+        "<unk> is never proposed with the pointer"
+    );
+    let mass: f32 = out
+        .log_probs
+        .iter()
+        .filter(|x| x.is_finite())
+        .map(|x| x.exp())
+        .sum();
+    assert!(mass > 0.0 && mass <= 1.0 + 1e-5, "{mass}");
+    assert!(
+        out.log_probs[12].is_finite() && out.log_probs[13].is_finite(),
+        "OOV source words can be copied"
+    );
+    assert_eq!(out.attention.len(), 4);
+    assert!((out.attention.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    // Three hypotheses from the single first one, then reordered.
+    let out3 = m.step(&[0, 0, 0], &[4, 12, 5]);
+    assert_eq!(out3.log_probs.len(), 3 * 14);
+    let swapped = {
+        let mut again = Stepper::new(&p, &c, &[4, 1, 5, 1], &[4, 12, 5, 13]).unwrap();
+        again.step(&[0], &[2]);
+        again.step(&[0, 0, 0], &[5, 12, 4])
+    };
+    assert_eq!(
+        &out3.log_probs[..14],
+        &swapped.log_probs[28..42],
+        "hypothesis state follows its tokens, not its slot"
+    );
+}
+
+#[test]
+fn without_the_pointer_unk_is_allowed() {
+    let c = cfg(false);
+    let p = Params::<f32>::init(&c, &mut Rng::new(2));
+    let mut m = Stepper::new(&p, &c, &[4, 1, 5], &[4, 1, 5]).unwrap();
+    assert_eq!(m.vocab(), 12);
+    assert!(m.step(&[0], &[2]).log_probs[1].is_finite());
+    assert!(
+        Stepper::new(&p, &c, &[], &[]).is_err(),
+        "an empty source is an error, not a panic"
+    );
+}
