@@ -240,6 +240,27 @@ pub fn train(
         })?;
     ck.state.train_config = serde_json::to_value(tcfg).expect("config serialises");
     ck.state.seed = tcfg.seed;
+    // Loss history for the curve (including what a resumed run logged before).
+    let (mut hist, mut dev_hist): (Vec<(u64, f64)>, Vec<(u64, f64)>) = (Vec::new(), Vec::new());
+    for line in std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .lines()
+    {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            let step = v["step"].as_u64().unwrap_or(0);
+            hist.push((step, v["loss"].as_f64().unwrap_or(f64::NAN)));
+            if let Some(d) = v["dev_loss"].as_f64() {
+                dev_hist.push((step, d));
+            }
+        }
+    }
+    let plot = |hist: &[(u64, f64)], dev: &[(u64, f64)]| -> Result<(), TrainError> {
+        let p = run.join("loss.svg");
+        std::fs::write(&p, crate::plot::loss_svg(hist, dev)).map_err(|source| TrainError::Io {
+            path: p.display().to_string(),
+            source,
+        })
+    };
     let mut fw = Forward::new();
     let mut grads: Params<f32> = ck.params.zeros_like();
     let mut last_loss = f64::NAN;
@@ -315,6 +336,11 @@ pub fn train(
                 path: log_path.display().to_string(),
                 source,
             })?;
+            hist.push((m.step, m.loss));
+            if let Some(d) = m.dev_loss {
+                dev_hist.push((m.step, d));
+                plot(&hist, &dev_hist)?;
+            }
             on_step(&m);
             if early_stopped {
                 break 'epochs;

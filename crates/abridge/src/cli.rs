@@ -159,8 +159,12 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: std::path::PathBuf,
     /// Continue the run in --out from its latest checkpoint (same data and seed: bit-identical).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "init_from")]
     pub resume: bool,
+    /// Start a new run from a trained model's weights and vocabulary (e.g. See et al.'s coverage
+    /// phase: `--init-from runs/pg --coverage`); the optimizer starts afresh.
+    #[arg(long)]
+    pub init_from: Option<std::path::PathBuf>,
     /// Vocabulary to use (default: built from the training data with --vocab-size).
     #[arg(long)]
     pub vocab: Option<std::path::PathBuf>,

@@ -115,53 +115,76 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                 a.out.display()
             );
         }
-        let vocab = match &a.vocab {
-            Some(p) => Vocab::load(p)?,
-            None => {
+        let (config, params, vocab) = match &a.init_from {
+            Some(from) => {
+                let dir = abridge_train::checkpoint::resolve(from, "best")
+                    .or_else(|_| abridge_train::checkpoint::resolve(from, "latest"))
+                    .with_context(|| format!("--init-from {}: no model there", from.display()))?;
+                let (mut config, mut params, vocab) = abridge_train::checkpoint::read_model(&dir)?;
+                if a.coverage && !config.coverage {
+                    // New coverage weights start at zero: the model begins exactly where it was.
+                    params.att_cov = vec![0.0; config.attn];
+                    config.coverage = true;
+                }
+                config.cov_weight = a.cov_weight;
                 eprintln!(
-                    "building a vocabulary of {} from {} ...",
-                    a.vocab_size,
-                    a.corpus.file.display()
+                    "initialised from {} (coverage {})",
+                    dir.display(),
+                    if config.coverage { "on" } else { "off" }
                 );
-                let corpus = Corpus::guess(
-                    &a.corpus.file,
-                    Fields {
-                        text: a.corpus.text_field.clone(),
-                        summary: a.corpus.summary_field.clone(),
+                (config, params, vocab)
+            }
+            None => {
+                let vocab = match &a.vocab {
+                    Some(p) => Vocab::load(p)?,
+                    None => {
+                        eprintln!(
+                            "building a vocabulary of {} from {} ...",
+                            a.vocab_size,
+                            a.corpus.file.display()
+                        );
+                        let corpus = Corpus::guess(
+                            &a.corpus.file,
+                            Fields {
+                                text: a.corpus.text_field.clone(),
+                                summary: a.corpus.summary_field.clone(),
+                            },
+                        )?;
+                        let counts = count(
+                            &corpus,
+                            &Tokenizer {
+                                lowercase: a.corpus.lowercase,
+                                pretokenized: a.corpus.pretokenized,
+                            },
+                            a.corpus.strict,
+                        )?;
+                        Vocab::from_counts(
+                            &counts.combined(),
+                            VocabConfig {
+                                max_size: Some(a.vocab_size),
+                                min_count: 1,
+                            },
+                        )
+                    }
+                };
+                let config = ModelConfig {
+                    cell: match a.cell {
+                        CellArg::Lstm => CellKind::Lstm,
+                        CellArg::Gru => CellKind::Gru,
                     },
-                )?;
-                let counts = count(
-                    &corpus,
-                    &Tokenizer {
-                        lowercase: a.corpus.lowercase,
-                        pretokenized: a.corpus.pretokenized,
-                    },
-                    a.corpus.strict,
-                )?;
-                Vocab::from_counts(
-                    &counts.combined(),
-                    VocabConfig {
-                        max_size: Some(a.vocab_size),
-                        min_count: 1,
-                    },
-                )
+                    vocab: vocab.len(),
+                    emb: a.emb,
+                    hidden: a.hidden,
+                    attn: a.attn,
+                    enc_layers: a.enc_layers,
+                    pointer: !a.no_pointer,
+                    coverage: a.coverage,
+                    cov_weight: a.cov_weight,
+                };
+                let params = Params::init(&config, &mut Rng::new(a.seed));
+                (config, params, vocab)
             }
         };
-        let config = ModelConfig {
-            cell: match a.cell {
-                CellArg::Lstm => CellKind::Lstm,
-                CellArg::Gru => CellKind::Gru,
-            },
-            vocab: vocab.len(),
-            emb: a.emb,
-            hidden: a.hidden,
-            attn: a.attn,
-            enc_layers: a.enc_layers,
-            pointer: !a.no_pointer,
-            coverage: a.coverage,
-            cov_weight: a.cov_weight,
-        };
-        let params = Params::init(&config, &mut Rng::new(a.seed));
         let optimizer = match a.optimizer {
             OptimArg::Adagrad => Optimizer::adagrad(a.lr.unwrap_or(0.15), a.adagrad_init),
             OptimArg::Adam => Optimizer::adam(a.lr.unwrap_or(1e-3)),
