@@ -241,7 +241,8 @@ pub fn train(
     ck.state.train_config = serde_json::to_value(tcfg).expect("config serialises");
     ck.state.seed = tcfg.seed;
     // Loss history for the curve (including what a resumed run logged before).
-    let (mut hist, mut dev_hist): (Vec<(u64, f64)>, Vec<(u64, f64)>) = (Vec::new(), Vec::new());
+    let mut hist: Vec<(u64, f64)> = Vec::new();
+    let mut dev_hist: Vec<(u64, f64)> = Vec::new();
     for line in std::fs::read_to_string(&log_path)
         .unwrap_or_default()
         .lines()
