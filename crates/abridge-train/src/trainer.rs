@@ -355,6 +355,8 @@ pub fn train(
         &format!("step-{:08}", ck.state.step),
         ck.state.best_dev_loss.is_none(),
     )?;
+    prune(run, tcfg.keep)?;
+    plot(&hist, &dev_hist)?;
     Ok(Summary {
         steps: ck.state.step,
         last_loss,

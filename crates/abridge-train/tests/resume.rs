@@ -242,4 +242,9 @@ fn old_checkpoints_are_pruned_but_best_and_latest_kept() {
     assert!(dirs.contains(&best), "best {best} pruned: {dirs:?}");
     assert!(dirs.contains(&"step-00000012".to_string()));
     assert!(dirs.len() <= 3, "{dirs:?}");
+    let svg = std::fs::read_to_string(run.join("loss.svg")).unwrap();
+    assert!(
+        svg.contains("<polyline") && svg.matches("<circle").count() == 12,
+        "one dev point per evaluation"
+    );
 }

@@ -280,9 +280,13 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
     })?;
     bar.finish();
     println!(
-        "{} steps, last loss {:.4}, best dev loss {}, {} batch(es) skipped{}; checkpoints in {}",
+        "{} steps, last loss {}, best dev loss {}, {} batch(es) skipped{}; checkpoints in {}",
         summary.steps,
-        summary.last_loss,
+        if summary.last_loss.is_finite() {
+            format!("{:.4}", summary.last_loss)
+        } else {
+            "-".into()
+        },
         summary
             .best_dev_loss
             .map_or("-".into(), |d| format!("{d:.4}")),
