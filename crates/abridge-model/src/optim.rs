@@ -55,6 +55,16 @@ impl Optimizer {
 
     /// One update of `params` from `grads`.
     pub fn step<T: Float>(&mut self, params: &mut Params<T>, grads: &mut Params<T>) {
+        self.step_scaled(params, grads, 1.0)
+    }
+
+    /// One update with the learning rate multiplied by `scale` (a schedule's factor).
+    pub fn step_scaled<T: Float>(
+        &mut self,
+        params: &mut Params<T>,
+        grads: &mut Params<T>,
+        scale: f64,
+    ) {
         let ps = params.tensors_mut();
         let gs = grads.tensors_mut();
         match self {
@@ -73,7 +83,7 @@ impl Optimizer {
                 }
                 *t += 1;
                 let (c1, c2) = (1.0 - beta1.powi(*t as i32), 1.0 - beta2.powi(*t as i32));
-                let (lr, b1, b2, eps) = (*lr, *beta1, *beta2, *eps);
+                let (lr, b1, b2, eps) = (*lr * scale, *beta1, *beta2, *eps);
                 for (k, ((_, _, p), (_, _, g))) in ps.into_iter().zip(gs).enumerate() {
                     // Element-wise, so splitting into chunks changes nothing in the result.
                     p.par_chunks_mut(4096)
@@ -99,7 +109,7 @@ impl Optimizer {
                         .map(|(_, _, p)| vec![*initial as f32; p.len()])
                         .collect();
                 }
-                let lr = *lr;
+                let lr = *lr * scale;
                 for (k, ((_, _, p), (_, _, g))) in ps.into_iter().zip(gs).enumerate() {
                     p.par_chunks_mut(4096)
                         .zip(g.par_chunks(4096))

@@ -37,6 +37,47 @@ pub struct TrainConfig {
     /// Checkpoint folders kept besides the best one (older ones are deleted; 0 keeps all).
     #[serde(default = "default_keep")]
     pub keep: usize,
+    /// Learning-rate schedule (a factor on the optimizer's rate).
+    #[serde(default)]
+    pub schedule: Schedule,
+}
+
+/// `lr_t = lr · warmup(t) · decay(t)`, with a linear warm-up over `warmup` steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub warmup: u64,
+    pub decay: Decay,
+}
+
+/// The decay after warm-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decay {
+    /// Constant (See et al. use constant Adagrad).
+    #[default]
+    None,
+    /// `√(w / t)` after `w = max(warmup, 1)` steps (Vaswani et al. 2017's shape).
+    InverseSqrt,
+    /// Linear to zero at `max_steps`.
+    Linear,
+}
+
+impl Schedule {
+    /// The factor for optimizer step `step` (1-based) of a run of `max_steps`.
+    pub fn factor(&self, step: u64, max_steps: u64) -> f64 {
+        let t = step.max(1) as f64;
+        let warm = if self.warmup > 0 {
+            (t / self.warmup as f64).min(1.0)
+        } else {
+            1.0
+        };
+        let decay = match self.decay {
+            Decay::None => 1.0,
+            Decay::InverseSqrt => (self.warmup.max(1) as f64 / t).sqrt().min(1.0),
+            Decay::Linear => (1.0 - (t - 1.0) / max_steps.max(1) as f64).max(0.0),
+        };
+        warm * decay
+    }
 }
 
 fn default_keep() -> usize {
@@ -55,6 +96,7 @@ impl Default for TrainConfig {
             eval_every: 500,
             patience: 5,
             keep: 3,
+            schedule: Schedule::default(),
         }
     }
 }
@@ -284,7 +326,8 @@ pub fn train(
                 ck.state.skipped_batches += 1;
                 eprintln!("warning: step {}: non-finite loss ({}) or gradient norm ({norm}); batch skipped, weights unchanged", ck.state.step + 1, loss.total);
             } else {
-                ck.optimizer.step(&mut ck.params, &mut grads);
+                let scale = tcfg.schedule.factor(ck.state.step + 1, tcfg.max_steps);
+                ck.optimizer.step_scaled(&mut ck.params, &mut grads, scale);
                 last_loss = loss.total;
             }
             ck.state.step += 1;
@@ -395,4 +438,34 @@ fn prune(run: &Path, keep: usize) -> Result<(), TrainError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_by_hand() {
+        let s = Schedule {
+            warmup: 4,
+            decay: Decay::None,
+        };
+        assert_eq!(
+            [1, 2, 4, 100].map(|t| s.factor(t, 100)),
+            [0.25, 0.5, 1.0, 1.0]
+        );
+        let s = Schedule {
+            warmup: 4,
+            decay: Decay::InverseSqrt,
+        };
+        assert_eq!(s.factor(16, 100), 0.5);
+        assert_eq!(s.factor(4, 100), 1.0);
+        let s = Schedule {
+            warmup: 0,
+            decay: Decay::Linear,
+        };
+        assert_eq!(s.factor(1, 10), 1.0);
+        assert!((s.factor(6, 10) - 0.5).abs() < 1e-12);
+        assert_eq!(Schedule::default().factor(7, 10), 1.0);
+    }
 }

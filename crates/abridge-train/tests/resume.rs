@@ -23,6 +23,7 @@ fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
         eval_every: 4,
         patience: 0,
         keep: 3,
+        schedule: Default::default(),
     };
     let bcfg = BatchConfig {
         max_src_len: 10,

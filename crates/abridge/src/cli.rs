@@ -142,6 +142,15 @@ pub struct SummarizeArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum DecayArg {
+    None,
+    /// sqrt(warmup / step).
+    InverseSqrt,
+    /// Linear to zero at --max-steps.
+    Linear,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum OptimArg {
     /// See et al.: lr 0.15, initial accumulator 0.1.
     Adagrad,
@@ -206,6 +215,12 @@ pub struct TrainArgs {
     pub adagrad_init: f64,
     #[arg(long, default_value_t = 2.0)]
     pub clip: f64,
+    /// Linear learning-rate warm-up over this many steps.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_steps: u64,
+    /// Learning-rate decay after warm-up.
+    #[arg(long, value_enum, default_value = "none")]
+    pub lr_decay: DecayArg,
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
     #[arg(long, default_value_t = 400)]

@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::cli::{CellArg, OptimArg, TrainArgs};
+use crate::cli::{CellArg, DecayArg, OptimArg, TrainArgs};
 use crate::with_threads;
 
 /// FNV-1a 64 of a file's bytes (a fingerprint for the manifest, not a cryptographic hash).
@@ -98,6 +98,14 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         eval_every: a.eval_every,
         patience: a.patience,
         keep: a.keep,
+        schedule: abridge_train::trainer::Schedule {
+            warmup: a.warmup_steps,
+            decay: match a.lr_decay {
+                DecayArg::None => abridge_train::trainer::Decay::None,
+                DecayArg::InverseSqrt => abridge_train::trainer::Decay::InverseSqrt,
+                DecayArg::Linear => abridge_train::trainer::Decay::Linear,
+            },
+        },
     };
     if a.batch_size == 0 || a.max_src_len == 0 || a.max_tgt_len == 0 {
         bail!("--batch-size, --max-src-len and --max-tgt-len must be at least 1");
