@@ -40,6 +40,9 @@ pub struct TrainConfig {
     /// Learning-rate schedule (a factor on the optimizer's rate).
     #[serde(default)]
     pub schedule: Schedule,
+    /// Keep the word embeddings fixed (e.g. pretrained GloVe).
+    #[serde(default)]
+    pub freeze_embeddings: bool,
 }
 
 /// `lr_t = lr · warmup(t) · decay(t)`, with a linear warm-up over `warmup` steps.
@@ -97,6 +100,7 @@ impl Default for TrainConfig {
             patience: 5,
             keep: 3,
             schedule: Schedule::default(),
+            freeze_embeddings: false,
         }
     }
 }
@@ -326,6 +330,9 @@ pub fn train(
                 ck.state.skipped_batches += 1;
                 eprintln!("warning: step {}: non-finite loss ({}) or gradient norm ({norm}); batch skipped, weights unchanged", ck.state.step + 1, loss.total);
             } else {
+                if tcfg.freeze_embeddings {
+                    grads.embedding.iter_mut().for_each(|g| *g = 0.0);
+                }
                 let scale = tcfg.schedule.factor(ck.state.step + 1, tcfg.max_steps);
                 ck.optimizer.step_scaled(&mut ck.params, &mut grads, scale);
                 last_loss = loss.total;

@@ -24,6 +24,7 @@ fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
         patience: 0,
         keep: 3,
         schedule: Default::default(),
+        freeze_embeddings: false,
     };
     let bcfg = BatchConfig {
         max_src_len: 10,
@@ -248,4 +249,41 @@ fn old_checkpoints_are_pruned_but_best_and_latest_kept() {
         svg.contains("<polyline") && svg.matches("<circle").count() == 12,
         "one dev point per evaluation"
     );
+}
+
+#[test]
+fn frozen_embeddings_do_not_move() {
+    let (mut ck, data, tcfg) = setup();
+    let before = ck.params.embedding.clone();
+    let dir = tempfile::tempdir().unwrap();
+    train(
+        &dir.path().join("r"),
+        &mut ck,
+        &TrainConfig {
+            max_steps: 3,
+            eval_every: 0,
+            freeze_embeddings: true,
+            ..tcfg.clone()
+        },
+        &data,
+        &DevSet::default(),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(ck.params.embedding, before);
+    let (mut free, _, _) = setup();
+    train(
+        &dir.path().join("s"),
+        &mut free,
+        &TrainConfig {
+            max_steps: 3,
+            eval_every: 0,
+            ..tcfg
+        },
+        &data,
+        &DevSet::default(),
+        |_| {},
+    )
+    .unwrap();
+    assert_ne!(free.params.embedding, before);
 }

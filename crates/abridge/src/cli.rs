@@ -198,6 +198,13 @@ pub struct TrainArgs {
     pub attn: usize,
     #[arg(long, default_value_t = 1)]
     pub enc_layers: usize,
+    /// Initialise the word embeddings from pretrained vectors (GloVe/word2vec/fastText; their
+    /// dimension must equal --emb).
+    #[arg(long, value_name = "FILE")]
+    pub embeddings: Option<std::path::PathBuf>,
+    /// Keep the word embeddings fixed during training.
+    #[arg(long)]
+    pub freeze_embeddings: bool,
     /// Turn the pointer-generator off (plain attention).
     #[arg(long)]
     pub no_pointer: bool,

@@ -98,6 +98,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         eval_every: a.eval_every,
         patience: a.patience,
         keep: a.keep,
+        freeze_embeddings: a.freeze_embeddings,
         schedule: abridge_train::trainer::Schedule {
             warmup: a.warmup_steps,
             decay: match a.lr_decay {
@@ -189,7 +190,27 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                     coverage: a.coverage,
                     cov_weight: a.cov_weight,
                 };
-                let params = Params::init(&config, &mut Rng::new(a.seed));
+                let mut params = Params::init(&config, &mut Rng::new(a.seed));
+                if let Some(path) = &a.embeddings {
+                    let fmt = abridge_text::embeddings::EmbFormat::guess(path);
+                    let (matrix, dim, cov) =
+                        abridge_text::embeddings::for_vocab(path, fmt, &vocab, a.seed)?;
+                    if dim != config.emb {
+                        bail!(
+                            "{}: vectors have {dim} dimensions but --emb is {}",
+                            path.display(),
+                            config.emb
+                        );
+                    }
+                    params.embedding = matrix;
+                    eprintln!(
+                        "embeddings from {}: {} of {} words ({:.1}% of corpus tokens)",
+                        path.display(),
+                        cov.found,
+                        cov.total,
+                        100.0 * cov.token_coverage
+                    );
+                }
                 (config, params, vocab)
             }
         };
