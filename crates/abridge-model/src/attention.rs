@@ -9,7 +9,7 @@
 // several slices would not read better.
 #![allow(clippy::needless_range_loop)]
 
-use abridge_tensor::{simd_fn, Float};
+use abridge_tensor::{simd_fn_wide as simd_fn, Float};
 
 /// `Σ a_j b_j` with eight partial sums (vectorisable without reassociation licence).
 #[inline(always)]

@@ -4,6 +4,21 @@
 //! once for the baseline target and once with AVX2+FMA enabled, and picks at run time. The binary
 //! therefore runs on any x86-64 (and any other architecture) while using 8-wide vectors where present.
 
+/// True when the CPU has AVX-512 F/VL as well as AVX2 and FMA.
+#[inline]
+pub fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx2_fma()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// True when the CPU has AVX2 and FMA (checked once, cached by `std`).
 #[inline]
 pub fn has_avx2_fma() -> bool {
@@ -31,6 +46,39 @@ macro_rules! simd_fn {
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2<$T: $crate::Float>($($arg: $ty),*) {
                     inner::<$T>($($arg),*)
+                }
+                if $crate::simd::has_avx2_fma() {
+                    // SAFETY: the CPU supports the features `avx2` was compiled for.
+                    return unsafe { avx2::<$T>($($arg),*) };
+                }
+            }
+            inner::<$T>($($arg),*)
+        }
+    };
+}
+
+/// [`simd_fn!`] with an AVX-512 variant as well, for compute-bound kernels (transcendentals over
+/// rows that stay in cache), where 16 lanes pay; memory-bound kernels gain nothing from it.
+#[macro_export]
+macro_rules! simd_fn_wide {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident<$T:ident>($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name<$T: $crate::Float>($($arg: $ty),*) {
+            #[inline(always)]
+            fn inner<$T: $crate::Float>($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                unsafe fn avx512<$T: $crate::Float>($($arg: $ty),*) {
+                    inner::<$T>($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2<$T: $crate::Float>($($arg: $ty),*) {
+                    inner::<$T>($($arg),*)
+                }
+                if $crate::simd::has_avx512() {
+                    // SAFETY: the CPU supports the features `avx512` was compiled for.
+                    return unsafe { avx512::<$T>($($arg),*) };
                 }
                 if $crate::simd::has_avx2_fma() {
                     // SAFETY: the CPU supports the features `avx2` was compiled for.
