@@ -26,7 +26,7 @@
 //!
 //! Inactive rows (past a sequence's length) pass their state through, as in [`crate::lstm`].
 
-use abridge_tensor::simd_fn;
+use abridge_tensor::simd_fn_wide as simd_fn;
 
 /// Buffers of one GRU time step over a block of `B` rows.
 pub struct GruStep<'a, T> {

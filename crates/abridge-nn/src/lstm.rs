@@ -30,7 +30,7 @@
 //! *inactive* at a step: their state passes through unchanged and their output is zero, as with
 //! PyTorch's packed sequences.
 
-use abridge_tensor::simd_fn;
+use abridge_tensor::simd_fn_wide as simd_fn;
 
 /// Buffers of one LSTM time step over a block of `B` rows.
 pub struct LstmStep<'a, T> {
