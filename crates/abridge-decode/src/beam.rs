@@ -131,6 +131,19 @@ fn add(cov: &[f32], attn: &[f32]) -> Vec<f32> {
     }
 }
 
+/// Indices of the `k` largest finite entries, largest first (ties: lower index first); a partial
+/// selection, not a sort of the whole vocabulary.
+fn top_k(row: &[f32], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..row.len()).filter(|&w| row[w] > f32::NEG_INFINITY).collect();
+    let by = |a: &usize, b: &usize| row[*b].total_cmp(&row[*a]).then(a.cmp(b));
+    if idx.len() > k {
+        idx.select_nth_unstable_by(k - 1, by);
+        idx.truncate(k);
+    }
+    idx.sort_by(by);
+    idx
+}
+
 /// The ranking score of a hypothesis of `len` tokens: `log_prob / lp(len) − cp(coverage)`.
 fn rank(log_prob: f64, len: usize, coverage: &[f32], cfg: &BeamConfig) -> f64 {
     log_prob / cfg.length_penalty.lp(len) - cfg.coverage_penalty.cp(coverage)
@@ -170,9 +183,7 @@ pub fn beam_search<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Vec<Hypothe
         let mut cands: Vec<Cand> = Vec::new();
         for (hi, h) in alive.iter().enumerate() {
             let row = legal_row(&out.log_probs[hi * v..(hi + 1) * v], &h.tokens, cfg);
-            let mut idx: Vec<usize> = (0..v).filter(|&w| row[w] > f32::NEG_INFINITY).collect();
-            idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-            idx.truncate(k);
+            let idx = top_k(&row, k);
             let attn = if s == 0 {
                 &[][..]
             } else {
@@ -279,6 +290,14 @@ pub fn greedy<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Hypothesis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_k_selects_in_order_with_ties_by_index() {
+        let row = [0.1, f32::NEG_INFINITY, 0.5, 0.5, -1.0, 0.3];
+        assert_eq!(top_k(&row, 3), vec![2, 3, 5]);
+        assert_eq!(top_k(&row, 10), vec![2, 3, 5, 0, 4]);
+        assert_eq!(top_k(&row, 1), vec![2]);
+    }
 
     #[test]
     fn blocked_tokens_complete_repeated_ngrams() {

@@ -19,6 +19,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Rnn(a) => with_threads(a.threads, || rnn(&a)),
         BenchCommand::Rouge(a) => rouge(&a),
         BenchCommand::Train(a) => with_threads(a.threads, || train_step(&a)),
+        BenchCommand::Decode(a) => with_threads(a.threads, || decode(&a)),
         BenchCommand::Data { corpus, format } => crate::data::bench(&corpus, format),
         BenchCommand::Gemm(a) => with_threads(a.threads, || {
             let g = gemm_gflops(a.size, a.threads);
@@ -378,6 +379,66 @@ fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
             first,
             last
         ),
+    }
+    Ok(())
+}
+
+/// Decoding speed with the anchor's shapes: `tgt_len` tokens from random weights (so `</s>` is
+/// forbidden until then, as the anchor runs a fixed number of steps).
+fn decode(a: &crate::cli::TrainBenchArgs) -> Result<()> {
+    use abridge_decode::{beam_search, BeamConfig};
+    use abridge_model::{ModelConfig, Params, Sources, Stepper};
+    let cfg = ModelConfig {
+        cell: match a.cell {
+            CellArg::Lstm => CellKind::Lstm,
+            CellArg::Gru => CellKind::Gru,
+        },
+        vocab: a.vocab,
+        emb: a.emb,
+        hidden: a.hidden,
+        attn: a.hidden,
+        enc_layers: 1,
+        pointer: a.pointer,
+        coverage: false,
+        cov_weight: 1.0,
+    };
+    let mut rng = Rng::new(0);
+    let params = Params::<f32>::init(&cfg, &mut rng);
+    let (b, s, t) = (a.batch, a.src_len, a.tgt_len);
+    let src: Vec<u32> = (0..s * b).map(|_| 4 + rng.below(a.vocab - 4) as u32).collect();
+    let lens = vec![s; b];
+    let time = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
+        f()?;
+        let mut v = Vec::new();
+        for _ in 0..a.steps.max(1) {
+            let start = Instant::now();
+            f()?;
+            v.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(median(v))
+    };
+    let greedy_b = time(&mut || {
+        params.greedy(&cfg, &Sources { batch: b, src_len: s, src: &src, src_ext: &src, src_lengths: &lens }, t)?;
+        Ok(())
+    })?;
+    let one: Vec<u32> = (0..s).map(|i| src[i * b]).collect();
+    let greedy_1 = time(&mut || {
+        params.greedy(&cfg, &Sources { batch: 1, src_len: s, src: &one, src_ext: &one, src_lengths: &[s] }, t)?;
+        Ok(())
+    })?;
+    let beam_cfg = BeamConfig { beam: 4, min_len: t, max_len: t, ..Default::default() };
+    let beam4 = time(&mut || {
+        let mut m = Stepper::new(&params, &cfg, &one, &one)?;
+        beam_search(&mut m, &beam_cfg);
+        Ok(())
+    })?;
+    let out = json!({
+        "bench": "abridge_decode", "cell": cfg.cell.name(), "threads": rayon::current_num_threads(), "tokens": t,
+        "greedy_batch_ms": round(greedy_b, 1), "batch": b, "greedy_1_ms": round(greedy_1, 1), "beam4_1_ms": round(beam4, 1),
+    });
+    match a.format {
+        Format::Json => println!("{out}"),
+        Format::Text => println!("{} decoding {t} tokens: greedy batch {b} {:.1} ms, greedy batch 1 {:.1} ms, beam 4 batch 1 {:.1} ms", cfg.cell.name(), greedy_b, greedy_1, beam4),
     }
     Ok(())
 }

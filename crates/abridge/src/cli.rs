@@ -461,6 +461,9 @@ pub enum BenchCommand {
     /// One training step of the summarizer with PyTorch's anchor shapes (random data): ms/step,
     /// tokens/s, peak memory.
     Train(TrainBenchArgs),
+    /// Decoding with PyTorch's anchor shapes (random weights, 30 tokens): greedy batch 32 and 1,
+    /// beam 4 batch 1.
+    Decode(TrainBenchArgs),
     /// Tokenize a corpus and build its vocabulary: throughput and peak memory.
     Data {
         #[command(flatten)]
