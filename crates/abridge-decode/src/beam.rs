@@ -134,7 +134,9 @@ fn add(cov: &[f32], attn: &[f32]) -> Vec<f32> {
 /// Indices of the `k` largest finite entries, largest first (ties: lower index first); a partial
 /// selection, not a sort of the whole vocabulary.
 fn top_k(row: &[f32], k: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..row.len()).filter(|&w| row[w] > f32::NEG_INFINITY).collect();
+    let mut idx: Vec<usize> = (0..row.len())
+        .filter(|&w| row[w] > f32::NEG_INFINITY)
+        .collect();
     let by = |a: &usize, b: &usize| row[*b].total_cmp(&row[*a]).then(a.cmp(b));
     if idx.len() > k {
         idx.select_nth_unstable_by(k - 1, by);

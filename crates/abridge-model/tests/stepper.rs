@@ -55,11 +55,13 @@ fn rows_are_distributions_over_the_extended_vocabulary_without_unk() {
         again.step(&[0], &[2]);
         again.step(&[0, 0, 0], &[5, 12, 4])
     };
-    assert_eq!(
-        &out3.log_probs[..14],
-        &swapped.log_probs[28..42],
-        "hypothesis state follows its tokens, not its slot"
-    );
+    // (Equal up to rounding: a row's position in a GEMM may change the order of its sums.)
+    for (a, b) in out3.log_probs[..14].iter().zip(&swapped.log_probs[28..42]) {
+        assert!(
+            a == b || (a - b).abs() < 1e-5,
+            "hypothesis state follows its tokens, not its slot: {a} vs {b}"
+        );
+    }
 }
 
 #[test]

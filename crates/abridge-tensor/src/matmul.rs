@@ -153,6 +153,12 @@ pub fn gemm<T: Float>(
         }
         return;
     }
+    if m == 1 && (b.cs == 1 || b.rs == 1) {
+        // A row vector times a matrix: a GEMV. The GEMM crate would pack the whole matrix on every
+        // call (decoding does this per token); streaming it once is what a GEMV should cost.
+        gemv_row(c, a, b, accumulate, par);
+        return;
+    }
     // SAFETY: every view was bounds-checked against its buffer when created; `c` is borrowed
     // mutably and so cannot alias `a` or `b`.
     unsafe {
@@ -178,6 +184,80 @@ pub fn gemm<T: Float>(
             par.to_gemm(),
         )
     }
+}
+
+/// `c[0, :] (+)= a[0, :] · b` for a `[1, k]` row and a `[k, n]` matrix with a unit stride.
+fn gemv_row<T: Float>(
+    c: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+    par: Par,
+) {
+    use rayon::prelude::*;
+    let (k, n) = (a.cols, b.cols);
+    let av: Vec<T> = (0..k).map(|p| a.data[p * a.cs as usize]).collect();
+    let out = &mut c.data[..n];
+    if !accumulate {
+        out.iter_mut().for_each(|v| *v = T::ZERO);
+    }
+    let threads = match par {
+        Par::Threads(t) if t > 1 && n * k >= 1 << 16 => t,
+        _ => 1,
+    };
+    let chunk = n.div_ceil(threads * 4).max(64);
+    let (rs, cs) = (b.rs as usize, b.cs as usize);
+    let bd = b.data;
+    let work = |j0: usize, out: &mut [T]| {
+        if cs == 1 {
+            // Rows of b are contiguous: out += a_p · b[p, j0..].
+            for (p, &ap) in av.iter().enumerate() {
+                let row = &bd[p * rs + j0..p * rs + j0 + out.len()];
+                axpy(ap, row, out);
+            }
+        } else {
+            // Columns of b are contiguous: out[j] += a · b[:, j].
+            for (jj, o) in out.iter_mut().enumerate() {
+                let col = &bd[(j0 + jj) * cs..(j0 + jj) * cs + k];
+                *o += dot(&av, col);
+            }
+        }
+    };
+    if threads == 1 {
+        work(0, out);
+    } else {
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, o)| work(i * chunk, o));
+    }
+}
+
+crate::simd_fn! {
+    /// `y += alpha · x`.
+    fn axpy<T>(alpha: T, x: &[T], y: &mut [T]) {
+        let n = y.len();
+        let x = &x[..n];
+        for i in 0..n {
+            y[i] += alpha * x[i];
+        }
+    }
+}
+
+/// `Σ a_i b_i` with eight partial sums (vectorisable without reassociation licence).
+#[inline]
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    let n = a.len().min(b.len());
+    let mut acc = [T::ZERO; 8];
+    for c in 0..n / 8 {
+        for l in 0..8 {
+            acc[l] += a[c * 8 + l] * b[c * 8 + l];
+        }
+    }
+    let mut s = acc.iter().fold(T::ZERO, |s, x| s + *x);
+    for j in (n / 8) * 8..n {
+        s += a[j] * b[j];
+    }
+    s
 }
 
 /// Naive triple loop: the reference [`gemm`] is tested against.
@@ -215,7 +295,14 @@ mod tests {
 
     #[test]
     fn gemm_matches_naive_for_all_transposes_and_accumulate() {
-        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (17, 33, 65), (64, 1, 9)] {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (17, 33, 65),
+            (64, 1, 9),
+            (1, 33, 65),
+            (1, 300, 700),
+        ] {
             for ta in [false, true] {
                 for tb in [false, true] {
                     for acc in [false, true] {

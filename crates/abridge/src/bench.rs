@@ -405,7 +405,9 @@ fn decode(a: &crate::cli::TrainBenchArgs) -> Result<()> {
     let mut rng = Rng::new(0);
     let params = Params::<f32>::init(&cfg, &mut rng);
     let (b, s, t) = (a.batch, a.src_len, a.tgt_len);
-    let src: Vec<u32> = (0..s * b).map(|_| 4 + rng.below(a.vocab - 4) as u32).collect();
+    let src: Vec<u32> = (0..s * b)
+        .map(|_| 4 + rng.below(a.vocab - 4) as u32)
+        .collect();
     let lens = vec![s; b];
     let time = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
         f()?;
@@ -418,15 +420,40 @@ fn decode(a: &crate::cli::TrainBenchArgs) -> Result<()> {
         Ok(median(v))
     };
     let greedy_b = time(&mut || {
-        params.greedy(&cfg, &Sources { batch: b, src_len: s, src: &src, src_ext: &src, src_lengths: &lens }, t)?;
+        params.greedy(
+            &cfg,
+            &Sources {
+                batch: b,
+                src_len: s,
+                src: &src,
+                src_ext: &src,
+                src_lengths: &lens,
+            },
+            t,
+        )?;
         Ok(())
     })?;
     let one: Vec<u32> = (0..s).map(|i| src[i * b]).collect();
     let greedy_1 = time(&mut || {
-        params.greedy(&cfg, &Sources { batch: 1, src_len: s, src: &one, src_ext: &one, src_lengths: &[s] }, t)?;
+        params.greedy(
+            &cfg,
+            &Sources {
+                batch: 1,
+                src_len: s,
+                src: &one,
+                src_ext: &one,
+                src_lengths: &[s],
+            },
+            t,
+        )?;
         Ok(())
     })?;
-    let beam_cfg = BeamConfig { beam: 4, min_len: t, max_len: t, ..Default::default() };
+    let beam_cfg = BeamConfig {
+        beam: 4,
+        min_len: t,
+        max_len: t,
+        ..Default::default()
+    };
     let beam4 = time(&mut || {
         let mut m = Stepper::new(&params, &cfg, &one, &one)?;
         beam_search(&mut m, &beam_cfg);
