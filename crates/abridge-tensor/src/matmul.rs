@@ -217,10 +217,7 @@ fn gemv_row<T: Float>(
             }
         } else {
             // Columns of b are contiguous: out[j] += a · b[:, j].
-            for (jj, o) in out.iter_mut().enumerate() {
-                let col = &bd[(j0 + jj) * cs..(j0 + jj) * cs + k];
-                *o += dot(&av, col);
-            }
+            dots(&av, &bd[j0 * cs..], cs, out);
         }
     };
     if threads == 1 {
@@ -232,7 +229,7 @@ fn gemv_row<T: Float>(
     }
 }
 
-crate::simd_fn! {
+crate::simd_fn_wide! {
     /// `y += alpha · x`.
     fn axpy<T>(alpha: T, x: &[T], y: &mut [T]) {
         let n = y.len();
@@ -243,8 +240,18 @@ crate::simd_fn! {
     }
 }
 
+crate::simd_fn_wide! {
+    /// `out[j] += a · cols[j·stride .. j·stride + a.len()]`.
+    fn dots<T>(a: &[T], cols: &[T], stride: usize, out: &mut [T]) {
+        let k = a.len();
+        for (j, o) in out.iter_mut().enumerate() {
+            *o += dot(a, &cols[j * stride..j * stride + k]);
+        }
+    }
+}
+
 /// `Σ a_i b_i` with eight partial sums (vectorisable without reassociation licence).
-#[inline]
+#[inline(always)]
 fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     let n = a.len().min(b.len());
     let mut acc = [T::ZERO; 8];
