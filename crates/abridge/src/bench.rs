@@ -300,11 +300,9 @@ fn rouge(a: &crate::cli::RougeBenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Training steps of the summarizer on random full-length data, shaped like
-/// `../shared/bench/torch_lstm_bench.py`'s train phase (Adam, clip 5).
-fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
-    use abridge_model::{clip_global_norm, Forward, Inputs, ModelConfig, Optimizer, Params};
-    let cfg = ModelConfig {
+/// The summarizer configuration of the PyTorch anchor (attention size = hidden size).
+fn anchor_config(a: &crate::cli::TrainBenchArgs) -> abridge_model::ModelConfig {
+    abridge_model::ModelConfig {
         cell: match a.cell {
             CellArg::Lstm => CellKind::Lstm,
             CellArg::Gru => CellKind::Gru,
@@ -317,7 +315,14 @@ fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
         pointer: a.pointer,
         coverage: false,
         cov_weight: 1.0,
-    };
+    }
+}
+
+/// Training steps of the summarizer on random full-length data, shaped like
+/// `../shared/bench/torch_lstm_bench.py`'s train phase (Adam, clip 5).
+fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
+    use abridge_model::{clip_global_norm, Forward, Inputs, Optimizer, Params};
+    let cfg = anchor_config(a);
     let mut rng = Rng::new(0);
     let mut params = Params::<f32>::init(&cfg, &mut rng);
     let (b, s, t) = (a.batch, a.src_len, a.tgt_len);
@@ -387,21 +392,8 @@ fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
 /// forbidden until then, as the anchor runs a fixed number of steps).
 fn decode(a: &crate::cli::TrainBenchArgs) -> Result<()> {
     use abridge_decode::{beam_search, BeamConfig};
-    use abridge_model::{ModelConfig, Params, Sources, Stepper};
-    let cfg = ModelConfig {
-        cell: match a.cell {
-            CellArg::Lstm => CellKind::Lstm,
-            CellArg::Gru => CellKind::Gru,
-        },
-        vocab: a.vocab,
-        emb: a.emb,
-        hidden: a.hidden,
-        attn: a.hidden,
-        enc_layers: 1,
-        pointer: a.pointer,
-        coverage: false,
-        cov_weight: 1.0,
-    };
+    use abridge_model::{Params, Sources, Stepper};
+    let cfg = anchor_config(a);
     let mut rng = Rng::new(0);
     let params = Params::<f32>::init(&cfg, &mut rng);
     let (b, s, t) = (a.batch, a.src_len, a.tgt_len);
