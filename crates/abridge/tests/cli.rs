@@ -413,8 +413,27 @@ fn lead_baseline_scores_the_first_sentences() {
 
 #[test]
 fn bench_train_and_decode_report_numbers() {
-    let tiny = ["--src-len", "12", "--vocab", "50", "--hidden", "8", "--emb", "4", "--batch", "2", "--tgt-len", "3", "--steps", "1", "--format", "json"];
-    let t = stdout_json_lines(&abridge(&[&["bench", "train", "--warmup", "1"][..], &tiny[..]].concat()));
+    let tiny = [
+        "--src-len",
+        "12",
+        "--vocab",
+        "50",
+        "--hidden",
+        "8",
+        "--emb",
+        "4",
+        "--batch",
+        "2",
+        "--tgt-len",
+        "3",
+        "--steps",
+        "1",
+        "--format",
+        "json",
+    ];
+    let t = stdout_json_lines(&abridge(
+        &[&["bench", "train", "--warmup", "1"][..], &tiny[..]].concat(),
+    ));
     assert!(t[0]["ms_per_step"].as_f64().is_some() && t[0]["tokens_per_s"].as_u64().unwrap() > 0);
     let d = stdout_json_lines(&abridge(&[&["bench", "decode"][..], &tiny[..]].concat()));
     for k in ["greedy_batch_ms", "greedy_1_ms", "beam4_1_ms"] {
