@@ -36,32 +36,21 @@ pub fn has_avx2_fma() -> bool {
 /// AVX2+FMA, dispatching at run time. The body must be safe code.
 #[macro_export]
 macro_rules! simd_fn {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident<$T:ident>($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
-        $(#[$meta])*
-        $vis fn $name<$T: $crate::Float>($($arg: $ty),*) {
-            #[inline(always)]
-            fn inner<$T: $crate::Float>($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2<$T: $crate::Float>($($arg: $ty),*) {
-                    inner::<$T>($($arg),*)
-                }
-                if $crate::simd::has_avx2_fma() {
-                    // SAFETY: the CPU supports the features `avx2` was compiled for.
-                    return unsafe { avx2::<$T>($($arg),*) };
-                }
-            }
-            inner::<$T>($($arg),*)
-        }
-    };
+    ($($item:tt)*) => { $crate::__simd_dispatch!(false; $($item)*); };
 }
 
 /// [`simd_fn!`] with an AVX-512 variant as well, for compute-bound kernels (transcendentals over
 /// rows that stay in cache), where 16 lanes pay; memory-bound kernels gain nothing from it.
 #[macro_export]
 macro_rules! simd_fn_wide {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident<$T:ident>($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+    ($($item:tt)*) => { $crate::__simd_dispatch!(true; $($item)*); };
+}
+
+/// The one implementation behind [`simd_fn!`] and [`simd_fn_wide!`] (`$wide` selects AVX-512).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __simd_dispatch {
+    ($wide:literal; $(#[$meta:meta])* $vis:vis fn $name:ident<$T:ident>($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
         $(#[$meta])*
         $vis fn $name<$T: $crate::Float>($($arg: $ty),*) {
             #[inline(always)]
@@ -76,7 +65,7 @@ macro_rules! simd_fn_wide {
                 unsafe fn avx2<$T: $crate::Float>($($arg: $ty),*) {
                     inner::<$T>($($arg),*)
                 }
-                if $crate::simd::has_avx512() {
+                if $wide && $crate::simd::has_avx512() {
                     // SAFETY: the CPU supports the features `avx512` was compiled for.
                     return unsafe { avx512::<$T>($($arg),*) };
                 }
