@@ -214,8 +214,18 @@ fn rouge_bad_input_names_file_line_and_reason() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("has 2 summaries but"));
     let out = abridge(&["rouge", "--pairs", "/nonexistent/x.jsonl"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.jsonl"));
-    let out = abridge(&["rouge", "--pairs", &hyp, "--types", "rouge1,bleu"]);
+    let good = write(
+        dir.path(),
+        "good.jsonl",
+        b"{\"hyp\": \"a b\", \"ref\": \"a c\"}\n",
+    );
+    let out = abridge(&["rouge", "--pairs", &good, "--types", "rouge1,bleu"]);
     assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown ROUGE type `bleu`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
