@@ -141,7 +141,7 @@ fn rnn(a: &RnnBenchArgs) -> Result<()> {
             "ms_all": times.iter().map(|v| round(v * 1e3, 2)).collect::<Vec<_>>(),
             "tokens_per_s": (t * b / s).round() as u64,
             "gflop": round(flop / 1e9, 3),
-            "gflops": round(flop / s / 1e9, 1),
+            "gflops": round(flop / s / 1e9, 3),
         }))
     };
     let skipped = serde_json::Value::Null;

@@ -20,13 +20,13 @@ fn bench_rnn_prints_one_json_line_with_the_promised_fields() {
             "--threads",
             "2",
             "--seq",
-            "5",
+            "20",
             "--batch",
             "3",
             "--input",
             "4",
             "--hidden",
-            "7",
+            "32",
             "--reps",
             "1",
             "--iters",
@@ -43,7 +43,7 @@ fn bench_rnn_prints_one_json_line_with_the_promised_fields() {
         assert_eq!(text.lines().count(), 1, "{text}");
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["cell"], cell);
-        assert_eq!(v["shape"], serde_json::json!([5, 3, 4, 7]));
+        assert_eq!(v["shape"], serde_json::json!([20, 3, 4, 32]));
         for key in ["ms", "tokens_per_s", "gflops", "gemm_gflops"] {
             assert!(
                 v[key].as_f64().is_some_and(|x| x > 0.0),
