@@ -43,6 +43,10 @@ pub struct TrainConfig {
     /// Keep the word embeddings fixed (e.g. pretrained GloVe).
     #[serde(default)]
     pub freeze_embeddings: bool,
+    /// Wall-clock budget for this invocation in seconds (a resumed run gets a fresh budget); when
+    /// it is spent the run saves a checkpoint and stops as if `max_steps` were reached.
+    #[serde(default)]
+    pub time_limit_s: Option<f64>,
 }
 
 /// `lr_t = lr · warmup(t) · decay(t)`, with a linear warm-up over `warmup` steps.
@@ -101,6 +105,7 @@ impl Default for TrainConfig {
             keep: 3,
             schedule: Schedule::default(),
             freeze_embeddings: false,
+            time_limit_s: None,
         }
     }
 }
@@ -258,7 +263,7 @@ pub fn evaluate(ck: &Checkpoint, tcfg: &TrainConfig, data: &[Encoded]) -> Result
     })
 }
 
-/// Trains `ck` on `train` until `max_steps`, early stopping, or `stop()` says so; checkpoints go
+/// Trains `ck` on `train` until `max_steps`, early stopping or the time limit; checkpoints go
 /// to `run`, metrics to `run/metrics.jsonl`; `on_step` sees every step's metrics.
 pub fn train(
     run: &Path,
@@ -312,10 +317,15 @@ pub fn train(
     let mut grads: Params<f32> = ck.params.zeros_like();
     let mut last_loss = f64::NAN;
     let mut early_stopped = false;
+    let began = Instant::now();
+    let out_of_time = || {
+        tcfg.time_limit_s
+            .is_some_and(|l| began.elapsed().as_secs_f64() >= l)
+    };
     'epochs: loop {
         let batches = plan(train, &tcfg.batching(ck.state.epoch));
         while ck.state.batch_in_epoch < batches.len() {
-            if ck.state.step >= tcfg.max_steps {
+            if ck.state.step >= tcfg.max_steps || out_of_time() {
                 break 'epochs;
             }
             let start = Instant::now();

@@ -236,6 +236,9 @@ pub struct TrainArgs {
     pub max_tgt_len: usize,
     #[arg(long, default_value_t = 10_000)]
     pub max_steps: u64,
+    /// Stop (with a checkpoint) after this many minutes of training, whatever the step count.
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
     #[arg(long, default_value_t = 500)]
     pub eval_every: u64,
     /// Evaluations without improvement before stopping (0 = never stop early).

@@ -93,6 +93,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         max_src_len: a.max_src_len,
         max_tgt_len: a.max_tgt_len,
         max_steps: a.max_steps,
+        time_limit_s: a.max_minutes.map(|m| m * 60.0),
         clip: a.clip,
         seed: a.seed,
         eval_every: a.eval_every,
