@@ -151,6 +151,51 @@ fn rank(log_prob: f64, len: usize, coverage: &[f32], cfg: &BeamConfig) -> f64 {
     log_prob / cfg.length_penalty.lp(len) - cfg.coverage_penalty.cp(coverage)
 }
 
+/// One candidate extension considered at a search step, as an [`Observer`] sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// Index of the extended hypothesis among the step's live ones.
+    pub parent: usize,
+    pub token: u32,
+    /// `log P` of `token` given the hypothesis.
+    pub token_log_prob: f32,
+    /// `Σ log P` of the extended hypothesis.
+    pub log_prob: f64,
+    /// The length penalty divisor `lp(|Y|)` applied to `log_prob`.
+    pub length_penalty: f64,
+    /// The coverage penalty `cp` subtracted.
+    pub coverage_penalty: f64,
+    /// `log_prob / length_penalty − coverage_penalty`.
+    pub score: f64,
+    /// What the search did with it.
+    pub fate: Fate,
+}
+
+/// What became of a [`Candidate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// Kept alive for the next step (its index there).
+    Kept(usize),
+    /// Finished (with `</s>` or at `max_len`).
+    Finished,
+    /// Ranked below the beam.
+    Pruned,
+}
+
+/// Watches a search step by step, and may stop it (e.g. at a deadline).
+pub trait Observer {
+    /// Called after each step with every candidate considered, best first. Returning `false`
+    /// stops the search: the live hypotheses are then returned as unfinished ones.
+    fn step(&mut self, step: usize, candidates: &[Candidate]) -> bool;
+}
+
+/// Observes nothing and never stops.
+impl Observer for () {
+    fn step(&mut self, _: usize, _: &[Candidate]) -> bool {
+        true
+    }
+}
+
 /// Beam search; returns the finished hypotheses, best first (at least one).
 ///
 /// Each step extends every live hypothesis by its `K` best legal tokens and keeps the `K` best
@@ -158,6 +203,15 @@ fn rank(log_prob: f64, len: usize, coverage: &[f32], cfg: &BeamConfig) -> f64 {
 /// towards short outputs); a candidate ending in `</s>` is finished. The search stops when the
 /// best candidate of a step is a finished one, or at `max_len`.
 pub fn beam_search<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Vec<Hypothesis> {
+    beam_search_observed(model, cfg, &mut ()).0
+}
+
+/// [`beam_search`] reporting every step to `obs`; the flag is `true` when `obs` stopped it.
+pub fn beam_search_observed<M: StepModel, O: Observer + ?Sized>(
+    model: &mut M,
+    cfg: &BeamConfig,
+    obs: &mut O,
+) -> (Vec<Hypothesis>, bool) {
     let k = cfg.beam.max(1);
     let v = model.vocab();
     let mut alive = vec![Live {
@@ -167,7 +221,8 @@ pub fn beam_search<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Vec<Hypothe
     }];
     let (mut parents, mut last) = (vec![0usize], vec![cfg.bos]);
     let mut finished: Vec<Hypothesis> = Vec::new();
-    loop {
+    let mut stopped = false;
+    for step in 0.. {
         let out = model.step(&parents, &last);
         let s = if out.attention.is_empty() {
             0
@@ -181,6 +236,8 @@ pub fn beam_search<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Vec<Hypothe
             token: u32,
             log_prob: f32,
             coverage: Vec<f32>,
+            lp: f64,
+            cp: f64,
         }
         let mut cands: Vec<Cand> = Vec::new();
         for (hi, h) in alive.iter().enumerate() {
@@ -193,13 +250,17 @@ pub fn beam_search<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Vec<Hypothe
             };
             let coverage = add(&h.coverage, attn);
             for w in idx {
-                let lp = h.log_prob + row[w] as f64;
+                let total = h.log_prob + row[w] as f64;
+                let lp = cfg.length_penalty.lp(h.tokens.len() + 1);
+                let cp = cfg.coverage_penalty.cp(&coverage);
                 cands.push(Cand {
-                    score: rank(lp, h.tokens.len() + 1, &coverage, cfg),
+                    score: total / lp - cp,
                     hyp: hi,
                     token: w as u32,
                     log_prob: row[w],
                     coverage: coverage.clone(),
+                    lp,
+                    cp,
                 });
             }
         }
@@ -212,12 +273,25 @@ pub fn beam_search<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Vec<Hypothe
         let top_finished = cands.first().is_some_and(|c| c.token == cfg.eos);
         let mut next = Vec::new();
         let (mut next_parents, mut next_last) = (Vec::new(), Vec::new());
+        let mut seen: Vec<Candidate> = Vec::with_capacity(cands.len());
         for c in cands {
-            if next.len() == k {
-                break;
-            }
             let h = &alive[c.hyp];
+            seen.push(Candidate {
+                parent: c.hyp,
+                token: c.token,
+                token_log_prob: c.log_prob,
+                log_prob: h.log_prob + c.log_prob as f64,
+                length_penalty: c.lp,
+                coverage_penalty: c.cp,
+                score: c.score,
+                fate: Fate::Pruned,
+            });
+            if next.len() == k {
+                continue;
+            }
+            let fate = &mut seen.last_mut().expect("just pushed").fate;
             if c.token == cfg.eos {
+                *fate = Fate::Finished;
                 finished.push(finish(
                     Live {
                         tokens: h.tokens.clone(),
@@ -232,6 +306,7 @@ pub fn beam_search<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Vec<Hypothe
                 tokens.push(c.token);
                 if tokens.len() >= cfg.max_len {
                     // At the length limit: finished without `</s>`.
+                    *fate = Fate::Finished;
                     finished.push(finish(
                         Live {
                             tokens,
@@ -243,6 +318,7 @@ pub fn beam_search<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Vec<Hypothe
                     ));
                     continue;
                 }
+                *fate = Fate::Kept(next.len());
                 next.push(Live {
                     tokens,
                     log_prob: h.log_prob + c.log_prob as f64,
@@ -252,15 +328,21 @@ pub fn beam_search<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Vec<Hypothe
                 next_last.push(c.token);
             }
         }
+        let go_on = obs.step(step, &seen);
         if top_finished || next.is_empty() {
             break;
         }
         alive = next;
         parents = next_parents;
         last = next_last;
+        if !go_on {
+            stopped = true;
+            finished.extend(alive.drain(..).map(|h| finish(h, None, cfg)));
+            break;
+        }
     }
     finished.sort_by(|a, b| b.score.total_cmp(&a.score));
-    finished
+    (finished, stopped)
 }
 
 /// Greedy search: the most probable legal token at every step.

@@ -9,5 +9,8 @@
 pub mod beam;
 pub mod penalties;
 
-pub use beam::{beam_search, greedy, BeamConfig, Hypothesis, StepModel, StepOutput};
+pub use beam::{
+    beam_search, beam_search_observed, greedy, BeamConfig, Candidate, Fate, Hypothesis, Observer,
+    StepModel, StepOutput,
+};
 pub use penalties::{CoveragePenalty, LengthPenalty};

@@ -1,7 +1,8 @@
 //! Beam search on hand-built log-probability tables (as OpenNMT's beam tests do).
 
 use abridge_decode::{
-    beam_search, greedy, BeamConfig, CoveragePenalty, LengthPenalty, StepModel, StepOutput,
+    beam_search, beam_search_observed, greedy, BeamConfig, Candidate, CoveragePenalty, Fate,
+    LengthPenalty, Observer, StepModel, StepOutput,
 };
 
 const BOS: u32 = 1;
@@ -233,4 +234,70 @@ fn summary_coverage_penalty_prefers_hypotheses_that_do_not_re_attend() {
     };
     let b = beam_search(&mut m, &c);
     assert_eq!(b[0].tokens, vec![3, 4], "{b:?}");
+}
+
+/// Records every step's candidates; stops after `stop_after` steps.
+struct Recorder {
+    steps: Vec<Vec<Candidate>>,
+    stop_after: usize,
+}
+
+impl Observer for Recorder {
+    fn step(&mut self, step: usize, c: &[Candidate]) -> bool {
+        assert_eq!(step, self.steps.len());
+        self.steps.push(c.to_vec());
+        self.steps.len() < self.stop_after
+    }
+}
+
+#[test]
+fn the_observer_sees_kept_finished_and_pruned_candidates_with_their_penalties() {
+    let probs = |p: &[u32]| match p {
+        [] => [0.0, 0.0, 0.05, 0.5, 0.4, 0.05],
+        [3, ..] => [0.0, 0.0, 0.25, 0.25, 0.25, 0.25],
+        _ => [0.0, 0.0, 0.9, 0.05, 0.0, 0.05],
+    };
+    let c = BeamConfig {
+        length_penalty: LengthPenalty::Average,
+        ..cfg(2)
+    };
+    let mut rec = Recorder {
+        steps: vec![],
+        stop_after: usize::MAX,
+    };
+    let (hyps, stopped) = beam_search_observed(&mut Table::new(probs), &c, &mut rec);
+    assert!(!stopped);
+    assert_eq!(hyps, beam_search(&mut Table::new(probs), &c));
+    let first = &rec.steps[0];
+    // Step 0: two candidates from the one start hypothesis, both kept, best first.
+    assert_eq!(first.len(), 2);
+    assert_eq!((first[0].token, first[0].fate), (3, Fate::Kept(0)));
+    assert_eq!((first[1].token, first[1].fate), (4, Fate::Kept(1)));
+    for s in &rec.steps {
+        for x in s {
+            assert!((x.score - (x.log_prob / x.length_penalty - x.coverage_penalty)).abs() < 1e-12);
+        }
+        assert!(s.windows(2).all(|w| w[0].score >= w[1].score));
+        assert!(s.iter().filter(|x| matches!(x.fate, Fate::Kept(_))).count() <= 2);
+    }
+    // Step 1: 4 → </s> finishes and ends the search.
+    let last = rec.steps.last().unwrap();
+    assert_eq!((last[0].parent, last[0].token, last[0].fate), (1, EOS, Fate::Finished));
+}
+
+#[test]
+fn an_observer_can_stop_the_search_and_get_the_live_hypotheses() {
+    let probs = |_: &[u32]| [0.0, 0.0, 0.01, 0.5, 0.49, 0.0];
+    let mut rec = Recorder {
+        steps: vec![],
+        stop_after: 3,
+    };
+    let (hyps, stopped) = beam_search_observed(&mut Table::new(probs), &cfg(2), &mut rec);
+    assert!(stopped);
+    assert_eq!(rec.steps.len(), 3);
+    // Two live hypotheses × two extensions each: two kept, two pruned.
+    let fates: Vec<Fate> = rec.steps[1].iter().map(|x| x.fate).collect();
+    assert_eq!(fates, [Fate::Kept(0), Fate::Kept(1), Fate::Pruned, Fate::Pruned]);
+    assert!(!hyps.is_empty());
+    assert!(hyps.iter().all(|h| !h.ended && h.tokens.len() == 3));
 }
