@@ -38,13 +38,54 @@ pub enum Command {
     /// Extractive baselines.
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Serve summaries over HTTP (POST /v1/summarize, GET /health, /metrics, /openapi.json).
+    Serve(Box<ServeArgs>),
+}
+
+/// What the server does with a document longer than --max-src-len tokens.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LongDocs {
+    /// Summarize the first --max-src-len tokens and say so in the response (`notice`).
+    Truncate,
+    /// Answer 413 naming the document.
+    Reject,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Model folder (default: the bundled model).
+    #[arg(long)]
+    pub model: Option<std::path::PathBuf>,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Decoding threads shared by all requests (0 = one per core).
+    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
+    pub threads: usize,
+    /// Largest request body accepted.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Most documents in one request.
+    #[arg(long, default_value_t = 32)]
+    pub max_docs: usize,
+    /// Most documents admitted at once (queued or decoding); more get 503.
+    #[arg(long, default_value_t = 256)]
+    pub max_queue: usize,
+    /// A request not answered within this many milliseconds gets 504.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    #[arg(long, value_enum, default_value = "truncate")]
+    pub long_docs: LongDocs,
+    /// Default decoding knobs (a request may override them).
+    #[command(flatten)]
+    pub decode: DecodeArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Model folder (a checkpoint folder, or a run folder: its `best` checkpoint).
+    /// Model folder (a checkpoint folder, or a run folder: its `best` checkpoint); default: the
+    /// bundled model.
     #[arg(long)]
-    pub model: std::path::PathBuf,
+    pub model: Option<std::path::PathBuf>,
     /// Test pairs (any corpus format; documents and reference summaries).
     #[command(flatten)]
     pub corpus: CorpusArgs,
@@ -121,9 +162,10 @@ pub struct DecodeArgs {
 
 #[derive(Args, Debug)]
 pub struct SummarizeArgs {
-    /// Model folder (a checkpoint folder, or a run folder: its `best` checkpoint).
+    /// Model folder (a checkpoint folder, or a run folder: its `best` checkpoint); default: the
+    /// bundled model.
     #[arg(long)]
-    pub model: std::path::PathBuf,
+    pub model: Option<std::path::PathBuf>,
     /// A text file, `-` for standard input, a directory of text files, or a .jsonl file.
     #[arg(default_value = "-")]
     pub input: String,

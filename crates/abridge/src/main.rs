@@ -5,6 +5,8 @@ mod bench;
 mod cli;
 mod data;
 mod rouge;
+mod serve;
+mod serve_api;
 mod summarize;
 mod train;
 
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         cli::Command::Summarize(args) => summarize::run(&args),
         cli::Command::Eval(args) => summarize::eval(&args),
         cli::Command::Baseline(cmd) => summarize::baseline(cmd),
+        cli::Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

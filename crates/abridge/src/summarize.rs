@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use abridge_decode::{beam_search, BeamConfig, CoveragePenalty, LengthPenalty};
+use abridge_decode::{beam_search_observed, BeamConfig, CoveragePenalty, LengthPenalty, Observer};
 use abridge_model::{ModelConfig, Params, Stepper};
 use abridge_rouge::{RougeScorer, RougeType};
 use abridge_text::corpus::{Corpus, Fields};
@@ -63,6 +63,17 @@ pub fn load_model(path: &Path, lowercase: Option<bool>) -> Result<Loaded> {
     })
 }
 
+/// Loads `--model` if given, else the bundled default model; also returns the model's name.
+pub fn load_default_or(path: Option<&Path>, lowercase: Option<bool>) -> Result<(Loaded, String)> {
+    match path {
+        Some(p) => Ok((load_model(p, lowercase)?, p.display().to_string())),
+        None => bail!(
+            "no --model given and this build carries no bundled model; pass --model DIR (a folder \
+             written by `abridge train` or `abridge export`)"
+        ),
+    }
+}
+
 /// One summary.
 pub struct Summary {
     pub text: String,
@@ -84,10 +95,25 @@ pub fn summarize_text(
         bail!("the document has no words");
     }
     toks.truncate(max_src_len.max(1));
-    let ext = Extended::new(&m.vocab, &toks);
-    let src = m.vocab.encode(&toks);
+    Ok(summarize_tokens(m, &toks, beam, &mut ())?.0)
+}
+
+/// Summarizes one tokenized document (non-empty) with beam search watched by `obs`; the flag
+/// says whether `obs` stopped the search (the summary is then the best unfinished hypothesis).
+pub fn summarize_tokens<O: Observer + ?Sized>(
+    m: &Loaded,
+    toks: &[String],
+    beam: &BeamConfig,
+    obs: &mut O,
+) -> Result<(Summary, bool)> {
+    if toks.is_empty() {
+        bail!("the document has no words");
+    }
+    let ext = Extended::new(&m.vocab, toks);
+    let src = m.vocab.encode(toks);
     let mut stepper = Stepper::new(&m.params, &m.cfg, &src, &ext.src)?;
-    let best = beam_search(&mut stepper, beam)
+    let (hyps, stopped) = beam_search_observed(&mut stepper, beam, obs);
+    let best = hyps
         .into_iter()
         .next()
         .context("beam search returned nothing")?;
@@ -103,12 +129,15 @@ pub fn summarize_text(
         .filter_map(|&id| ext.word(&m.vocab, id))
         .map(str::to_string)
         .collect();
-    Ok(Summary {
-        text: detokenize_lines(&words),
-        tokens: words,
-        copied_oov,
-        score: best.score,
-    })
+    Ok((
+        Summary {
+            text: detokenize_lines(&words),
+            tokens: words,
+            copied_oov,
+            score: best.score,
+        },
+        stopped,
+    ))
 }
 
 pub fn beam_config(a: &DecodeArgs) -> Result<BeamConfig> {
@@ -212,7 +241,7 @@ fn documents(a: &SummarizeArgs) -> Result<Vec<(String, String)>> {
 
 pub fn run(a: &SummarizeArgs) -> Result<()> {
     let beam = beam_config(&a.decode)?;
-    let m = load_model(&a.model, a.lowercase)?;
+    let (m, _) = load_default_or(a.model.as_deref(), a.lowercase)?;
     let docs = documents(a)?;
     let results: Vec<Result<Summary>> = with_threads(a.threads, || {
         docs.iter()
@@ -343,7 +372,10 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         score_all, score_all_155, summarize as rs_summary, summarize_155, Pair,
     };
     let beam = beam_config(&a.decode)?;
-    let m = load_model(&a.model, if a.corpus.lowercase { Some(true) } else { None })?;
+    let (m, _) = load_default_or(
+        a.model.as_deref(),
+        if a.corpus.lowercase { Some(true) } else { None },
+    )?;
     let corpus = Corpus::guess(
         &a.corpus.file,
         Fields {

@@ -1,0 +1,518 @@
+//! `abridge serve`: the summarizer over HTTP (axum on tokio).
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/summarize` | `{"text": ...}` or `{"texts": [...]}` plus optional knobs → summaries |
+//! | `GET /health` | liveness and the model's name |
+//! | `GET /metrics` | Prometheus text: requests by status, latency histogram, documents, tokens, queue, memory |
+//! | `GET /openapi.json` | the OpenAPI 3 description |
+//!
+//! Concurrency: tokio (one thread) only parses, validates and answers; every document is a job on
+//! one rayon pool of `--threads` workers, which also runs the model's own parallel kernels, so
+//! concurrent requests share the cores without oversubscribing them. At most `--max-queue`
+//! documents are admitted (queued or decoding); beyond that the answer is 503 with `Retry-After`.
+//! A job that has not finished by the request's deadline (`--timeout-ms`) is stopped between
+//! decoder steps and the request gets 504.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use abridge_decode::{Candidate, Observer};
+use anyhow::{Context, Result};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::json;
+
+use crate::cli::{LongDocs, ServeArgs};
+use crate::serve_api::{parse_request, validate_decode, ApiError, RequestLimits};
+use crate::summarize::{beam_config, load_default_or, summarize_tokens, Loaded, Summary};
+
+/// Upper bounds (seconds) of the latency histogram's buckets.
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Counters behind `GET /metrics`.
+#[derive(Default)]
+struct Metrics {
+    by_status: Mutex<BTreeMap<u16, u64>>,
+    /// Cumulative counts per bucket of `BUCKETS`, then the total.
+    latency: [AtomicU64; BUCKETS.len() + 1],
+    latency_sum_us: AtomicU64,
+    documents: AtomicU64,
+    source_tokens: AtomicU64,
+    summary_tokens: AtomicU64,
+    truncated: AtomicU64,
+    timeouts: AtomicU64,
+}
+
+impl Metrics {
+    fn observe(&self, status: u16, took: Duration) {
+        *self
+            .by_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(status)
+            .or_default() += 1;
+        let s = took.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if s <= *b {
+                self.latency[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency[BUCKETS.len()].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+struct AppState {
+    model: Arc<Loaded>,
+    model_name: String,
+    pool: rayon::ThreadPool,
+    threads: usize,
+    defaults: crate::cli::DecodeArgs,
+    limits: RequestLimits,
+    long_docs: LongDocs,
+    timeout: Duration,
+    max_queue: usize,
+    queue: Arc<tokio::sync::Semaphore>,
+    metrics: Metrics,
+    started: Instant,
+}
+
+/// Stops a search at a deadline.
+struct Deadline(Instant);
+
+impl Observer for Deadline {
+    fn step(&mut self, _: usize, _: &[Candidate]) -> bool {
+        Instant::now() < self.0
+    }
+}
+
+/// Resident set size of this process in bytes (Linux; 0 elsewhere).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn json_response(status: u16, body: &serde_json::Value) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn error_response(e: &ApiError) -> Response {
+    let mut r = json_response(e.status, &e.body());
+    if e.status == 503 {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    r
+}
+
+/// One decoded document and what happened to its input.
+struct DocResult {
+    summary: Summary,
+    source_tokens: usize,
+    truncated_from: Option<usize>,
+}
+
+async fn summarize(
+    State(st): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let t0 = Instant::now();
+    let (status, resp) = match handle(&st, body).await {
+        Ok(v) => (200, json_response(200, &v)),
+        Err(e) => (e.status, error_response(&e)),
+    };
+    st.metrics.observe(status, t0.elapsed());
+    resp
+}
+
+async fn handle(
+    st: &Arc<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<serde_json::Value, ApiError> {
+    let t0 = Instant::now();
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                413,
+                "body_too_large",
+                "the request body exceeds this server's --max-body-bytes",
+            )
+        } else {
+            ApiError::new(400, "invalid_body", r.body_text())
+        }
+    })?;
+    let req = parse_request(&body, &st.defaults, st.limits)?;
+    let beam = beam_config(&req.decode).map_err(|e| ApiError::new(400, "invalid_field", e.to_string()))?;
+    let max_src = st.defaults.max_src_len.max(1);
+    let name = |i: usize| {
+        if req.many {
+            format!("texts[{i}]")
+        } else {
+            "text".to_string()
+        }
+    };
+    // Tokenize and apply the length policy before admitting any work.
+    let mut docs = Vec::with_capacity(req.texts.len());
+    for (i, text) in req.texts.iter().enumerate() {
+        let mut toks = st.model.tokenizer.tokenize(text);
+        if toks.is_empty() {
+            return Err(ApiError::new(
+                400,
+                "empty_document",
+                format!("`{}` has no words", name(i)),
+            ));
+        }
+        let mut truncated_from = None;
+        if toks.len() > max_src {
+            if st.long_docs == LongDocs::Reject {
+                return Err(ApiError::new(
+                    413,
+                    "document_too_long",
+                    format!(
+                        "`{}` has {} tokens; this server reads at most {max_src}",
+                        name(i),
+                        toks.len()
+                    ),
+                ));
+            }
+            truncated_from = Some(toks.len());
+            toks.truncate(max_src);
+        }
+        docs.push((toks, truncated_from));
+    }
+    let permits = st
+        .queue
+        .clone()
+        .try_acquire_many_owned(docs.len() as u32)
+        .map_err(|_| {
+            ApiError::new(
+                503,
+                "busy",
+                format!(
+                    "the server is at its limit of {} queued documents; retry shortly",
+                    st.max_queue
+                ),
+            )
+        })?;
+    let deadline = t0 + st.timeout;
+    let mut waiting = Vec::with_capacity(docs.len());
+    for (toks, truncated_from) in docs {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let model = st.model.clone();
+        let beam = beam.clone();
+        st.pool.spawn(move || {
+            let r = if Instant::now() >= deadline {
+                Ok(None)
+            } else {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    summarize_tokens(&model, &toks, &beam, &mut Deadline(deadline))
+                }))
+                .map_err(|_| "the decoder panicked".to_string())
+                .and_then(|r| r.map_err(|e| format!("{e:#}")))
+                .map(|(summary, stopped)| {
+                    (!stopped).then_some(DocResult {
+                        summary,
+                        source_tokens: toks.len(),
+                        truncated_from,
+                    })
+                })
+            };
+            let _ = tx.send(r);
+        });
+        waiting.push(rx);
+    }
+    let mut results = Vec::with_capacity(waiting.len());
+    for rx in waiting {
+        match rx.await {
+            Ok(Ok(Some(r))) => results.push(r),
+            Ok(Ok(None)) => {
+                st.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+                return Err(ApiError::new(
+                    504,
+                    "timeout",
+                    format!(
+                        "decoding did not finish within this server's limit of {} ms",
+                        st.timeout.as_millis()
+                    ),
+                ));
+            }
+            Ok(Err(msg)) => {
+                eprintln!("error: a decode failed: {msg}");
+                return Err(ApiError::new(500, "internal", "the decoder failed on this document"));
+            }
+            Err(_) => return Err(ApiError::new(500, "internal", "a decode job was lost")),
+        }
+    }
+    drop(permits);
+    let m = &st.metrics;
+    let summaries: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            m.documents.fetch_add(1, Ordering::Relaxed);
+            m.source_tokens
+                .fetch_add(r.source_tokens as u64, Ordering::Relaxed);
+            m.summary_tokens
+                .fetch_add(r.summary.tokens.len() as u64, Ordering::Relaxed);
+            let mut v = json!({
+                "summary": r.summary.text,
+                "tokens": r.summary.tokens.len(),
+                "source_tokens": r.source_tokens,
+                "copied_oov": r.summary.copied_oov,
+                "score": r.summary.score,
+                "truncated": r.truncated_from.is_some(),
+            });
+            if let Some(n) = r.truncated_from {
+                m.truncated.fetch_add(1, Ordering::Relaxed);
+                v["notice"] = json!(format!(
+                    "the document has {n} tokens; the first {} were summarized",
+                    r.source_tokens
+                ));
+            }
+            v
+        })
+        .collect();
+    let mut out = json!({
+        "model": st.model_name,
+        "elapsed_ms": t0.elapsed().as_secs_f64() * 1e3,
+    });
+    if !req.many {
+        out["summary"] = summaries[0]["summary"].clone();
+    }
+    out["summaries"] = json!(summaries);
+    Ok(out)
+}
+
+async fn health(State(st): State<Arc<AppState>>) -> Response {
+    json_response(
+        200,
+        &json!({
+            "status": "ok",
+            "model": st.model_name,
+            "cell": st.model.cfg.cell,
+            "vocab": st.model.cfg.vocab,
+            "threads": st.threads,
+            "uptime_s": st.started.elapsed().as_secs_f64(),
+        }),
+    )
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    use std::fmt::Write;
+    let m = &st.metrics;
+    let mut s = String::new();
+    let _ = writeln!(s, "# HELP abridge_http_requests_total Summarize requests answered, by HTTP status.\n# TYPE abridge_http_requests_total counter");
+    for (code, n) in m.by_status.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = writeln!(s, "abridge_http_requests_total{{code=\"{code}\"}} {n}");
+    }
+    let _ = writeln!(s, "# HELP abridge_request_duration_seconds Latency of summarize requests.\n# TYPE abridge_request_duration_seconds histogram");
+    for (i, b) in BUCKETS.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "abridge_request_duration_seconds_bucket{{le=\"{b}\"}} {}",
+            m.latency[i].load(Ordering::Relaxed)
+        );
+    }
+    let count = m.latency[BUCKETS.len()].load(Ordering::Relaxed);
+    let _ = writeln!(
+        s,
+        "abridge_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\nabridge_request_duration_seconds_sum {}\nabridge_request_duration_seconds_count {count}",
+        m.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    let in_flight = st.max_queue - st.queue.available_permits();
+    for (name, help, kind, v) in [
+        ("abridge_documents_total", "Documents summarized.", "counter", m.documents.load(Ordering::Relaxed)),
+        ("abridge_source_tokens_total", "Source tokens read.", "counter", m.source_tokens.load(Ordering::Relaxed)),
+        ("abridge_summary_tokens_total", "Summary tokens written.", "counter", m.summary_tokens.load(Ordering::Relaxed)),
+        ("abridge_truncated_documents_total", "Documents cut to --max-src-len.", "counter", m.truncated.load(Ordering::Relaxed)),
+        ("abridge_timeouts_total", "Requests stopped at --timeout-ms.", "counter", m.timeouts.load(Ordering::Relaxed)),
+        ("abridge_queue_documents", "Documents admitted and not yet answered.", "gauge", in_flight as u64),
+        ("process_resident_memory_bytes", "Resident memory.", "gauge", rss_bytes()),
+    ] {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s,
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    json_response(200, &openapi_doc())
+}
+
+async fn not_found() -> Response {
+    error_response(&ApiError::new(
+        404,
+        "not_found",
+        "no such route; see GET /openapi.json",
+    ))
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(&ApiError::new(
+        405,
+        "method_not_allowed",
+        "this route does not take that method; see GET /openapi.json",
+    ))
+}
+
+/// The OpenAPI 3.0 description of the routes.
+pub fn openapi_doc() -> serde_json::Value {
+    let err = json!({"$ref": "#/components/schemas/Error"});
+    let err_resp = |d: &str| json!({"description": d, "content": {"application/json": {"schema": err}}});
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Abridge", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Neural summarization (pointer-generator with attention) over HTTP."},
+        "paths": {
+            "/v1/summarize": {"post": {
+                "summary": "Summarize one document (`text`) or several (`texts`).",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SummarizeRequest"}}}},
+                "responses": {
+                    "200": {"description": "Summaries", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SummarizeResponse"}}}},
+                    "400": err_resp("Invalid JSON, an unknown or invalid field (named in the message), or an empty document"),
+                    "413": err_resp("Body, document (with --long-docs reject) or document count over the server's limit"),
+                    "503": err_resp("The queue is full; retry after the Retry-After header"),
+                    "504": err_resp("Decoding exceeded the server's time limit"),
+                }
+            }},
+            "/health": {"get": {"summary": "Liveness and model", "responses": {"200": {"description": "OK"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text/plain exposition format"}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
+        },
+        "components": {"schemas": {
+            "SummarizeRequest": {"type": "object", "additionalProperties": false, "properties": {
+                "text": {"type": "string", "description": "One document (or use `texts`)"},
+                "texts": {"type": "array", "items": {"type": "string"}, "description": "Several documents"},
+                "beam": {"type": "integer", "minimum": 1, "maximum": crate::serve_api::MAX_BEAM},
+                "min_len": {"type": "integer", "minimum": 0},
+                "max_len": {"type": "integer", "minimum": 1, "maximum": crate::serve_api::MAX_LEN},
+                "length_penalty": {"type": "string", "enum": ["none", "gnmt", "avg", "power"]},
+                "alpha": {"type": "number", "minimum": 0, "maximum": crate::serve_api::MAX_PENALTY_WEIGHT},
+                "coverage_penalty": {"type": "string", "enum": ["none", "gnmt", "summary"]},
+                "beta": {"type": "number", "minimum": 0, "maximum": crate::serve_api::MAX_PENALTY_WEIGHT},
+                "block_ngram": {"type": "integer", "minimum": 0, "maximum": crate::serve_api::MAX_NGRAM},
+            }},
+            "Summary": {"type": "object", "properties": {
+                "summary": {"type": "string"}, "tokens": {"type": "integer"},
+                "source_tokens": {"type": "integer"}, "copied_oov": {"type": "array", "items": {"type": "string"}},
+                "score": {"type": "number"}, "truncated": {"type": "boolean"},
+                "notice": {"type": "string", "description": "Present when the document was truncated"},
+            }},
+            "SummarizeResponse": {"type": "object", "properties": {
+                "summary": {"type": "string", "description": "With `text`: the summary"},
+                "summaries": {"type": "array", "items": {"$ref": "#/components/schemas/Summary"}},
+                "model": {"type": "string"}, "elapsed_ms": {"type": "number"},
+            }},
+            "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"}}}}},
+        }}
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+pub fn run(a: &ServeArgs) -> Result<()> {
+    validate_decode(&a.decode).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    beam_config(&a.decode)?;
+    if a.max_queue == 0 || a.max_docs == 0 {
+        anyhow::bail!("--max-queue and --max-docs must be at least 1");
+    }
+    let (model, model_name) = load_default_or(a.model.as_deref(), None)?;
+    let threads = if a.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        a.threads
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("abridge-decode-{i}"))
+        .build()
+        .context("building the decoding thread pool")?;
+    let state = Arc::new(AppState {
+        model: Arc::new(model),
+        model_name,
+        pool,
+        threads,
+        defaults: a.decode.clone(),
+        limits: RequestLimits {
+            max_docs: a.max_docs,
+        },
+        long_docs: a.long_docs,
+        timeout: Duration::from_millis(a.timeout_ms.max(1)),
+        max_queue: a.max_queue,
+        queue: Arc::new(tokio::sync::Semaphore::new(a.max_queue)),
+        metrics: Metrics::default(),
+        started: Instant::now(),
+    });
+    let app = Router::new()
+        .route(
+            "/v1/summarize",
+            post(summarize).fallback(method_not_allowed),
+        )
+        .route("/health", get(health).fallback(method_not_allowed))
+        .route("/metrics", get(metrics).fallback(method_not_allowed))
+        .route("/openapi.json", get(openapi).fallback(method_not_allowed))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(a.max_body_bytes))
+        .with_state(state);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("abridge-http")
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&a.addr)
+            .await
+            .with_context(|| format!("binding {}", a.addr))?;
+        let local = listener.local_addr()?;
+        // The first line of standard output: scripts and tests read the port from it.
+        println!("listening on http://{local}");
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")?;
+        eprintln!("shut down");
+        Ok(())
+    })
+}
