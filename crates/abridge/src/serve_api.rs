@@ -150,16 +150,26 @@ pub fn parse_request(
             "the request body is empty; send a JSON object such as {\"text\": \"...\"}",
         ));
     }
+    if !text.trim_start().starts_with('{') {
+        return Err(ApiError::new(
+            400,
+            "invalid_json",
+            "the request body must be a JSON object such as {\"text\": \"...\"}",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_str(text);
-    let raw: Raw = serde_path_to_error::deserialize(de).map_err(|e| {
+    let raw: Raw = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." || path.is_empty() {
+        let data = inner.classify() == serde_json::error::Category::Data;
+        if !data || path == "." || path.is_empty() {
             ApiError::new(400, "invalid_json", format!("invalid JSON: {inner}"))
         } else {
             ApiError::field(&path, inner)
         }
     })?;
+    de.end()
+        .map_err(|e| ApiError::new(400, "invalid_json", format!("invalid JSON: {e}")))?;
     let (texts, many) = match (raw.text, raw.texts) {
         (Some(t), None) => (vec![t], false),
         (None, Some(ts)) => (ts, true),
@@ -299,6 +309,7 @@ mod tests {
         assert_eq!(err("{").code, "invalid_json");
         assert_eq!(err("[1, 2]").code, "invalid_json");
         assert_eq!(err("null").code, "invalid_json");
+        assert_eq!(err(r#"{"text": "a"} trailing"#).code, "invalid_json");
         let e = parse_request(b"{\"text\": \"\xff\"}", &defaults(), LIM).unwrap_err();
         assert_eq!(e.code, "invalid_utf8");
     }

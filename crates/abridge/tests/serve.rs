@@ -1,0 +1,300 @@
+//! `abridge serve` end to end: the real binary on a free loopback port, every route and every
+//! error path, and a randomized barrage of hostile requests after which the server must still
+//! answer.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A tiny model trained once for all tests of this file.
+fn model() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-test-model");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut corpus = String::new();
+        for i in 0..16 {
+            corpus += &format!(
+                "{{\"text\": \"the cat w{} sat on the mat . it was w{} .\", \"summary\": \"cat w{} .\"}}\n",
+                i % 5,
+                i % 3,
+                i % 5
+            );
+        }
+        let data = dir.join("train.jsonl");
+        std::fs::write(&data, corpus).unwrap();
+        let run = dir.join("run");
+        let out = Command::new(env!("CARGO_BIN_EXE_abridge"))
+            .args(["train", data.to_str().unwrap(), "--out", run.to_str().unwrap()])
+            .args(["--emb", "8", "--hidden", "8", "--attn", "8", "--batch-size", "4"])
+            .args(["--max-steps", "4", "--eval-every", "0", "--threads", "1"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        run
+    })
+}
+
+/// A running server, killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_abridge"))
+        .args(["serve", "--model", model().to_str().unwrap()])
+        .args(["--addr", "127.0.0.1:0", "--threads", "1", "--max-len", "12", "--min-len", "2"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Server { child, addr }
+}
+
+/// Sends raw bytes and returns (status, headers, body) of the response.
+fn raw(addr: &str, request: &[u8]) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
+    let mut r = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    raw(addr, &r)
+}
+
+fn post(addr: &str, body: &str) -> (u16, Value) {
+    let (status, _, b) = request(addr, "POST", "/v1/summarize", body.as_bytes());
+    let v = serde_json::from_str(&b).unwrap_or_else(|e| panic!("not JSON ({e}): {b:?}"));
+    (status, v)
+}
+
+fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+#[test]
+fn health_metrics_and_openapi() {
+    let s = serve(&[]);
+    let (st, _, b) = request(&s.addr, "GET", "/health", b"");
+    assert_eq!(st, 200);
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["cell"], "lstm");
+    let (st, _, b) = request(&s.addr, "GET", "/openapi.json", b"");
+    assert_eq!(st, 200);
+    let v: Value = serde_json::from_str(&b).unwrap();
+    assert!(v["paths"]["/v1/summarize"]["post"].is_object());
+    post(&s.addr, r#"{"text": "the cat sat on the mat ."}"#);
+    post(&s.addr, r#"{"beam": 2}"#);
+    let (st, head, b) = request(&s.addr, "GET", "/metrics", b"");
+    assert_eq!(st, 200);
+    assert!(head.contains("text/plain"));
+    for needle in [
+        "abridge_http_requests_total{code=\"200\"} 1",
+        "abridge_http_requests_total{code=\"400\"} 1",
+        "abridge_request_duration_seconds_count 2",
+        "abridge_documents_total 1",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(b.contains(needle), "{needle} missing from\n{b}");
+    }
+}
+
+#[test]
+fn summarizes_one_text_and_several() {
+    let s = serve(&[]);
+    let (st, v) = post(
+        &s.addr,
+        r#"{"text": "the cat w1 sat on the mat . it was w2 .", "beam": 2, "max_len": 5, "min_len": 1}"#,
+    );
+    assert_eq!(st, 200, "{v}");
+    let one = &v["summaries"][0];
+    assert!(v["summary"].is_string());
+    assert_eq!(v["summary"], one["summary"]);
+    let n = one["tokens"].as_u64().unwrap();
+    assert!((1..=5).contains(&n), "{v}");
+    assert_eq!(one["truncated"], false);
+    assert_eq!(one["source_tokens"], 12);
+    let (st, v) = post(
+        &s.addr,
+        r#"{"texts": ["the cat sat .", "it was w1 on the mat ."], "length_penalty": "gnmt", "alpha": 0.6, "coverage_penalty": "summary", "beta": 0.2, "block_ngram": 2}"#,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["summaries"].as_array().unwrap().len(), 2);
+    assert!(v.get("summary").is_none(), "`texts` answers with a list only");
+}
+
+#[test]
+fn every_client_error_is_json_naming_the_problem() {
+    let s = serve(&["--max-docs", "2", "--max-body-bytes", "2000"]);
+    for (body, status, code, needle) in [
+        ("{", 400, "invalid_json", "invalid JSON"),
+        ("", 400, "invalid_json", "empty"),
+        ("[\"text\"]", 400, "invalid_json", "JSON object"),
+        (r#"{"text": "a", "beem": 4}"#, 400, "invalid_field", "beem"),
+        (r#"{"text": "a", "beam": 0}"#, 400, "invalid_field", "`beam`"),
+        (r#"{"text": "a", "beam": "x"}"#, 400, "invalid_field", "`beam`"),
+        (r#"{"text": "a", "max_len": 1000000}"#, 400, "invalid_field", "`max_len`"),
+        (r#"{"text": "a", "alpha": 1e400}"#, 400, "invalid_json", ""),
+        (r#"{"text": "a", "coverage_penalty": "x"}"#, 400, "invalid_field", "`coverage_penalty`"),
+        (r#"{"text": "   "}"#, 400, "empty_document", "`text`"),
+        (r#"{"texts": ["a b", " "]}"#, 400, "empty_document", "`texts[1]`"),
+        (r#"{"texts": ["a", "b", "c"]}"#, 413, "too_many_documents", "at most 2"),
+        (r#"{"texts": "a"}"#, 400, "invalid_field", "`texts`"),
+        (r#"{}"#, 400, "missing_field", "`text`"),
+    ] {
+        let (st, v) = post(&s.addr, body);
+        assert_eq!((st, error_code(&v)), (status, code), "{body}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(needle), "{body}: {v}");
+    }
+    let big = format!("{{\"text\": \"{}\"}}", "word ".repeat(1000));
+    let (st, v) = post(&s.addr, &big);
+    assert_eq!((st, error_code(&v)), (413, "body_too_large"), "{v}");
+    let (st, _, b) = request(&s.addr, "POST", "/v1/summarize", b"{\"text\": \"\xff\xfe\"}");
+    assert_eq!(st, 400, "{b}");
+    assert!(b.contains("invalid_utf8"), "{b}");
+    let (st, _, b) = request(&s.addr, "GET", "/v1/summarize", b"");
+    assert_eq!(st, 405);
+    assert!(b.contains("method_not_allowed"));
+    let (st, _, b) = request(&s.addr, "GET", "/v2/nothing", b"");
+    assert_eq!(st, 404);
+    assert!(b.contains("not_found"));
+}
+
+#[test]
+fn long_documents_are_truncated_with_a_notice_or_rejected() {
+    let s = serve(&["--max-src-len", "4"]);
+    let (st, v) = post(&s.addr, r#"{"text": "the cat sat on the mat ."}"#);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["summaries"][0]["truncated"], true);
+    assert_eq!(v["summaries"][0]["source_tokens"], 4);
+    assert!(v["summaries"][0]["notice"]
+        .as_str()
+        .unwrap()
+        .contains("7 tokens"));
+    let s = serve(&["--max-src-len", "4", "--long-docs", "reject"]);
+    let (st, v) = post(&s.addr, r#"{"texts": ["cat .", "the cat sat on the mat ."]}"#);
+    assert_eq!((st, error_code(&v)), (413, "document_too_long"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("`texts[1]` has 7 tokens"));
+}
+
+#[test]
+fn overload_gets_503_and_slow_decodes_get_504() {
+    let s = serve(&["--max-queue", "1"]);
+    let (st, _, b) = request(&s.addr, "POST", "/v1/summarize", br#"{"texts": ["a b", "c d"]}"#);
+    assert_eq!(st, 503, "{b}");
+    assert!(b.contains("busy"));
+    let (_, head, _) = request(&s.addr, "POST", "/v1/summarize", br#"{"texts": ["a b", "c d"]}"#);
+    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    let s = serve(&["--timeout-ms", "1"]);
+    let (st, v) = post(
+        &s.addr,
+        r#"{"text": "the cat sat on the mat .", "beam": 16, "max_len": 400, "min_len": 400}"#,
+    );
+    assert_eq!((st, error_code(&v)), (504, "timeout"), "{v}");
+}
+
+/// A small deterministic generator (no dependency needed for this).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.next() as usize % xs.len()]
+    }
+}
+
+#[test]
+fn hostile_requests_never_crash_the_server() {
+    let s = serve(&["--max-body-bytes", "4096"]);
+    let mut rng = Lcg(7);
+    let keys = [
+        "text", "texts", "beam", "min_len", "max_len", "alpha", "beta", "length_penalty",
+        "coverage_penalty", "block_ngram", "\u{0}", "x",
+    ];
+    let vals = [
+        "\"the cat .\"", "[\"a\", \"b\"]", "[]", "-1", "0", "1", "3", "99999999999999999999",
+        "1.5", "-0.0", "null", "true", "{}", "\"gnmt\"", "\"\\ud800\"", "\"\"", "[[]]",
+    ];
+    for i in 0..150 {
+        let body: Vec<u8> = match i % 3 {
+            0 => {
+                let n = rng.next() % 4;
+                let fields: Vec<String> = (0..n)
+                    .map(|_| format!("\"{}\": {}", rng.pick(&keys), rng.pick(&vals)))
+                    .collect();
+                format!("{{{}}}", fields.join(", ")).into_bytes()
+            }
+            1 => (0..rng.next() % 64).map(|_| rng.next() as u8).collect(),
+            _ => {
+                let mut b = br#"{"text": "the cat sat on the mat .", "beam": 2}"#.to_vec();
+                let at = rng.next() as usize % b.len();
+                b[at] = rng.next() as u8;
+                b
+            }
+        };
+        let (st, _, resp) = request(&s.addr, "POST", "/v1/summarize", &body);
+        assert!(
+            st == 200 || (400..500).contains(&st),
+            "status {st} for {:?}: {resp}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(serde_json::from_str::<Value>(&resp).is_ok(), "not JSON: {resp}");
+    }
+    // Broken HTTP: garbage, a lying Content-Length, a huge header.
+    raw(&s.addr, b"\x00\x01garbage\r\n\r\n");
+    let mut s2 = TcpStream::connect(&s.addr).unwrap();
+    s2.write_all(b"POST /v1/summarize HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"te")
+        .unwrap();
+    drop(s2);
+    let huge = format!("GET /health HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(2_000_000));
+    let (st, _, _) = raw(&s.addr, huge.as_bytes());
+    assert_ne!(st, 200);
+    let (st, _, _) = request(&s.addr, "GET", "/health", b"");
+    assert_eq!(st, 200, "the server must still answer");
+}
