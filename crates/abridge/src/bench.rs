@@ -21,6 +21,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Train(a) => with_threads(a.threads, || train_step(&a)),
         BenchCommand::Decode(a) => with_threads(a.threads, || decode(&a)),
         BenchCommand::Data { corpus, format } => crate::data::bench(&corpus, format),
+        BenchCommand::Serve(a) => crate::loadtest::run(&a),
         BenchCommand::Gemm(a) => with_threads(a.threads, || {
             let g = gemm_gflops(a.size, a.threads);
             match a.format {

@@ -509,6 +509,9 @@ pub enum BenchCommand {
     /// Decoding with PyTorch's anchor shapes (random weights, 30 tokens): greedy batch 32 and 1,
     /// beam 4 batch 1.
     Decode(TrainBenchArgs),
+    /// Load test of a running `abridge serve`: sustained requests/s, latency percentiles, errors
+    /// and the server's memory, at each concurrency for a fixed time.
+    Serve(ServeBenchArgs),
     /// Tokenize a corpus and build its vocabulary: throughput and peak memory.
     Data {
         #[command(flatten)]
@@ -636,6 +639,30 @@ pub struct GemmBenchArgs {
     /// Square size n of the n×n·n×n product.
     #[arg(long, default_value_t = 2048)]
     pub size: usize,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeBenchArgs {
+    /// The server's address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// A text file: the document every request summarizes.
+    #[arg(long)]
+    pub text: std::path::PathBuf,
+    /// Concurrent connections, one run each (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    pub concurrency: Vec<usize>,
+    /// Seconds per run.
+    #[arg(long, default_value_t = 60.0)]
+    pub duration: f64,
+    /// Stop a run after this many requests even if time is left.
+    #[arg(long)]
+    pub max_requests: Option<u64>,
+    /// Extra request fields as a JSON object, e.g. '{"beam": 4}'.
+    #[arg(long, default_value = "{}")]
+    pub knobs: String,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
 }

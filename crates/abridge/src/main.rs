@@ -4,6 +4,7 @@
 mod bench;
 mod cli;
 mod data;
+mod loadtest;
 mod rouge;
 mod serve;
 mod serve_api;

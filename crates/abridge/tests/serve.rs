@@ -298,3 +298,30 @@ fn hostile_requests_never_crash_the_server() {
     let (st, _, _) = request(&s.addr, "GET", "/health", b"");
     assert_eq!(st, 200, "the server must still answer");
 }
+
+#[test]
+fn the_load_test_reports_throughput_latency_and_memory() {
+    let s = serve(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("doc.txt");
+    std::fs::write(&doc, "the cat w1 sat on the mat . it was w2 .").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_abridge"))
+        .args(["bench", "serve", "--addr", &s.addr, "--text", doc.to_str().unwrap()])
+        .args(["--concurrency", "1,4", "--duration", "0.5", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for (l, c) in lines.iter().zip([1, 4]) {
+        assert_eq!(l["concurrency"], c);
+        assert!(l["requests"].as_u64().unwrap() > 0, "{l}");
+        assert_eq!(l["non_200"], 0, "{l}");
+        assert_eq!(l["io_errors"], 0, "{l}");
+        assert!(l["p99_ms"].as_f64().unwrap() >= l["p50_ms"].as_f64().unwrap());
+        assert!(l["server_rss_mb_peak"].as_f64().unwrap() > 1.0, "{l}");
+    }
+}
