@@ -245,6 +245,46 @@ impl<T: Float> RnnCache<T> {
     pub fn dc0(&self) -> &[T] {
         &self.dc0
     }
+
+    /// For inspection (e.g. `abridge explain`): for batch row `b` of layer `layer`, direction
+    /// `dir` of the last forward, one entry per step the row is active (in time order): the gate
+    /// activations `[G·H]` (LSTM `i, f, g, o`; GRU `r, z, n`) and the memory after the step — the
+    /// LSTM cell state `c_t = f ⊙ c_{t−1} + i ⊙ g`, the GRU hidden state
+    /// `h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}`. `None` when out of range or before any forward.
+    pub fn trace(&self, layer: usize, dir: usize, b: usize) -> Option<Vec<(Vec<T>, Vec<T>)>> {
+        let cfg = self.config.as_ref()?;
+        let nd = if cfg.bidirectional { 2 } else { 1 };
+        if layer >= cfg.num_layers || dir >= nd {
+            return None;
+        }
+        let sh = self.shards.iter().find(|s| b >= s.b0 && b < s.b0 + s.bs)?;
+        let (h, bs, r) = (cfg.hidden_size, sh.bs, b - sh.b0);
+        let g = cfg.cell.gates();
+        let dc = sh.dirs.get(layer * nd + dir)?;
+        let len = *sh.lengths.get(r)?;
+        let lstm = cfg.cell == CellKind::Lstm;
+        Some(
+            (0..len.min(self.steps))
+                .map(|t| {
+                    let row = t * bs + r;
+                    let gates = dc.gates[row * g * h..][..g * h].to_vec();
+                    let prev = if lstm { &dc.aux } else { &dc.h_prev };
+                    let prev = &prev[row * h..][..h];
+                    let mem = (0..h)
+                        .map(|j| {
+                            if lstm {
+                                gates[h + j] * prev[j] + gates[j] * gates[2 * h + j]
+                            } else {
+                                let (z, n) = (gates[h + j], gates[2 * h + j]);
+                                (T::ONE - z) * n + z * prev[j]
+                            }
+                        })
+                        .collect();
+                    (gates, mem)
+                })
+                .collect(),
+        )
+    }
 }
 
 /// Splits `batch` rows into `n` contiguous blocks of near-equal size.

@@ -446,3 +446,47 @@ fn empty_batch_and_zero_steps_are_handled() {
     rnn.forward(&RnnInput::new(&[], 3, 0), &mut cache).unwrap();
     assert!(cache.output().is_empty() && cache.h_n().is_empty());
 }
+
+/// `RnnCache::trace` (what `abridge explain` draws) agrees with the final states: the memory after
+/// each row's last step in the forward direction, and after step 0 in the reverse one, is its
+/// `c_n` (LSTM) or `h_n` (GRU); sigmoid gates lie in (0, 1).
+#[test]
+fn trace_memory_ends_at_the_final_states() {
+    for cell in [CellKind::Lstm, CellKind::Gru] {
+        let mut cfg = RnnConfig::new(cell, 3, 5);
+        cfg.num_layers = 2;
+        cfg.bidirectional = true;
+        let p = Problem::new(cfg, 4, 3, Some(vec![4, 2, 1]), 11);
+        let rnn = Rnn::new(p.params.clone());
+        let mut cache = RnnCache::new();
+        let input = RnnInput {
+            x: &p.x,
+            steps: 4,
+            batch: 3,
+            lengths: p.lengths.as_deref(),
+            h0: Some(&p.h0),
+            c0: if p.lstm() { Some(&p.c0) } else { None },
+        };
+        rnn.forward(&input, &mut cache).unwrap();
+        let h = 5;
+        for layer in 0..2 {
+            for dir in 0..2 {
+                for (b, &len) in [4usize, 2, 1].iter().enumerate() {
+                    let tr = cache.trace(layer, dir, b).unwrap();
+                    assert_eq!(tr.len(), len);
+                    let last = if dir == 0 { &tr[len - 1].1 } else { &tr[0].1 };
+                    let fin = if p.lstm() { cache.c_n() } else { cache.h_n() };
+                    let idx = (layer * 2 + dir) * 3 + b;
+                    assert_close("final memory", last, &fin[idx * h..][..h], 1e-12);
+                    for (gates, _) in &tr {
+                        // LSTM i, f (0..2H) and o (3H..4H); GRU r, z (0..2H) are sigmoids.
+                        let sig = gates[..2 * h].iter().chain(if p.lstm() { &gates[3 * h..] } else { &[][..] });
+                        assert!(sig.into_iter().all(|v| *v > 0.0 && *v < 1.0));
+                    }
+                }
+            }
+        }
+        assert!(cache.trace(2, 0, 0).is_none() && cache.trace(0, 2, 0).is_none());
+        assert!(cache.trace(0, 0, 3).is_none());
+    }
+}
