@@ -23,4 +23,4 @@ pub use linear::Linear;
 pub use optim::{clip_global_norm, Optimizer};
 pub use params::Params;
 pub use seq2seq::{Forward, Inputs, Loss, ModelError};
-pub use stepper::Stepper;
+pub use stepper::{StepDetails, Stepper};

@@ -126,6 +126,55 @@ impl<'m> Stepper<'m> {
     }
 }
 
+/// What the decoder did at the last step for one hypothesis (for `abridge explain`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepDetails {
+    /// `[S]` attention over the source.
+    pub attention: Vec<f32>,
+    /// `[S]` coverage the attention saw: the sum of the attention of the steps before (zeros
+    /// without coverage).
+    pub coverage: Vec<f32>,
+    /// `p_gen`: the probability of generating from the vocabulary rather than copying (None
+    /// without the pointer).
+    pub p_gen: Option<f32>,
+    /// Decoder cell gate activations `[G·H]` (LSTM `i, f, g, o`; GRU `r, z, n`) and the memory
+    /// after the step (LSTM cell state, GRU hidden state) `[H]`.
+    pub gates: Vec<f32>,
+    pub memory: Vec<f32>,
+}
+
+impl Stepper<'_> {
+    /// Details of the last [`StepModel::step`] for hypothesis `k`; `None` before the first step.
+    pub fn last_step_details(&self, k: usize) -> Option<StepDetails> {
+        let st = self.prev.as_ref()?;
+        if k >= self.k {
+            return None;
+        }
+        let s = self.src_len;
+        let col = |m: &[f32]| -> Vec<f32> {
+            if m.is_empty() {
+                vec![0.0; s]
+            } else {
+                (0..s).map(|i| m[i * self.k + k]).collect()
+            }
+        };
+        let (gates, memory) = st.cell.trace(0, 0, k)?.pop()?;
+        Some(StepDetails {
+            attention: col(&st.a),
+            coverage: col(&st.cov),
+            p_gen: st.pg.get(k).copied(),
+            gates,
+            memory,
+        })
+    }
+
+    /// Per step of the source, the encoder's gate activations and memory (see
+    /// [`abridge_nn::RnnCache::trace`]) of layer `layer`, direction `dir` (1 = right to left).
+    pub fn encoder_trace(&self, layer: usize, dir: usize) -> Option<Vec<(Vec<f32>, Vec<f32>)>> {
+        self.enc.enc.trace(layer, dir, 0)
+    }
+}
+
 impl StepModel for Stepper<'_> {
     fn vocab(&self) -> usize {
         self.cfg.vocab + self.n_oov

@@ -12,6 +12,35 @@
 //! included) such that tokenizing its output gives the tokens again. Already-tokenized corpora (such
 //! as the CNN/DailyMail files) pass through with `pretokenized` (whitespace split only).
 
+/// Rewrites brackets and double quotes into the Penn Treebank forms that corpora such as
+/// CNN/DailyMail (See et al.'s preprocessing) use: `( ) [ ] { }` → `-lrb- -rrb- -lsb- -rsb- -lcb-
+/// -rcb-`, `“ ”` → ``` `` ``` `''`, and a straight `"` alternately opening and closing.
+pub fn to_ptb(tokens: &mut [String]) {
+    let mut open = false;
+    for t in tokens.iter_mut() {
+        let r = match t.as_str() {
+            "(" => "-lrb-",
+            ")" => "-rrb-",
+            "[" => "-lsb-",
+            "]" => "-rsb-",
+            "{" => "-lcb-",
+            "}" => "-rcb-",
+            "\u{201c}" => "``",
+            "\u{201d}" => "''",
+            "\"" => {
+                open = !open;
+                if open {
+                    "``"
+                } else {
+                    "''"
+                }
+            }
+            _ => continue,
+        };
+        *t = r.to_string();
+    }
+}
+
 /// Tokenizer settings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tokenizer {
@@ -224,6 +253,18 @@ pub fn detokenize_lines<S: AsRef<str> + Clone>(tokens: &[S]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ptb_forms_for_brackets_and_quotes() {
+        let t = Tokenizer::default();
+        let mut toks = t.tokenize("He said \"no (really)\" and \u{201c}yes\u{201d} [sic].");
+        to_ptb(&mut toks);
+        assert_eq!(
+            toks.join(" "),
+            "He said `` no -lrb- really -rrb- '' and `` yes '' -lsb- sic -rsb- ."
+        );
+        assert_eq!(detokenize(&toks), "He said \"no (really)\" and \"yes\" [sic].");
+    }
 
     fn toks(s: &str) -> Vec<String> {
         Tokenizer::default().tokenize(s)

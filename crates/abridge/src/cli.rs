@@ -38,6 +38,9 @@ pub enum Command {
     /// Extractive baselines.
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Show what the model did for one document: attention, p_gen, coverage, the gates and memory
+    /// of the encoder and decoder, and the beam search tree (HTML report or JSON).
+    Explain(Box<ExplainArgs>),
     /// Serve summaries over HTTP (POST /v1/summarize, GET /health, /metrics, /openapi.json).
     Serve(Box<ServeArgs>),
 }
@@ -665,4 +668,33 @@ pub struct ServeBenchArgs {
     pub knobs: String,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// One self-contained HTML file (inline SVG; no script, no network).
+    Html,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Model folder (default: the bundled model).
+    #[arg(long)]
+    pub model: Option<std::path::PathBuf>,
+    /// A text file, or `-` for standard input.
+    #[arg(default_value = "-")]
+    pub input: String,
+    /// Write the report here (default: standard output).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: ReportFormat,
+    /// Lower-case the input (default: as the model's training run did, else on).
+    #[arg(long)]
+    pub lowercase: Option<bool>,
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
+    pub threads: usize,
 }

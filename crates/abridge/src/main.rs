@@ -4,7 +4,9 @@
 mod bench;
 mod cli;
 mod data;
+mod explain;
 mod loadtest;
+mod report;
 mod rouge;
 mod serve;
 mod serve_api;
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         cli::Command::Eval(args) => summarize::eval(&args),
         cli::Command::Baseline(cmd) => summarize::baseline(cmd),
         cli::Command::Serve(args) => serve::run(&args),
+        cli::Command::Explain(args) => explain::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

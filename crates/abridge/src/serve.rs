@@ -172,7 +172,7 @@ async fn handle(
     // Tokenize and apply the length policy before admitting any work.
     let mut docs = Vec::with_capacity(req.texts.len());
     for (i, text) in req.texts.iter().enumerate() {
-        let mut toks = st.model.tokenizer.tokenize(text);
+        let mut toks = st.model.tokenize(text);
         if toks.is_empty() {
             return Err(ApiError::new(
                 400,

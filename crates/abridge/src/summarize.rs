@@ -24,6 +24,20 @@ pub struct Loaded {
     pub params: Params<f32>,
     pub vocab: Vocab,
     pub tokenizer: Tokenizer,
+    /// The vocabulary uses Penn Treebank bracket and quote forms (`-lrb-`, ``` `` ```): raw text
+    /// is rewritten into them before encoding.
+    pub ptb: bool,
+}
+
+impl Loaded {
+    /// Tokens of raw text as the model's training data spelt them.
+    pub fn tokenize(&self, text: &str) -> Vec<String> {
+        let mut t = self.tokenizer.tokenize(text);
+        if self.ptb {
+            abridge_text::tokenize::to_ptb(&mut t);
+        }
+        t
+    }
 }
 
 /// Loads a checkpoint folder, or a run folder's `best` (else `latest`) checkpoint.
@@ -49,17 +63,31 @@ pub fn load_model(path: &Path, lowercase: Option<bool>) -> Result<Loaded> {
     .and_then(|p| std::fs::read(p).ok())
     .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
     let tok = manifest.as_ref().map(|m| &m["data"]["tokenizer"]);
+    // A corpus that came lower-cased (CNN/DailyMail as See et al. prepared it) leaves a
+    // vocabulary without capitals even though training did not lower-case: raw text must be.
+    let uncased = {
+        let upper = (0..vocab.len() as u32)
+            .filter_map(|i| vocab.token(i))
+            .filter(|t| t.chars().any(char::is_uppercase))
+            .count();
+        upper * 100 < vocab.len()
+    };
     let tokenizer = Tokenizer {
         lowercase: lowercase
-            .or_else(|| tok.and_then(|t| t["lowercase"].as_bool()))
+            .or_else(|| {
+                tok.and_then(|t| t["lowercase"].as_bool())
+                    .map(|l| l || uncased)
+            })
             .unwrap_or(true),
         pretokenized: false,
     };
+    let ptb = vocab.get("-lrb-").is_some() && vocab.get("(").is_none();
     Ok(Loaded {
         cfg,
         params,
         vocab,
         tokenizer,
+        ptb,
     })
 }
 
@@ -77,6 +105,8 @@ pub fn load_default_or(path: Option<&Path>, lowercase: Option<bool>) -> Result<(
 /// One summary.
 pub struct Summary {
     pub text: String,
+    /// Extended-vocabulary ids of `tokens` (ids past the vocabulary are copied source words).
+    pub ids: Vec<u32>,
     pub tokens: Vec<String>,
     /// Source words outside the vocabulary that the pointer copied.
     pub copied_oov: Vec<String>,
@@ -90,7 +120,7 @@ pub fn summarize_text(
     beam: &BeamConfig,
     max_src_len: usize,
 ) -> Result<Summary> {
-    let mut toks = m.tokenizer.tokenize(text);
+    let mut toks = m.tokenize(text);
     if toks.is_empty() {
         bail!("the document has no words");
     }
@@ -131,6 +161,7 @@ pub fn summarize_tokens<O: Observer + ?Sized>(
         .collect();
     Ok((
         Summary {
+            ids: best.tokens.clone(),
             text: detokenize_lines(&words),
             tokens: words,
             copied_oov,
@@ -244,7 +275,8 @@ pub fn run(a: &SummarizeArgs) -> Result<()> {
     let (m, _) = load_default_or(a.model.as_deref(), a.lowercase)?;
     let docs = documents(a)?;
     let results: Vec<Result<Summary>> = with_threads(a.threads, || {
-        docs.iter()
+        use rayon::prelude::*;
+        docs.par_iter()
             .map(|(_, text)| summarize_text(&m, text, &beam, a.decode.max_src_len))
             .collect()
     });
@@ -372,10 +404,11 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         score_all, score_all_155, summarize as rs_summary, summarize_155, Pair,
     };
     let beam = beam_config(&a.decode)?;
-    let (m, _) = load_default_or(
+    let (mut m, _) = load_default_or(
         a.model.as_deref(),
         if a.corpus.lowercase { Some(true) } else { None },
     )?;
+    m.tokenizer.pretokenized = a.corpus.pretokenized;
     let corpus = Corpus::guess(
         &a.corpus.file,
         Fields {
@@ -402,8 +435,11 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     }
     let bar = indicatif::ProgressBar::new(ex.len() as u64);
     let start = std::time::Instant::now();
+    // Documents in parallel: one per worker keeps every core busy without per-step
+    // synchronisation (the batch-1 kernels are too small to split well).
     let decodes: Vec<String> = with_threads(a.corpus.threads, || {
-        ex.iter()
+        use rayon::prelude::*;
+        ex.par_iter()
             .map(|e| {
                 let s = summarize_text(&m, &e.text, &beam, a.decode.max_src_len)
                     .map(|s| s.text)

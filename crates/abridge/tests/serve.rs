@@ -4,42 +4,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
 
-/// A tiny model trained once for all tests of this file.
-fn model() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-test-model");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut corpus = String::new();
-        for i in 0..16 {
-            corpus += &format!(
-                "{{\"text\": \"the cat w{} sat on the mat . it was w{} .\", \"summary\": \"cat w{} .\"}}\n",
-                i % 5,
-                i % 3,
-                i % 5
-            );
-        }
-        let data = dir.join("train.jsonl");
-        std::fs::write(&data, corpus).unwrap();
-        let run = dir.join("run");
-        let out = Command::new(env!("CARGO_BIN_EXE_abridge"))
-            .args(["train", data.to_str().unwrap(), "--out", run.to_str().unwrap()])
-            .args(["--emb", "8", "--hidden", "8", "--attn", "8", "--batch-size", "4"])
-            .args(["--max-steps", "4", "--eval-every", "0", "--threads", "1"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        run
-    })
-}
+mod common;
+use common::tiny_model as model;
 
 /// A running server, killed on drop.
 struct Server {
