@@ -1,0 +1,131 @@
+//! `abridge summarize` and `abridge eval` end to end: the real binary, a temp dir, a tiny model.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+mod common;
+
+fn abridge(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_abridge"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = c.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    c.wait_with_output().unwrap()
+}
+
+const KNOBS: [&str; 6] = ["--threads", "1", "--min-len", "1", "--max-len", "5"];
+
+#[test]
+fn summarize_reads_files_stdin_directories_and_jsonl() {
+    let model = common::tiny_model().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(docs.join("a.txt"), "the cat w1 sat on the mat .").unwrap();
+    std::fs::write(docs.join("b.txt"), "it was w2 on the mat .").unwrap();
+    let file = docs.join("a.txt");
+    let base = [&["summarize", "--model", model][..], &KNOBS[..]].concat();
+
+    let one = abridge(&[&base[..], &[file.to_str().unwrap()]].concat(), None);
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    let text = String::from_utf8(one.stdout).unwrap();
+    assert!(!text.trim().is_empty());
+    assert!(text.split_whitespace().count() <= 5 + 5, "{text}");
+
+    let stdin = abridge(&[&base[..], &["-"]].concat(), Some("the cat w1 sat on the mat ."));
+    assert!(stdin.status.success());
+    assert_eq!(String::from_utf8(stdin.stdout).unwrap(), text, "same document, same summary");
+
+    let json = abridge(
+        &[&base[..], &[docs.to_str().unwrap(), "--format", "jsonl"]].concat(),
+        None,
+    );
+    assert!(json.status.success());
+    let lines: Vec<Value> = String::from_utf8(json.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["id"], "a.txt");
+    assert_eq!(lines[1]["id"], "b.txt");
+    let n = lines[0]["tokens"].as_array().unwrap().len();
+    assert!((1..=5).contains(&n));
+
+    let jsonl = dir.path().join("in.jsonl");
+    std::fs::write(&jsonl, "{\"body\": \"the cat sat .\"}\nnot json\n{\"body\": \"w2 mat .\"}\n").unwrap();
+    let j = abridge(
+        &[&base[..], &[jsonl.to_str().unwrap(), "--field", "body", "--format", "json"]].concat(),
+        None,
+    );
+    assert!(j.status.success());
+    assert_eq!(String::from_utf8(j.stdout).unwrap().lines().count(), 2);
+    assert!(String::from_utf8_lossy(&j.stderr).contains("skipped 1 bad record"));
+}
+
+#[test]
+fn summarize_rejects_bad_input_with_a_message() {
+    let model = common::tiny_model().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, b"the cat \xff\xfe sat").unwrap();
+    let base = [&["summarize", "--model", model][..], &KNOBS[..]].concat();
+    let out = abridge(&[&base[..], &[bad.to_str().unwrap()]].concat(), None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid UTF-8 at byte 8"));
+    let out = abridge(&[&base[..], &["-"]].concat(), Some("   \n"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no words"));
+    let out = abridge(&["summarize", "--model", dir.path().to_str().unwrap(), "-"], Some("a b"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("neither a model folder nor a run folder"));
+    let out = abridge(&[&base[..], &["--min-len", "9", "-"]].concat(), Some("a b"));
+    assert!(!out.status.success());
+}
+
+#[test]
+fn eval_reports_rouge_lead3_speed_and_writes_decodes() {
+    let model = common::tiny_model().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("test.jsonl");
+    std::fs::write(
+        &data,
+        "{\"text\": \"the cat w1 sat on the mat .\", \"summary\": \"cat w1 .\"}\n{\"text\": \"it was w2 on the mat .\", \"summary\": \"w2 mat .\"}\n",
+    )
+    .unwrap();
+    let decodes = dir.path().join("decodes.jsonl");
+    let out = abridge(
+        &[
+            &["eval", "--model", model, data.to_str().unwrap()][..],
+            &KNOBS[..],
+            &["--out", decodes.to_str().unwrap(), "--format", "json"],
+        ]
+        .concat(),
+        None,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pairs"], 2);
+    assert!(v["articles_per_s"].as_f64().unwrap() > 0.0);
+    let model_r = v["rouge_score_stem"]["model"].as_array().unwrap();
+    let lead = v["rouge_score_stem"]["lead3"].as_array().unwrap();
+    assert_eq!(model_r.len(), 3);
+    assert!(lead[0].as_f64().unwrap() > 40.0, "Lead-3 of a 1-sentence text holds the reference words");
+    assert_eq!(v["rouge155_see_et_al"].as_array().unwrap().len(), 3);
+    let lines: Vec<Value> = std::fs::read_to_string(&decodes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["reference"], "cat w1 .");
+    assert!(lines[0]["summary"].is_string());
+}
