@@ -173,6 +173,13 @@ impl Vocab {
             path: p.clone(),
             source,
         })?;
+        Self::from_json(&bytes, &p)
+    }
+
+    /// Parses the bytes of a file written by [`Vocab::save`]; `name` is where they came from
+    /// (for errors).
+    pub fn from_json(bytes: &[u8], name: &str) -> Result<Self, VocabError> {
+        let p = name.to_string();
         let v: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| VocabError::Parse {
                 path: p.clone(),

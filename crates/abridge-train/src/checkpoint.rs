@@ -114,10 +114,14 @@ fn st_write(
     std::fs::write(path, bytes).map_err(io(path))
 }
 
-/// The params of `cfg`'s shapes, filled from `model.safetensors`.
-fn read_params(path: &Path, cfg: &ModelConfig) -> Result<Params<f32>, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)
+/// The params of `cfg`'s shapes from the bytes of a `model.safetensors` (f32, or f16 as
+/// [`write_model`] exports it), `path` naming them in errors.
+fn params_from_bytes(
+    bytes: &[u8],
+    path: &Path,
+    cfg: &ModelConfig,
+) -> Result<Params<f32>, CheckpointError> {
+    let (_, meta) = SafeTensors::read_metadata(bytes)
         .map_err(|e| invalid(path, format!("not a safetensors file: {e}")))?;
     let m = meta.metadata().clone().unwrap_or_default();
     if m.get("format").map(String::as_str) != Some(FORMAT) {
@@ -135,28 +139,42 @@ fn read_params(path: &Path, cfg: &ModelConfig) -> Result<Params<f32>, Checkpoint
             ),
         ));
     }
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| invalid(path, e.to_string()))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| invalid(path, e.to_string()))?;
     let mut params = Params::<f32>::init(cfg, &mut Rng::new(0));
     for (name, shape, data) in params.tensors_mut() {
         let t = st
             .tensor(&name)
             .map_err(|_| invalid(path, format!("tensor `{name}` is missing")))?;
-        if t.dtype() != Dtype::F32 || t.shape() != shape.as_slice() {
+        if !matches!(t.dtype(), Dtype::F32 | Dtype::F16) || t.shape() != shape.as_slice() {
             return Err(invalid(
                 path,
                 format!(
-                    "tensor `{name}` is {:?} {:?}, expected F32 {:?}",
+                    "tensor `{name}` is {:?} {:?}, expected F32 or F16 {:?}",
                     t.dtype(),
                     t.shape(),
                     shape
                 ),
             ));
         }
-        for (d, c) in data.iter_mut().zip(t.data().chunks_exact(4)) {
-            *d = f32::from_le_bytes(c.try_into().unwrap());
+        if t.dtype() == Dtype::F16 {
+            for (d, c) in data.iter_mut().zip(t.data().chunks_exact(2)) {
+                *d = half::f16::from_le_bytes([c[0], c[1]]).to_f32();
+            }
+        } else {
+            for (d, c) in data.iter_mut().zip(t.data().chunks_exact(4)) {
+                *d = f32::from_le_bytes(c.try_into().unwrap());
+            }
         }
     }
     Ok(params)
+}
+
+/// How [`write_model`] stores weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightType {
+    F32,
+    /// IEEE half precision (round to nearest): half the size; inference reads it back as f32.
+    F16,
 }
 
 /// Writes the weights and config of a model alone (what inference needs) into `dir`.
@@ -165,12 +183,23 @@ pub fn write_model(
     cfg: &ModelConfig,
     params: &mut Params<f32>,
     vocab: &Vocab,
+    dtype: WeightType,
 ) -> Result<(), CheckpointError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let tensors = params
         .tensors_mut()
         .into_iter()
-        .map(|(n, shape, d)| (n, shape, Dtype::F32, f32_bytes(d)))
+        .map(|(n, shape, d)| match dtype {
+            WeightType::F32 => (n, shape, Dtype::F32, f32_bytes(d)),
+            WeightType::F16 => (
+                n,
+                shape,
+                Dtype::F16,
+                d.iter()
+                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                    .collect(),
+            ),
+        })
         .collect();
     let meta = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
@@ -299,12 +328,31 @@ fn read_optimizer(
 
 /// Reads a model folder written by [`write_model`] (or a checkpoint folder).
 pub fn read_model(dir: &Path) -> Result<(ModelConfig, Params<f32>, Vocab), CheckpointError> {
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read(&p).map_err(io(&p))
+    };
+    model_from_bytes(
+        dir,
+        &read("config.json")?,
+        &read("vocab.json")?,
+        &read("model.safetensors")?,
+    )
+}
+
+/// A model from the bytes of its `config.json`, `vocab.json` and `model.safetensors` (e.g.
+/// embedded in the binary); `dir` names them in errors.
+pub fn model_from_bytes(
+    dir: &Path,
+    config: &[u8],
+    vocab: &[u8],
+    weights: &[u8],
+) -> Result<(ModelConfig, Params<f32>, Vocab), CheckpointError> {
     let cfg_path = dir.join("config.json");
-    let bytes = std::fs::read(&cfg_path).map_err(io(&cfg_path))?;
-    let f: ModelConfigFile = serde_json::from_slice(&bytes)
+    let f: ModelConfigFile = serde_json::from_slice(config)
         .map_err(|e| invalid(&cfg_path, format!("invalid model config: {e}")))?;
     let cfg = ModelConfig::try_from(&f).map_err(|m| invalid(&cfg_path, m))?;
-    let vocab = Vocab::load(&dir.join("vocab.json"))?;
+    let vocab = Vocab::from_json(vocab, &dir.join("vocab.json").display().to_string())?;
     if vocab.len() != cfg.vocab {
         return Err(invalid(
             dir,
@@ -315,7 +363,7 @@ pub fn read_model(dir: &Path) -> Result<(ModelConfig, Params<f32>, Vocab), Check
             ),
         ));
     }
-    let params = read_params(&dir.join("model.safetensors"), &cfg)?;
+    let params = params_from_bytes(weights, &dir.join("model.safetensors"), &cfg)?;
     Ok((cfg, params, vocab))
 }
 
@@ -327,7 +375,7 @@ impl Checkpoint {
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
-        write_model(&tmp, &self.config, &mut self.params, &self.vocab)?;
+        write_model(&tmp, &self.config, &mut self.params, &self.vocab, WeightType::F32)?;
         let names: Vec<(String, Vec<usize>)> = self
             .params
             .tensors_mut()

@@ -41,6 +41,8 @@ pub enum Command {
     /// Show what the model did for one document: attention, p_gen, coverage, the gates and memory
     /// of the encoder and decoder, and the beam search tree (HTML report or JSON).
     Explain(Box<ExplainArgs>),
+    /// Write a run's best checkpoint as a compact model folder (f16 weights) for inference.
+    Export(ExportArgs),
     /// Serve summaries over HTTP (POST /v1/summarize, GET /health, /metrics, /openapi.json).
     Serve(Box<ServeArgs>),
 }
@@ -697,4 +699,23 @@ pub struct ExplainArgs {
     pub decode: DecodeArgs,
     #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
     pub threads: usize,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum DtypeArg {
+    F16,
+    F32,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A run folder (its `best`, else `latest` checkpoint) or a checkpoint folder.
+    pub src: std::path::PathBuf,
+    /// The model folder to write.
+    pub out: std::path::PathBuf,
+    #[arg(long, value_enum, default_value = "f16")]
+    pub dtype: DtypeArg,
+    /// Replace a model already in OUT.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod data;
 mod explain;
+mod export;
 mod loadtest;
 mod report;
 mod rouge;
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         cli::Command::Baseline(cmd) => summarize::baseline(cmd),
         cli::Command::Serve(args) => serve::run(&args),
         cli::Command::Explain(args) => explain::run(&args),
+        cli::Command::Export(args) => export::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -52,7 +52,13 @@ pub fn load_model(path: &Path, lowercase: Option<bool>) -> Result<Loaded> {
         })?;
     let (cfg, params, vocab) = abridge_train::checkpoint::read_model(&dir)?;
     // The run's manifest (beside the checkpoint) says how training text was tokenized.
-    let manifest = [
+    let manifest = find_manifest(&dir);
+    Ok(assemble(cfg, params, vocab, manifest.as_ref(), lowercase))
+}
+
+/// The manifest of a model folder, or of the run folder around a checkpoint.
+pub fn find_manifest(dir: &Path) -> Option<serde_json::Value> {
+    [
         dir.join("manifest.json"),
         dir.parent()
             .map(|p| p.join("manifest.json"))
@@ -61,8 +67,19 @@ pub fn load_model(path: &Path, lowercase: Option<bool>) -> Result<Loaded> {
     .into_iter()
     .find(|p| p.is_file())
     .and_then(|p| std::fs::read(p).ok())
-    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-    let tok = manifest.as_ref().map(|m| &m["data"]["tokenizer"]);
+    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+}
+
+/// A [`Loaded`] model with its tokenizer settings resolved from the manifest (a forced
+/// `lowercase` wins).
+fn assemble(
+    cfg: ModelConfig,
+    params: Params<f32>,
+    vocab: Vocab,
+    manifest: Option<&serde_json::Value>,
+    lowercase: Option<bool>,
+) -> Loaded {
+    let tok = manifest.map(|m| &m["data"]["tokenizer"]);
     // A corpus that came lower-cased (CNN/DailyMail as See et al. prepared it) leaves a
     // vocabulary without capitals even though training did not lower-case: raw text must be.
     let uncased = {
@@ -82,23 +99,63 @@ pub fn load_model(path: &Path, lowercase: Option<bool>) -> Result<Loaded> {
         pretokenized: false,
     };
     let ptb = vocab.get("-lrb-").is_some() && vocab.get("(").is_none();
-    Ok(Loaded {
+    Loaded {
         cfg,
         params,
         vocab,
         tokenizer,
         ptb,
-    })
+    }
+}
+
+/// The default model, embedded in the binary when `models/default/` existed at build time.
+#[cfg(bundled_model)]
+mod bundled {
+    macro_rules! file {
+        ($name:literal) => {
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/default/", $name))
+        };
+    }
+    pub const CONFIG: &[u8] = file!("config.json");
+    pub const VOCAB: &[u8] = file!("vocab.json");
+    pub const WEIGHTS: &[u8] = file!("model.safetensors");
+    pub const MANIFEST: &[u8] = file!("manifest.json");
+}
+
+/// The bundled model, if this build carries one.
+pub fn load_bundled(lowercase: Option<bool>) -> Result<Option<Loaded>> {
+    #[cfg(bundled_model)]
+    {
+        let name = Path::new("<bundled model>");
+        let (cfg, params, vocab) = abridge_train::checkpoint::model_from_bytes(
+            name,
+            bundled::CONFIG,
+            bundled::VOCAB,
+            bundled::WEIGHTS,
+        )?;
+        let manifest: serde_json::Value = serde_json::from_slice(bundled::MANIFEST)
+            .context("<bundled model>/manifest.json")?;
+        Ok(Some(assemble(cfg, params, vocab, Some(&manifest), lowercase)))
+    }
+    #[cfg(not(bundled_model))]
+    {
+        let _ = lowercase;
+        Ok(None)
+    }
 }
 
 /// Loads `--model` if given, else the bundled default model; also returns the model's name.
 pub fn load_default_or(path: Option<&Path>, lowercase: Option<bool>) -> Result<(Loaded, String)> {
     match path {
         Some(p) => Ok((load_model(p, lowercase)?, p.display().to_string())),
-        None => bail!(
-            "no --model given and this build carries no bundled model; pass --model DIR (a folder \
-             written by `abridge train` or `abridge export`)"
-        ),
+        None => match load_bundled(lowercase)? {
+            Some(m) => Ok((m, "bundled:cnndm-pg".to_string())),
+            None => bail!(
+                "no --model given and this build carries no bundled model (models/default was \
+                 missing when it was compiled); pass --model DIR (a folder written by `abridge \
+                 train` or `abridge export`)"
+            ),
+        },
     }
 }
 

@@ -129,3 +129,53 @@ fn eval_reports_rouge_lead3_speed_and_writes_decodes() {
     assert_eq!(lines[0]["reference"], "cat w1 .");
     assert!(lines[0]["summary"].is_string());
 }
+
+#[test]
+fn export_writes_a_compact_model_that_summarizes_the_same() {
+    let model = common::tiny_model().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exported");
+    let e = abridge(&["export", model, out.to_str().unwrap()], None);
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    assert!(String::from_utf8_lossy(&e.stdout).contains("F16 weights"));
+    for f in ["config.json", "vocab.json", "model.safetensors", "manifest.json"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let again = abridge(&["export", model, out.to_str().unwrap()], None);
+    assert!(!again.status.success(), "an export never overwrites without --force");
+    let doc = "the cat w1 sat on the mat .";
+    let run = |m: &str| {
+        let o = abridge(&[&["summarize", "--model", m][..], &KNOBS[..], &["-"]].concat(), Some(doc));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(run(out.to_str().unwrap()), run(model), "f16 rounding must not change this decode");
+    // A damaged weights file is named in the error.
+    let w = out.join("model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    let o = abridge(&[&["summarize", "--model", out.to_str().unwrap()][..], &["-"]].concat(), Some(doc));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("model.safetensors"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// With `models/default` present at build time the binary carries it: no `--model` needed.
+#[cfg(bundled_model)]
+#[test]
+fn the_bundled_model_summarizes_without_a_model_flag() {
+    let article = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/article.txt");
+    let o = abridge(&["summarize", article, "--threads", "1", "--format", "json"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let words = v["summary"].as_str().unwrap().split_whitespace().count();
+    assert!(words >= 20, "a real summary: {v}");
+    assert!(!v["summary"].as_str().unwrap().contains("<unk>"));
+}
+
+#[cfg(not(bundled_model))]
+#[test]
+fn without_a_bundled_model_the_error_says_what_to_do() {
+    let o = abridge(&["summarize", "-"], Some("a b c"));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("pass --model DIR"));
+}
