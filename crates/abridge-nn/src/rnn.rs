@@ -179,6 +179,9 @@ struct Shard<T> {
     grads: Option<RnnParams<T>>,
 }
 
+/// Rows per shard up to which the recurrent product reads `W_hh` untransposed.
+const FEW_ROWS: usize = 4;
+
 /// Everything one forward pass leaves for backward, its results, and reusable work buffers.
 ///
 /// Create once with [`RnnCache::new`] and pass to every call: buffers grow to the largest batch
@@ -381,8 +384,14 @@ impl<T: Float> Rnn<T> {
         cache.batch = batch;
         let params = &self.params;
         let gh = cfg.cell.gates() * h;
+        // With a few rows per shard (decoding) the recurrent product is a GEMV that streams
+        // `W_hh` as stored; transposing it would cost more than the step itself.
+        let few_rows = batch.div_ceil(n_shards) <= FEW_ROWS;
         cache.w_hh_t.resize_with(params.dirs.len(), Vec::new);
         for (wt, p) in cache.w_hh_t.iter_mut().zip(&params.dirs) {
+            if few_rows {
+                break;
+            }
             let wt = ensure(wt, h * gh);
             for (r, row) in p.w_hh.chunks_exact(h).enumerate() {
                 row.iter()
@@ -390,7 +399,7 @@ impl<T: Float> Rnn<T> {
                     .for_each(|(c, v)| wt[c * gh + r] = *v);
             }
         }
-        let w_hh_t = &cache.w_hh_t;
+        let w_hh_t = (!few_rows).then_some(&cache.w_hh_t[..]);
         cache
             .shards
             .par_iter_mut()
@@ -558,7 +567,13 @@ impl<T: Float> Shard<T> {
         }
     }
 
-    fn forward(&mut self, params: &RnnParams<T>, w_hh_t: &[Vec<T>], steps: usize, par: Par) {
+    fn forward(
+        &mut self,
+        params: &RnnParams<T>,
+        w_hh_t: Option<&[Vec<T>]>,
+        steps: usize,
+        par: Par,
+    ) {
         let cfg = params.config;
         let (h, nd, bs) = (cfg.hidden_size, cfg.directions(), self.bs);
         let (gh, dh) = (cfg.cell.gates() * h, cfg.output_size());
@@ -604,7 +619,10 @@ impl<T: Float> Shard<T> {
                     let g_t = &mut gates[t * bs * gh..][..bs * gh];
                     h_prev[t * bs * h..][..bs * h].copy_from_slice(hs);
                     let out_t = &mut out[t * bs * dh..][..bs * dh];
-                    let w_hh = MatRef::new(&w_hh_t[idx], h, gh);
+                    let w_hh = match w_hh_t {
+                        Some(w) => MatRef::new(&w[idx], h, gh),
+                        None => MatRef::new(&p.w_hh, gh, h).t(),
+                    };
                     if lstm {
                         let cs = &mut self.state_c[idx * bs * h..][..bs * h];
                         aux[t * bs * h..][..bs * h].copy_from_slice(cs);

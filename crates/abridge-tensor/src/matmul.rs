@@ -159,6 +159,13 @@ pub fn gemm<T: Float>(
         gemv_row(c, a, b, accumulate, par);
         return;
     }
+    if m <= SMALL_M && b.rs == 1 && b.cs as usize >= k {
+        // A few rows times a matrix stored column by column (`x · Wᵀ` of a layer, as a beam of
+        // hypotheses does per token): stream each column once for all rows, instead of packing
+        // the whole matrix as the GEMM crate does on every call.
+        gemv_rows(c, a, b, accumulate, par);
+        return;
+    }
     // SAFETY: every view was bounds-checked against its buffer when created; `c` is borrowed
     // mutably and so cannot alias `a` or `b`.
     unsafe {
@@ -183,6 +190,74 @@ pub fn gemm<T: Float>(
             false,
             par.to_gemm(),
         )
+    }
+}
+
+/// Most rows [`gemm`] sends to [`gemv_rows`].
+const SMALL_M: usize = 8;
+
+/// `c (+)= a · b` for `a [m ≤ SMALL_M, k]` and `b [k, n]` whose columns are contiguous.
+fn gemv_rows<T: Float>(
+    c: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+    par: Par,
+) {
+    use rayon::prelude::*;
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let av: Vec<T> = (0..m)
+        .flat_map(|i| (0..k).map(move |p| (i, p)))
+        .map(|(i, p)| a.data[(i as isize * a.rs + p as isize * a.cs) as usize])
+        .collect();
+    // `[n, m]`: column-major results, so that a thread's columns are one contiguous block.
+    let mut out = vec![T::ZERO; n * m];
+    let threads = match par {
+        Par::Threads(t) if t > 1 && n * k * m >= 1 << 16 => t,
+        _ => 1,
+    };
+    let chunk = n.div_ceil(threads * 4).max(64);
+    let (cs, bd) = (b.cs as usize, b.data);
+    let work = |j0: usize, o: &mut [T]| dots_rows(&av, m, &bd[j0 * cs..], cs, o);
+    if threads == 1 {
+        work(0, &mut out);
+    } else {
+        out.par_chunks_mut(chunk * m)
+            .enumerate()
+            .for_each(|(i, o)| work(i * chunk, o));
+    }
+    let rs = c.rs as usize;
+    for i in 0..m {
+        let row = &mut c.data[i * rs..][..n];
+        for (j, v) in row.iter_mut().enumerate() {
+            let x = out[j * m + i];
+            *v = if accumulate { *v + x } else { x };
+        }
+    }
+}
+
+crate::simd_fn_wide! {
+    /// `out[j·m + i] = a_i · cols[j·stride ..][..k]` for the `m` rows `a_i` of `a [m, k]`.
+    fn dots_rows<T>(a: &[T], m: usize, cols: &[T], stride: usize, out: &mut [T]) {
+        let k = a.len() / m;
+        let n = out.len() / m;
+        let mut j = 0;
+        while j + 4 <= n {
+            let c: [&[T]; 4] = std::array::from_fn(|q| &cols[(j + q) * stride..][..k]);
+            for i in 0..m {
+                let d = dot4(&a[i * k..(i + 1) * k], c);
+                for (q, v) in d.into_iter().enumerate() {
+                    out[(j + q) * m + i] = v;
+                }
+            }
+            j += 4;
+        }
+        for j in j..n {
+            let col = &cols[j * stride..j * stride + k];
+            for i in 0..m {
+                out[j * m + i] = dot(&a[i * k..(i + 1) * k], col);
+            }
+        }
     }
 }
 
@@ -244,10 +319,51 @@ crate::simd_fn_wide! {
     /// `out[j] += a · cols[j·stride .. j·stride + a.len()]`.
     fn dots<T>(a: &[T], cols: &[T], stride: usize, out: &mut [T]) {
         let k = a.len();
-        for (j, o) in out.iter_mut().enumerate() {
-            *o += dot(a, &cols[j * stride..j * stride + k]);
+        let done = out.len() / 4 * 4;
+        let mut blocks = out.chunks_exact_mut(4);
+        for (b, o) in (&mut blocks).enumerate() {
+            let c: [&[T]; 4] = std::array::from_fn(|q| &cols[(4 * b + q) * stride..][..k]);
+            for (v, d) in o.iter_mut().zip(dot4(a, c)) {
+                *v += d;
+            }
+        }
+        for (j, o) in blocks.into_remainder().iter_mut().enumerate() {
+            *o += dot(a, &cols[(done + j) * stride..(done + j) * stride + k]);
         }
     }
+}
+
+/// Four dot products `a · c_q` at once: four independent accumulator chains (a single chain is
+/// bound by the FMA latency), each sixteen lanes wide; `a` is read once per chunk for all four.
+#[inline(always)]
+fn dot4<T: Float>(a: &[T], c: [&[T]; 4]) -> [T; 4] {
+    const L: usize = 16;
+    let n = a.len();
+    let (c0, c1, c2, c3) = (&c[0][..n], &c[1][..n], &c[2][..n], &c[3][..n]);
+    let (mut s0, mut s1, mut s2, mut s3) = ([T::ZERO; L], [T::ZERO; L], [T::ZERO; L], [T::ZERO; L]);
+    let full = n / L * L;
+    for ((((av, x0), x1), x2), x3) in a[..full]
+        .chunks_exact(L)
+        .zip(c0[..full].chunks_exact(L))
+        .zip(c1[..full].chunks_exact(L))
+        .zip(c2[..full].chunks_exact(L))
+        .zip(c3[..full].chunks_exact(L))
+    {
+        for l in 0..L {
+            s0[l] += av[l] * x0[l];
+            s1[l] += av[l] * x1[l];
+            s2[l] += av[l] * x2[l];
+            s3[l] += av[l] * x3[l];
+        }
+    }
+    let fold = |s: [T; L], x: &[T]| {
+        let mut t = s.iter().fold(T::ZERO, |t, v| t + *v);
+        for p in full..n {
+            t += a[p] * x[p];
+        }
+        t
+    };
+    [fold(s0, c0), fold(s1, c1), fold(s2, c2), fold(s3, c3)]
 }
 
 /// `Σ a_i b_i` with eight partial sums (vectorisable without reassociation licence).
@@ -309,6 +425,11 @@ mod tests {
             (64, 1, 9),
             (1, 33, 65),
             (1, 300, 700),
+            (4, 300, 700),
+            (8, 17, 130),
+            (2, 256, 20),
+            (3, 40, 7),
+            (1, 70, 13),
         ] {
             for ta in [false, true] {
                 for tb in [false, true] {
