@@ -70,12 +70,20 @@ impl<T: Float> Params<T> {
                     }
                 });
         }
-        let mut d_o_all = zero(nt * b * h);
-        self.out_vocab.backward(
+        let no = self.out_hidden.n_out;
+        let mut d_o_all = zero(nt * b * no);
+        let dw = if cfg.tie_output {
+            &mut grads.embedding
+        } else {
+            &mut grads.out_vocab.w
+        };
+        self.out_vocab.backward_with(
+            self.vocab_weight(),
             &fw.o_all,
             &dl,
             nt * b,
-            &mut grads.out_vocab,
+            dw,
+            &mut grads.out_vocab.b,
             Some(&mut d_o_all),
         );
         fw.pv_all = dl; // hand the buffer back for the next forward (its contents are now δlogits)
@@ -117,7 +125,7 @@ impl<T: Float> Params<T> {
                 }
             }
             // Output layer: o = tanh(W_o [s_t; ctx_t] + b_o).
-            let mut d_o = d_o_all[t * b * h..(t + 1) * b * h].to_vec();
+            let mut d_o = d_o_all[t * b * no..(t + 1) * b * no].to_vec();
             d_o.iter_mut()
                 .zip(&st.o)
                 .for_each(|(d, o)| *d *= T::ONE - *o * *o);

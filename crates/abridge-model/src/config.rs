@@ -25,6 +25,10 @@ pub struct ModelConfig {
     pub coverage: bool,
     /// `λ`, weight of the coverage loss (default 1.0).
     pub cov_weight: f64,
+    /// Tie the vocabulary projection to the word embedding (`W_v = E`, Press & Wolf 2017): the
+    /// output layer `o_t` then has `E` units instead of `H` (default off).
+    #[serde(default)]
+    pub tie_output: bool,
 }
 
 impl Default for ModelConfig {
@@ -39,6 +43,7 @@ impl Default for ModelConfig {
             pointer: true,
             coverage: false,
             cov_weight: 1.0,
+            tie_output: false,
         }
     }
 }
@@ -47,6 +52,14 @@ impl ModelConfig {
     /// Encoder output size `2H`.
     pub fn enc_out(&self) -> usize {
         2 * self.hidden
+    }
+    /// Units of the output layer `o_t`: `H`, or `E` when the output is tied to the embedding.
+    pub fn out_size(&self) -> usize {
+        if self.tie_output {
+            self.emb
+        } else {
+            self.hidden
+        }
     }
 }
 

@@ -42,10 +42,15 @@ impl<T: Float> Linear<T> {
 
     /// `y = x Wᵀ + b` (`y` overwritten).
     pub fn forward(&self, x: &[T], batch: usize, y: &mut [T]) {
+        self.forward_with(&self.w, x, batch, y);
+    }
+
+    /// [`Linear::forward`] with the weight `w [out, in]` taken from elsewhere (a tied weight).
+    pub fn forward_with(&self, w: &[T], x: &[T], batch: usize, y: &mut [T]) {
         gemm(
             MatMut::new(y, batch, self.n_out),
             MatRef::new(x, batch, self.n_in),
-            MatRef::new(&self.w, self.n_out, self.n_in).t(),
+            MatRef::new(w, self.n_out, self.n_in).t(),
             false,
             par(),
         );
@@ -65,8 +70,24 @@ impl<T: Float> Linear<T> {
         grad: &mut Linear<T>,
         dx: Option<&mut [T]>,
     ) {
+        self.backward_with(&self.w, x, dy, batch, &mut grad.w, &mut grad.b, dx);
+    }
+
+    /// [`Linear::backward`] with the weight `w` and its gradient `dw` taken from elsewhere (a tied
+    /// weight).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_with(
+        &self,
+        w: &[T],
+        x: &[T],
+        dy: &[T],
+        batch: usize,
+        dw: &mut [T],
+        db: &mut [T],
+        dx: Option<&mut [T]>,
+    ) {
         gemm(
-            MatMut::new(&mut grad.w, self.n_out, self.n_in),
+            MatMut::new(dw, self.n_out, self.n_in),
             MatRef::new(dy, batch, self.n_out).t(),
             MatRef::new(x, batch, self.n_in),
             true,
@@ -74,14 +95,14 @@ impl<T: Float> Linear<T> {
         );
         if !self.b.is_empty() {
             for row in dy.chunks_exact(self.n_out) {
-                grad.b.iter_mut().zip(row).for_each(|(g, d)| *g += *d);
+                db.iter_mut().zip(row).for_each(|(g, d)| *g += *d);
             }
         }
         if let Some(dx) = dx {
             gemm(
                 MatMut::new(dx, batch, self.n_in),
                 MatRef::new(dy, batch, self.n_out),
-                MatRef::new(&self.w, self.n_out, self.n_in),
+                MatRef::new(w, self.n_out, self.n_in),
                 true,
                 par(),
             );

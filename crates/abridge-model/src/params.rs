@@ -28,9 +28,10 @@ pub struct Params<T> {
     pub att_cov: Vec<T>,
     /// `[A]`: `v`, attention score vector.
     pub att_v: Vec<T>,
-    /// `3H → H`: `o_t = tanh(W [s_t; ctx_t] + b)`.
+    /// `3H → O`: `o_t = tanh(W [s_t; ctx_t] + b)`, `O = H` (or `E` with a tied output).
     pub out_hidden: Linear<T>,
-    /// `H → V`: vocabulary logits.
+    /// `O → V`: vocabulary logits (with a tied output its weight is `embedding`, and `w` is
+    /// empty).
     pub out_vocab: Linear<T>,
     /// `2H + H + E → 1`: `p_gen = σ(w [ctx_t; s_t; x_t] + b)`.
     pub pointer: Linear<T>,
@@ -67,8 +68,14 @@ impl<T: Float> Params<T> {
                 vec![]
             },
             att_v: init_vec(a, 1.0 / (a as f64).sqrt(), rng),
-            out_hidden: Linear::init(3 * h, h, true, rng),
-            out_vocab: Linear::init(h, v, true, rng),
+            out_hidden: Linear::init(3 * h, cfg.out_size(), true, rng),
+            out_vocab: if cfg.tie_output {
+                let mut l = Linear::init(e, v, true, rng);
+                l.w = Vec::new();
+                l
+            } else {
+                Linear::init(h, v, true, rng)
+            },
             pointer: if cfg.pointer {
                 Linear::init(2 * h + h + e, 1, true, rng)
             } else {
@@ -114,6 +121,12 @@ impl<T: Float> Params<T> {
             l: &'a mut Linear<T>,
         ) {
             let (o, i) = (l.n_out, l.n_in);
+            if l.w.is_empty() && o * i > 0 {
+                // A tied weight: stored once, under its owner's name.
+                let nb = l.b.len();
+                out.push((format!("{name}.bias"), vec![nb], &mut l.b[..]));
+                return;
+            }
             out.push((format!("{name}.weight"), vec![o, i], &mut l.w[..]));
             let nb = l.b.len();
             out.push((format!("{name}.bias"), vec![nb], &mut l.b[..]));

@@ -19,6 +19,9 @@
 //! loss       mean of loss_t over the batch's target tokens (padding excluded)
 //! ```
 //!
+//! With `tie_output` the vocabulary projection is the embedding, `W_v = E` (Press & Wolf 2017),
+//! and `W_o` maps to `E` units instead of `H`.
+//!
 //! This is See et al. (2017) with Bahdanau attention (additive, Bahdanau, Cho & Bengio 2015) computed
 //! from the decoder state after the step, as they do. Without the pointer `P = P_vocab`; without
 //! coverage the `w_c` term and the coverage loss vanish. The floor inside the log only matters when
@@ -380,10 +383,20 @@ pub(crate) struct StepContext<'a, T> {
 }
 
 impl<T: Float> Params<T> {
+    /// `W_v [V, O]`: the output layer's own weight, or the embedding when tied.
+    pub(crate) fn vocab_weight(&self) -> &[T] {
+        if self.out_vocab.w.is_empty() {
+            &self.embedding
+        } else {
+            &self.out_vocab.w
+        }
+    }
+
     /// `P_vocab = softmax(W_v o + b_v)` for `rows` rows of `o [rows, H]` into `pv [rows, V]`.
     pub(crate) fn vocab_softmax(&self, o: &[T], rows: usize, pv: &mut Vec<T>) {
         let v = self.out_vocab.n_out;
-        self.out_vocab.forward(o, rows, sized(pv, rows * v));
+        self.out_vocab
+            .forward_with(self.vocab_weight(), o, rows, sized(pv, rows * v));
         pv.par_chunks_mut(v * 8).for_each(|c| softmax_rows(c, v));
     }
 
@@ -482,7 +495,8 @@ impl<T: Float> Params<T> {
             st.rin
                 .extend_from_slice(&st.ctx[bi * 2 * h..(bi + 1) * 2 * h]);
         }
-        self.out_hidden.forward(&st.rin, b, sized(&mut st.o, b * h));
+        let no = self.out_hidden.n_out;
+        self.out_hidden.forward(&st.rin, b, sized(&mut st.o, b * no));
         st.o.iter_mut().for_each(|x| *x = x.tanh());
         // Pointer.
         sized(&mut st.pg, if cfg.pointer { b } else { 0 });

@@ -108,6 +108,7 @@ fn cfg(cell: CellKind, pointer: bool, coverage: bool) -> ModelConfig {
         pointer,
         coverage,
         cov_weight: 0.7,
+        tie_output: false,
     }
 }
 
@@ -131,4 +132,12 @@ fn two_layer_encoder() {
     let mut c = cfg(CellKind::Gru, true, false);
     c.enc_layers = 2;
     Case::new(c).check("gru 2-layer");
+}
+
+#[test]
+fn tied_output_projection() {
+    let mut c = cfg(CellKind::Lstm, true, true);
+    c.emb = 2;
+    c.tie_output = true;
+    Case::new(c).check("lstm tied output");
 }

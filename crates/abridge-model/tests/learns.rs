@@ -105,6 +105,7 @@ fn learns_to_copy_including_out_of_vocabulary_words() {
         pointer: true,
         coverage: false,
         cov_weight: 1.0,
+        tie_output: false,
     };
     let mut rng = Rng::new(42);
     let mut params = Params::<f32>::init(&cfg, &mut rng);

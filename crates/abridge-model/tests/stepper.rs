@@ -17,6 +17,7 @@ fn cfg(pointer: bool) -> ModelConfig {
         pointer,
         coverage: true,
         cov_weight: 1.0,
+        tie_output: false,
     }
 }
 

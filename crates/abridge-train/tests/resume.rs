@@ -49,6 +49,7 @@ fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
         pointer: true,
         coverage: true,
         cov_weight: 1.0,
+        tie_output: false,
     };
     let params = Params::init(&config, &mut Rng::new(2));
     let ck = Checkpoint {

@@ -316,6 +316,7 @@ fn anchor_config(a: &crate::cli::TrainBenchArgs) -> abridge_model::ModelConfig {
         pointer: a.pointer,
         coverage: false,
         cov_weight: 1.0,
+        tie_output: false,
     }
 }
 

@@ -255,6 +255,10 @@ pub struct TrainArgs {
     /// Turn the pointer-generator off (plain attention).
     #[arg(long)]
     pub no_pointer: bool,
+    /// Tie the vocabulary projection to the word embedding (W_v = E; the output layer gets E
+    /// units): about V·H fewer parameters.
+    #[arg(long)]
+    pub tie_output: bool,
     /// Coverage in the attention and the coverage loss.
     #[arg(long)]
     pub coverage: bool,

@@ -190,6 +190,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                     pointer: !a.no_pointer,
                     coverage: a.coverage,
                     cov_weight: a.cov_weight,
+                    tie_output: a.tie_output,
                 };
                 let mut params = Params::init(&config, &mut Rng::new(a.seed));
                 if let Some(path) = &a.embeddings {
