@@ -126,6 +126,10 @@ impl<T: Float> Params<T> {
             }
             // Output layer: o = tanh(W_o [s_t; ctx_t] + b_o).
             let mut d_o = d_o_all[t * b * no..(t + 1) * b * no].to_vec();
+            if !fw.o_mask.is_empty() {
+                let m = &fw.o_mask[t * b * no..(t + 1) * b * no];
+                d_o.iter_mut().zip(m).for_each(|(d, m)| *d *= *m);
+            }
             d_o.iter_mut()
                 .zip(&st.o)
                 .for_each(|(d, o)| *d *= T::ONE - *o * *o);
@@ -350,12 +354,18 @@ impl<T: Float> Params<T> {
         self.encoder
             .backward(&mut fw.enc, &grad_out, &mut grads.encoder.params)?;
         let dx = fw.enc.dx();
+        let mask = &fw.enc_mask;
         for (k, &id) in inp.src.iter().enumerate() {
             let id = id as usize;
-            grads.embedding[id * e..(id + 1) * e]
+            let row = grads.embedding[id * e..(id + 1) * e]
                 .iter_mut()
-                .zip(&dx[k * e..(k + 1) * e])
-                .for_each(|(d, x)| *d += *x);
+                .zip(&dx[k * e..(k + 1) * e]);
+            if mask.is_empty() {
+                row.for_each(|(d, x)| *d += *x);
+            } else {
+                row.zip(&mask[k * e..(k + 1) * e])
+                    .for_each(|((d, x), m)| *d += *x * *m);
+            }
         }
         Ok(())
     }

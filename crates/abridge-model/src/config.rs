@@ -29,6 +29,10 @@ pub struct ModelConfig {
     /// output layer `o_t` then has `E` units instead of `H` (default off).
     #[serde(default)]
     pub tie_output: bool,
+    /// Dropout probability on the encoder's input embeddings and on the output layer `o_t`
+    /// during training (Srivastava et al. 2014; default 0 = off, as See et al.).
+    #[serde(default)]
+    pub dropout: f64,
 }
 
 impl Default for ModelConfig {
@@ -44,6 +48,7 @@ impl Default for ModelConfig {
             coverage: false,
             cov_weight: 1.0,
             tie_output: false,
+            dropout: 0.0,
         }
     }
 }
@@ -95,6 +100,9 @@ impl TryFrom<&ModelConfigFile> for ModelConfig {
         let m = &f.model;
         if m.vocab < 5 || m.emb == 0 || m.hidden == 0 || m.attn == 0 || m.enc_layers == 0 {
             return Err("vocab ≥ 5 and every size ≥ 1 are required".into());
+        }
+        if !(0.0..1.0).contains(&m.dropout) {
+            return Err(format!("dropout {} is outside [0, 1)", m.dropout));
         }
         Ok(m.clone())
     }

@@ -19,6 +19,9 @@
 //! loss       mean of loss_t over the batch's target tokens (padding excluded)
 //! ```
 //!
+//! With `dropout = p` (training only) the encoder's input embeddings and `o_t` are multiplied
+//! by inverted-dropout masks (`0` w.p. `p`, else `1/(1−p)`) drawn from the step's seed.
+//!
 //! With `tie_output` the vocabulary projection is the embedding, `W_v = E` (Press & Wolf 2017),
 //! and `W_o` maps to `E` units instead of `H`.
 //!
@@ -130,11 +133,29 @@ pub struct Forward<T: Float> {
     pub(crate) s0_c: Vec<T>,
     pub(crate) steps: Vec<Step<T>>,
     pub(crate) loss: Loss,
+    /// Training mode: dropout masks are drawn from this seed (None = no dropout).
+    pub(crate) dropout_seed: Option<u64>,
+    /// Inverted-dropout masks (`0` or `1/(1−p)`) of the encoder input `[S·B·E]` and of `o_all`.
+    pub(crate) enc_mask: Vec<T>,
+    pub(crate) o_mask: Vec<T>,
+}
+
+/// Fills `mask` with `n` inverted-dropout factors: `0` with probability `p`, else `1/(1−p)`.
+fn dropout_mask<T: Float>(rng: &mut abridge_tensor::Rng, p: f64, n: usize, mask: &mut Vec<T>) {
+    let keep = T::from_f64(1.0 / (1.0 - p));
+    mask.clear();
+    mask.extend((0..n).map(|_| if rng.uniform(0.0, 1.0) < p { T::ZERO } else { keep }));
 }
 
 impl<T: Float> Forward<T> {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Training mode for the next [`Params::forward`]: dropout (if the config has any) with masks
+    /// drawn from `seed`; `None` turns it off (evaluation, decoding).
+    pub fn set_dropout(&mut self, seed: Option<u64>) {
+        self.dropout_seed = seed;
     }
     pub fn loss(&self) -> Loss {
         self.loss
@@ -226,6 +247,16 @@ impl<T: Float> Params<T> {
         let lstm = cfg.cell == CellKind::Lstm;
         // Encoder.
         gather_rows(&self.embedding, e, inp.src, &mut fw.enc_x);
+        fw.enc_mask.clear();
+        fw.o_mask.clear();
+        if let Some(seed) = fw.dropout_seed.filter(|_| cfg.dropout > 0.0) {
+            let mut rng = abridge_tensor::Rng::new(seed);
+            dropout_mask(&mut rng, cfg.dropout, fw.enc_x.len(), &mut fw.enc_mask);
+            fw.enc_x.iter_mut().zip(&fw.enc_mask).for_each(|(x, m)| *x *= *m);
+            // The output layer's mask, drawn now so that it depends on the seed only.
+            let rows = inp.tgt_len * b * self.out_hidden.n_out;
+            dropout_mask(&mut rng, cfg.dropout, rows, &mut fw.o_mask);
+        }
         let enc_in = RnnInput {
             x: &fw.enc_x,
             steps: s,
@@ -297,6 +328,9 @@ impl<T: Float> Params<T> {
         fw.o_all.clear();
         for st in &fw.steps {
             fw.o_all.extend_from_slice(&st.o);
+        }
+        if !fw.o_mask.is_empty() {
+            fw.o_all.iter_mut().zip(&fw.o_mask).for_each(|(x, m)| *x *= *m);
         }
         self.vocab_softmax(&fw.o_all, nt * b, &mut fw.pv_all);
         for (t, st) in fw.steps.iter_mut().enumerate() {

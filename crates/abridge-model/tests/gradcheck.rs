@@ -59,17 +59,31 @@ impl Case {
         }
     }
 
-    fn loss(&self, p: &Params<f64>) -> f64 {
-        p.forward(&self.cfg, &self.inputs(), &mut Forward::new())
-            .unwrap()
-            .total
+    fn loss(&self, p: &Params<f64>, dropout: Option<u64>) -> f64 {
+        let mut fw = Forward::new();
+        fw.set_dropout(dropout);
+        p.forward(&self.cfg, &self.inputs(), &mut fw).unwrap().total
     }
 
-    fn check(&self, label: &str) {
+    fn params(&self) -> Params<f64> {
         let mut params = Params::<f64>::init(&self.cfg, &mut Rng::new(3));
         // Larger weights than the initialisation, so every nonlinearity is exercised.
         params.for_each_mut(|_, v| v.iter_mut().for_each(|x| *x *= 3.0));
+        params
+    }
+
+    fn loss_with_dropout(&self, seed: Option<u64>) -> f64 {
+        self.loss(&self.params(), seed)
+    }
+
+    fn check(&self, label: &str) {
+        self.check_with_dropout(label, None)
+    }
+
+    fn check_with_dropout(&self, label: &str, dropout: Option<u64>) {
+        let params = self.params();
         let mut fw = Forward::new();
+        fw.set_dropout(dropout);
         let loss = params.forward(&self.cfg, &self.inputs(), &mut fw).unwrap();
         assert!(loss.total.is_finite() && loss.total > 0.0);
         let mut grads = params.zeros_like();
@@ -89,7 +103,7 @@ impl Case {
                     }
                     idx += 1;
                 });
-                self.loss(&p)
+                self.loss(&p, dropout)
             });
             checked += g.len();
         }
@@ -109,6 +123,7 @@ fn cfg(cell: CellKind, pointer: bool, coverage: bool) -> ModelConfig {
         coverage,
         cov_weight: 0.7,
         tie_output: false,
+        dropout: 0.0,
     }
 }
 
@@ -140,4 +155,17 @@ fn tied_output_projection() {
     c.emb = 2;
     c.tie_output = true;
     Case::new(c).check("lstm tied output");
+}
+
+/// With fixed masks dropout is a fixed linear map: the gradient check holds, and the loss moves
+/// when the masks do.
+#[test]
+fn dropout_with_fixed_masks() {
+    let mut c = cfg(CellKind::Gru, true, false);
+    c.dropout = 0.4;
+    let case = Case::new(c);
+    case.check_with_dropout("gru dropout", Some(7));
+    let (a, b) = (case.loss_with_dropout(Some(7)), case.loss_with_dropout(Some(8)));
+    assert!((a - b).abs() > 1e-6, "different masks, different losses");
+    assert!((case.loss_with_dropout(None) - case.loss_with_dropout(None)).abs() == 0.0);
 }

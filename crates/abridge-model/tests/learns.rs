@@ -106,6 +106,7 @@ fn learns_to_copy_including_out_of_vocabulary_words() {
         coverage: false,
         cov_weight: 1.0,
         tie_output: false,
+        dropout: 0.0,
     };
     let mut rng = Rng::new(42);
     let mut params = Params::<f32>::init(&cfg, &mut rng);

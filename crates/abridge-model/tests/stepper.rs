@@ -18,6 +18,7 @@ fn cfg(pointer: bool) -> ModelConfig {
         coverage: true,
         cov_weight: 1.0,
         tie_output: false,
+        dropout: 0.0,
     }
 }
 

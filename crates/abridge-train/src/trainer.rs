@@ -331,6 +331,12 @@ pub fn train(
             let start = Instant::now();
             let b = Batch::new(train, &batches[ck.state.batch_in_epoch]);
             let inp = inputs(&b, ck.config.pointer);
+            // Dropout masks depend on the seed and the step only: a resumed run draws the same.
+            fw.set_dropout(Some(
+                tcfg.seed
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .wrapping_add(ck.state.step),
+            ));
             let loss = ck.params.forward(&ck.config, &inp, &mut fw)?;
             grads.fill_zero();
             ck.params.backward(&ck.config, &inp, &mut fw, &mut grads)?;

@@ -25,6 +25,7 @@ fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
         keep: 3,
         schedule: Default::default(),
         freeze_embeddings: false,
+        time_limit_s: None,
     };
     let bcfg = BatchConfig {
         max_src_len: 10,
@@ -50,6 +51,7 @@ fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
         coverage: true,
         cov_weight: 1.0,
         tie_output: false,
+        dropout: 0.2,
     };
     let params = Params::init(&config, &mut Rng::new(2));
     let ck = Checkpoint {
@@ -287,4 +289,25 @@ fn frozen_embeddings_do_not_move() {
     )
     .unwrap();
     assert_ne!(free.params.embedding, before);
+}
+
+#[test]
+fn a_spent_time_budget_stops_with_a_checkpoint() {
+    let (mut ck, data, tcfg) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("r");
+    let s = train(
+        &run,
+        &mut ck,
+        &TrainConfig {
+            time_limit_s: Some(0.0),
+            ..tcfg
+        },
+        &data,
+        &DevSet::default(),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(s.steps, 0);
+    assert!(run.join("latest").exists(), "the stop leaves a checkpoint to resume from");
 }

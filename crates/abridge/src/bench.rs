@@ -317,6 +317,7 @@ fn anchor_config(a: &crate::cli::TrainBenchArgs) -> abridge_model::ModelConfig {
         coverage: false,
         cov_weight: 1.0,
         tie_output: false,
+        dropout: 0.0,
     }
 }
 

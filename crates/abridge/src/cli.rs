@@ -259,6 +259,9 @@ pub struct TrainArgs {
     /// units): about V·H fewer parameters.
     #[arg(long)]
     pub tie_output: bool,
+    /// Dropout probability on the encoder input embeddings and the output layer (training only).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
     /// Coverage in the attention and the coverage loss.
     #[arg(long)]
     pub coverage: bool,

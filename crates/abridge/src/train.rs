@@ -109,6 +109,9 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
             },
         },
     };
+    if !(0.0..1.0).contains(&a.dropout) {
+        bail!("--dropout {} is outside [0, 1)", a.dropout);
+    }
     if a.batch_size == 0 || a.max_src_len == 0 || a.max_tgt_len == 0 {
         bail!("--batch-size, --max-src-len and --max-tgt-len must be at least 1");
     }
@@ -191,6 +194,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                     coverage: a.coverage,
                     cov_weight: a.cov_weight,
                     tie_output: a.tie_output,
+                    dropout: a.dropout,
                 };
                 let mut params = Params::init(&config, &mut Rng::new(a.seed));
                 if let Some(path) = &a.embeddings {
