@@ -1,9 +1,11 @@
-//! Bahdanau attention with coverage, one example at a time and examples in parallel.
+//! Bahdanau attention with coverage, and Luong's multiplicative score, one example at a time and
+//! examples in parallel.
 //!
 //! For example `b` with source length `len`, keys `P = W_h h_i + b_attn` (`[S, B, A]`, precomputed),
 //! query `q = W_s s_t` (`[A]`), coverage `c` (`[len]`):
 //! `th_i = tanh(P_i + q + w_c c_i)`, `e_i = v · th_i`, `a = softmax(e)`, `ctx = Σ a_i h_i`.
 //! `th` is kept per example as `[S, A]` (examples contiguous, so they can be written in parallel).
+//! Luong (`luong = true`): `e_i = q · P_i` (no `th`, `v` or coverage).
 
 // Index loops over pre-sliced rows are what the vectoriser turns into SIMD; iterator chains over
 // several slices would not read better.
@@ -62,6 +64,8 @@ pub struct Example<'a, T> {
     pub v: &'a [T],
     /// `[len]` coverage of this example (empty without coverage).
     pub cov: &'a [T],
+    /// Multiplicative score `q · P_i` instead of the additive one.
+    pub luong: bool,
 }
 
 simd_fn! {
@@ -71,9 +75,14 @@ simd_fn! {
         let dv = ctx.len();
         for i in 0..ex.len {
             let k = i * ex.batch + ex.bi;
+            let key = &ex.keys[k * ad..(k + 1) * ad];
+            if ex.luong {
+                a[i] = dot(ex.q, key);
+                continue;
+            }
             let c = if ex.cov.is_empty() { T::ZERO } else { ex.cov[i] };
             let row = &mut th[i * ad..(i + 1) * ad];
-            tanh_row(&ex.keys[k * ad..(k + 1) * ad], ex.q, ex.wc, c, row);
+            tanh_row(key, ex.q, ex.wc, c, row);
             a[i] = dot(ex.v, row);
         }
         let mut max = a[0];
@@ -105,6 +114,9 @@ simd_fn! {
     /// Recomputes `th [S, A]` of one example (backward keeps no copy of it: at the benchmark's
     /// shapes it would be `T·B·S·A` = 49M floats).
     pub fn tanh_rows<T>(ex: &Example<'_, T>, th: &mut [T]) {
+        if ex.luong {
+            return;
+        }
         let ad = ex.q.len();
         for i in 0..ex.len {
             let k = i * ex.batch + ex.bi;
@@ -153,6 +165,17 @@ simd_fn! {
         g.dq.iter_mut().for_each(|x| *x = T::ZERO);
         for i in 0..ex.len {
             let de = a[i] * (da[i] - sum);
+            if ex.luong {
+                let k = i * ex.batch + ex.bi;
+                let key = &ex.keys[k * ad..(k + 1) * ad];
+                let (q, dq) = (&ex.q[..ad], &mut g.dq[..ad]);
+                let dk = &mut g.dkeys[i * ad..(i + 1) * ad];
+                for j in 0..ad {
+                    dk[j] += de * q[j];
+                    dq[j] += de * key[j];
+                }
+                continue;
+            }
             let row = &th[i * ad..(i + 1) * ad];
             let dk = &mut g.dkeys[i * ad..(i + 1) * ad];
             let (v, dq, dv) = (&ex.v[..ad], &mut g.dq[..ad], &mut g.dv[..ad]);

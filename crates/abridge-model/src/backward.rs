@@ -215,6 +215,7 @@ impl<T: Float> Params<T> {
                             wc,
                             v: &self.att_v,
                             cov: &cov_b,
+                            luong: cfg.attention == crate::AttentionKind::Luong,
                         };
                         let mut th = vec![T::ZERO; len * ad];
                         attention::tanh_rows(&ex, &mut th);
@@ -269,17 +270,20 @@ impl<T: Float> Params<T> {
                 dc_next.copy_from_slice(st.cell.dc0());
             }
             // Decoder input: x = W_x [emb; ctx_{t-1}] + b.
-            let mut dxin = zero(b * (e + 2 * h));
+            let xw = self.dec_input.n_in;
+            let mut dxin = zero(b * xw);
             self.dec_input
                 .backward(&st.xin, &dx, b, &mut grads.dec_input, Some(&mut dxin));
             for bi in 0..b {
                 let id = inp.dec_in[t * b + bi] as usize;
-                let row = &dxin[bi * (e + 2 * h)..(bi + 1) * (e + 2 * h)];
+                let row = &dxin[bi * xw..(bi + 1) * xw];
                 grads.embedding[id * e..(id + 1) * e]
                     .iter_mut()
                     .zip(&row[..e])
                     .for_each(|(d, x)| *d += *x);
-                dctx_next[bi * 2 * h..(bi + 1) * 2 * h].copy_from_slice(&row[e..]);
+                if cfg.input_feeding {
+                    dctx_next[bi * 2 * h..(bi + 1) * 2 * h].copy_from_slice(&row[e..]);
+                }
             }
             dcov_next = dcov;
         }

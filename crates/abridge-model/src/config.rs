@@ -33,6 +33,30 @@ pub struct ModelConfig {
     /// during training (Srivastava et al. 2014; default 0 = off, as See et al.).
     #[serde(default)]
     pub dropout: f64,
+    /// Attention score (default Bahdanau).
+    #[serde(default)]
+    pub attention: AttentionKind,
+    /// Feed the previous context vector into the decoder input, `x_t = W_x [emb(y_{t-1});
+    /// ctx_{t-1}]` (input feeding; See et al. and Luong et al. both do; default on). Off:
+    /// `x_t = W_x emb(y_{t-1})`.
+    #[serde(default = "yes")]
+    pub input_feeding: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How attention scores a source position.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionKind {
+    /// Additive (Bahdanau, Cho & Bengio 2015): `e_i = vᵀ tanh(W_h h_i + W_s s_t + w_c c_i + b)`.
+    #[default]
+    Bahdanau,
+    /// Multiplicative, Luong et al. (2015)'s "general" score in factored form:
+    /// `e_i = (W_s s_t) · (W_h h_i + b)`, i.e. `s_tᵀ W_a h_i` with `W_a = W_sᵀ W_h` of rank `A`.
+    Luong,
 }
 
 impl Default for ModelConfig {
@@ -49,6 +73,8 @@ impl Default for ModelConfig {
             cov_weight: 1.0,
             tie_output: false,
             dropout: 0.0,
+            attention: AttentionKind::Bahdanau,
+            input_feeding: true,
         }
     }
 }
@@ -100,6 +126,9 @@ impl TryFrom<&ModelConfigFile> for ModelConfig {
         let m = &f.model;
         if m.vocab < 5 || m.emb == 0 || m.hidden == 0 || m.attn == 0 || m.enc_layers == 0 {
             return Err("vocab ≥ 5 and every size ≥ 1 are required".into());
+        }
+        if m.coverage && m.attention != AttentionKind::Bahdanau {
+            return Err("coverage needs Bahdanau attention (its w_c term lives in the additive score)".into());
         }
         if !(0.0..1.0).contains(&m.dropout) {
             return Err(format!("dropout {} is outside [0, 1)", m.dropout));

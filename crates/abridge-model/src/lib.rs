@@ -17,7 +17,7 @@ pub mod params;
 pub mod seq2seq;
 pub mod stepper;
 
-pub use config::ModelConfig;
+pub use config::{AttentionKind, ModelConfig};
 pub use greedy::Sources;
 pub use linear::Linear;
 pub use optim::{clip_global_norm, Optimizer};

@@ -19,6 +19,10 @@
 //! loss       mean of loss_t over the batch's target tokens (padding excluded)
 //! ```
 //!
+//! Variants: `attention = luong` scores `e_ti = (W_s s_t) · (W_h h_i + b_attn)` (Luong, Pham &
+//! Manning 2015, "general", factored through the attention size; no coverage term);
+//! `input_feeding = false` drops `ctx_{t-1}` from `x_t` (`x_t = W_x emb(y_{t-1}) + b_x`).
+//!
 //! With `dropout = p` (training only) the encoder's input embeddings and `o_t` are multiplied
 //! by inverted-dropout masks (`0` w.p. `p`, else `1/(1−p)`) drawn from the step's seed.
 //!
@@ -454,6 +458,9 @@ impl<T: Float> Params<T> {
             let id = id as usize;
             st.xin
                 .extend_from_slice(&self.embedding[id * e..(id + 1) * e]);
+            if !cfg.input_feeding {
+                continue;
+            }
             match prev.ctx {
                 Some(c) => st.xin.extend_from_slice(&c[bi * 2 * h..(bi + 1) * 2 * h]),
                 None => st.xin.extend(std::iter::repeat_n(T::ZERO, 2 * h)),
@@ -512,6 +519,7 @@ impl<T: Float> Params<T> {
                         wc,
                         v: &self.att_v,
                         cov: &cov,
+                        luong: cfg.attention == crate::AttentionKind::Luong,
                     };
                     attention::forward_one(&ex, th, a, ctx_b);
                 });

@@ -124,6 +124,8 @@ fn cfg(cell: CellKind, pointer: bool, coverage: bool) -> ModelConfig {
         cov_weight: 0.7,
         tie_output: false,
         dropout: 0.0,
+        attention: Default::default(),
+        input_feeding: true,
     }
 }
 
@@ -168,4 +170,17 @@ fn dropout_with_fixed_masks() {
     let (a, b) = (case.loss_with_dropout(Some(7)), case.loss_with_dropout(Some(8)));
     assert!((a - b).abs() > 1e-6, "different masks, different losses");
     assert!((case.loss_with_dropout(None) - case.loss_with_dropout(None)).abs() == 0.0);
+}
+
+#[test]
+fn luong_attention_with_and_without_input_feeding() {
+    for feed in [true, false] {
+        let mut c = cfg(CellKind::Lstm, true, false);
+        c.attention = abridge_model::AttentionKind::Luong;
+        c.input_feeding = feed;
+        Case::new(c).check(&format!("lstm luong feed={feed}"));
+    }
+    let mut c = cfg(CellKind::Gru, true, true);
+    c.input_feeding = false;
+    Case::new(c).check("gru bahdanau no feeding");
 }

@@ -107,6 +107,8 @@ fn learns_to_copy_including_out_of_vocabulary_words() {
         cov_weight: 1.0,
         tie_output: false,
         dropout: 0.0,
+        attention: Default::default(),
+        input_feeding: true,
     };
     let mut rng = Rng::new(42);
     let mut params = Params::<f32>::init(&cfg, &mut rng);

@@ -19,6 +19,8 @@ fn cfg(pointer: bool) -> ModelConfig {
         cov_weight: 1.0,
         tie_output: false,
         dropout: 0.0,
+        attention: Default::default(),
+        input_feeding: true,
     }
 }
 

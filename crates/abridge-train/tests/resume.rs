@@ -52,6 +52,8 @@ fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
         cov_weight: 1.0,
         tie_output: false,
         dropout: 0.2,
+        attention: Default::default(),
+        input_feeding: true,
     };
     let params = Params::init(&config, &mut Rng::new(2));
     let ck = Checkpoint {

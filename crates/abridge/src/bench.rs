@@ -318,6 +318,8 @@ fn anchor_config(a: &crate::cli::TrainBenchArgs) -> abridge_model::ModelConfig {
         cov_weight: 1.0,
         tie_output: false,
         dropout: 0.0,
+        attention: Default::default(),
+        input_feeding: true,
     }
 }
 

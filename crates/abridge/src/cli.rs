@@ -189,6 +189,14 @@ pub struct SummarizeArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum AttentionArg {
+    /// Additive: v·tanh(W_h h + W_s s + w_c c + b) (Bahdanau et al. 2015; See et al. 2017).
+    Bahdanau,
+    /// Multiplicative: (W_s s)·(W_h h + b), Luong et al. (2015) "general" (no coverage).
+    Luong,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum DecayArg {
     None,
     /// sqrt(warmup / step).
@@ -259,6 +267,12 @@ pub struct TrainArgs {
     /// units): about V·H fewer parameters.
     #[arg(long)]
     pub tie_output: bool,
+    /// Attention score: additive (See et al.) or multiplicative (Luong et al. "general").
+    #[arg(long, value_enum, default_value = "bahdanau")]
+    pub attention: AttentionArg,
+    /// Do not feed the previous context vector into the decoder input.
+    #[arg(long)]
+    pub no_input_feeding: bool,
     /// Dropout probability on the encoder input embeddings and the output layer (training only).
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
