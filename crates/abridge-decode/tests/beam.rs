@@ -282,7 +282,10 @@ fn the_observer_sees_kept_finished_and_pruned_candidates_with_their_penalties() 
     }
     // Step 1: 4 → </s> finishes and ends the search.
     let last = rec.steps.last().unwrap();
-    assert_eq!((last[0].parent, last[0].token, last[0].fate), (1, EOS, Fate::Finished));
+    assert_eq!(
+        (last[0].parent, last[0].token, last[0].fate),
+        (1, EOS, Fate::Finished)
+    );
 }
 
 #[test]
@@ -297,7 +300,10 @@ fn an_observer_can_stop_the_search_and_get_the_live_hypotheses() {
     assert_eq!(rec.steps.len(), 3);
     // Two live hypotheses × two extensions each: two kept, two pruned.
     let fates: Vec<Fate> = rec.steps[1].iter().map(|x| x.fate).collect();
-    assert_eq!(fates, [Fate::Kept(0), Fate::Kept(1), Fate::Pruned, Fate::Pruned]);
+    assert_eq!(
+        fates,
+        [Fate::Kept(0), Fate::Kept(1), Fate::Pruned, Fate::Pruned]
+    );
     assert!(!hyps.is_empty());
     assert!(hyps.iter().all(|h| !h.ended && h.tokens.len() == 3));
 }

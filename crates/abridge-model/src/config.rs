@@ -128,7 +128,10 @@ impl TryFrom<&ModelConfigFile> for ModelConfig {
             return Err("vocab ≥ 5 and every size ≥ 1 are required".into());
         }
         if m.coverage && m.attention != AttentionKind::Bahdanau {
-            return Err("coverage needs Bahdanau attention (its w_c term lives in the additive score)".into());
+            return Err(
+                "coverage needs Bahdanau attention (its w_c term lives in the additive score)"
+                    .into(),
+            );
         }
         if !(0.0..1.0).contains(&m.dropout) {
             return Err(format!("dropout {} is outside [0, 1)", m.dropout));

@@ -58,12 +58,7 @@ impl<T: Float> Params<T> {
             } else {
                 Linear::zeros(0, 0, false)
             },
-            dec_input: Linear::init(
-                if cfg.input_feeding { e + 2 * h } else { e },
-                e,
-                true,
-                rng,
-            ),
+            dec_input: Linear::init(if cfg.input_feeding { e + 2 * h } else { e }, e, true, rng),
             decoder: Rnn::new(RnnParams::init_uniform(RnnConfig::new(cfg.cell, e, h), rng)),
             att_enc: Linear::init(2 * h, a, true, rng),
             att_dec: Linear::init(h, a, false, rng),

@@ -148,7 +148,13 @@ pub struct Forward<T: Float> {
 fn dropout_mask<T: Float>(rng: &mut abridge_tensor::Rng, p: f64, n: usize, mask: &mut Vec<T>) {
     let keep = T::from_f64(1.0 / (1.0 - p));
     mask.clear();
-    mask.extend((0..n).map(|_| if rng.uniform(0.0, 1.0) < p { T::ZERO } else { keep }));
+    mask.extend((0..n).map(|_| {
+        if rng.uniform(0.0, 1.0) < p {
+            T::ZERO
+        } else {
+            keep
+        }
+    }));
 }
 
 impl<T: Float> Forward<T> {
@@ -256,7 +262,10 @@ impl<T: Float> Params<T> {
         if let Some(seed) = fw.dropout_seed.filter(|_| cfg.dropout > 0.0) {
             let mut rng = abridge_tensor::Rng::new(seed);
             dropout_mask(&mut rng, cfg.dropout, fw.enc_x.len(), &mut fw.enc_mask);
-            fw.enc_x.iter_mut().zip(&fw.enc_mask).for_each(|(x, m)| *x *= *m);
+            fw.enc_x
+                .iter_mut()
+                .zip(&fw.enc_mask)
+                .for_each(|(x, m)| *x *= *m);
             // The output layer's mask, drawn now so that it depends on the seed only.
             let rows = inp.tgt_len * b * self.out_hidden.n_out;
             dropout_mask(&mut rng, cfg.dropout, rows, &mut fw.o_mask);
@@ -334,7 +343,10 @@ impl<T: Float> Params<T> {
             fw.o_all.extend_from_slice(&st.o);
         }
         if !fw.o_mask.is_empty() {
-            fw.o_all.iter_mut().zip(&fw.o_mask).for_each(|(x, m)| *x *= *m);
+            fw.o_all
+                .iter_mut()
+                .zip(&fw.o_mask)
+                .for_each(|(x, m)| *x *= *m);
         }
         self.vocab_softmax(&fw.o_all, nt * b, &mut fw.pv_all);
         for (t, st) in fw.steps.iter_mut().enumerate() {
@@ -538,7 +550,8 @@ impl<T: Float> Params<T> {
                 .extend_from_slice(&st.ctx[bi * 2 * h..(bi + 1) * 2 * h]);
         }
         let no = self.out_hidden.n_out;
-        self.out_hidden.forward(&st.rin, b, sized(&mut st.o, b * no));
+        self.out_hidden
+            .forward(&st.rin, b, sized(&mut st.o, b * no));
         st.o.iter_mut().for_each(|x| *x = x.tanh());
         // Pointer.
         sized(&mut st.pg, if cfg.pointer { b } else { 0 });

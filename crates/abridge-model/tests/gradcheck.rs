@@ -167,7 +167,10 @@ fn dropout_with_fixed_masks() {
     c.dropout = 0.4;
     let case = Case::new(c);
     case.check_with_dropout("gru dropout", Some(7));
-    let (a, b) = (case.loss_with_dropout(Some(7)), case.loss_with_dropout(Some(8)));
+    let (a, b) = (
+        case.loss_with_dropout(Some(7)),
+        case.loss_with_dropout(Some(8)),
+    );
     assert!((a - b).abs() > 1e-6, "different masks, different losses");
     assert!((case.loss_with_dropout(None) - case.loss_with_dropout(None)).abs() == 0.0);
 }

@@ -480,7 +480,11 @@ fn trace_memory_ends_at_the_final_states() {
                     assert_close("final memory", last, &fin[idx * h..][..h], 1e-12);
                     for (gates, _) in &tr {
                         // LSTM i, f (0..2H) and o (3H..4H); GRU r, z (0..2H) are sigmoids.
-                        let sig = gates[..2 * h].iter().chain(if p.lstm() { &gates[3 * h..] } else { &[][..] });
+                        let sig = gates[..2 * h].iter().chain(if p.lstm() {
+                            &gates[3 * h..]
+                        } else {
+                            &[][..]
+                        });
                         assert!(sig.into_iter().all(|v| *v > 0.0 && *v < 1.0));
                     }
                 }

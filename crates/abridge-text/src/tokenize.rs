@@ -263,7 +263,10 @@ mod tests {
             toks.join(" "),
             "He said `` no -lrb- really -rrb- '' and `` yes '' -lsb- sic -rsb- ."
         );
-        assert_eq!(detokenize(&toks), "He said \"no (really)\" and \"yes\" [sic].");
+        assert_eq!(
+            detokenize(&toks),
+            "He said \"no (really)\" and \"yes\" [sic]."
+        );
     }
 
     fn toks(s: &str) -> Vec<String> {

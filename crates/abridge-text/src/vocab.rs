@@ -181,7 +181,7 @@ impl Vocab {
     pub fn from_json(bytes: &[u8], name: &str) -> Result<Self, VocabError> {
         let p = name.to_string();
         let v: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| VocabError::Parse {
+            serde_json::from_slice(bytes).map_err(|e| VocabError::Parse {
                 path: p.clone(),
                 msg: e.to_string(),
             })?;

@@ -375,7 +375,13 @@ impl Checkpoint {
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
-        write_model(&tmp, &self.config, &mut self.params, &self.vocab, WeightType::F32)?;
+        write_model(
+            &tmp,
+            &self.config,
+            &mut self.params,
+            &self.vocab,
+            WeightType::F32,
+        )?;
         let names: Vec<(String, Vec<usize>)> = self
             .params
             .tensors_mut()

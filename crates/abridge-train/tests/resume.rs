@@ -311,5 +311,8 @@ fn a_spent_time_budget_stops_with_a_checkpoint() {
     )
     .unwrap();
     assert_eq!(s.steps, 0);
-    assert!(run.join("latest").exists(), "the stop leaves a checkpoint to resume from");
+    assert!(
+        run.join("latest").exists(),
+        "the stop leaves a checkpoint to resume from"
+    );
 }

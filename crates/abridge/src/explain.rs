@@ -138,13 +138,15 @@ pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Res
         .0
         .iter()
         .enumerate()
-        .flat_map(|(step, cands)| {
-            cands.iter().map(move |c| (step, c))
-        })
+        .flat_map(|(step, cands)| cands.iter().map(move |c| (step, c)))
         .map(|(step, c)| TreeNode {
             step,
             parent: c.parent,
-            token: if c.token == EOS { "</s>".into() } else { word(c.token) },
+            token: if c.token == EOS {
+                "</s>".into()
+            } else {
+                word(c.token)
+            },
             token_log_prob: c.token_log_prob,
             log_prob: c.log_prob,
             length_penalty: c.length_penalty,

@@ -15,7 +15,10 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         .or_else(|_| resolve(&a.src, "latest"))
         .with_context(|| format!("{}: no model there", a.src.display()))?;
     if a.out.join("model.safetensors").exists() && !a.force {
-        bail!("{} already holds a model; pass --force to replace it", a.out.display());
+        bail!(
+            "{} already holds a model; pass --force to replace it",
+            a.out.display()
+        );
     }
     let m = load_model(&dir, None)?;
     let (cfg, mut params, vocab) = read_model(&dir)?;

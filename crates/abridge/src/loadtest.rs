@@ -67,9 +67,12 @@ async fn server_rss(addr: &str) -> Option<u64> {
     let mut conn = BufReader::new(stream);
     let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n");
     let (_, body, _) = exchange(&mut conn, req.as_bytes()).await.ok()?;
-    String::from_utf8_lossy(&body)
-        .lines()
-        .find_map(|l| l.strip_prefix("process_resident_memory_bytes ")?.trim().parse().ok())
+    String::from_utf8_lossy(&body).lines().find_map(|l| {
+        l.strip_prefix("process_resident_memory_bytes ")?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -115,7 +118,9 @@ async fn level(a: &ServeBenchArgs, body: Arc<Vec<u8>>, c: usize) -> Level {
         tasks.push(tokio::spawn(async move {
             let req = post(&addr, &body);
             let mut conn: Option<BufReader<TcpStream>> = None;
-            while Instant::now() < until && max.is_none_or(|m| sent.fetch_add(1, Ordering::Relaxed) < m) {
+            while Instant::now() < until
+                && max.is_none_or(|m| sent.fetch_add(1, Ordering::Relaxed) < m)
+            {
                 if conn.is_none() {
                     match TcpStream::connect(&addr).await {
                         Ok(s) => {
@@ -166,7 +171,11 @@ async fn level(a: &ServeBenchArgs, body: Arc<Vec<u8>>, c: usize) -> Level {
 }
 
 pub fn run(a: &ServeBenchArgs) -> Result<()> {
-    if a.concurrency.is_empty() || a.concurrency.contains(&0) || !(a.duration > 0.0) {
+    if a.concurrency.is_empty()
+        || a.concurrency.contains(&0)
+        || a.duration.is_nan()
+        || a.duration <= 0.0
+    {
         bail!("--concurrency needs positive counts and --duration a positive number of seconds");
     }
     let text = std::fs::read_to_string(&a.text)

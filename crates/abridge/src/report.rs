@@ -44,7 +44,10 @@ fn heatmap(
     let (cw, ch, left, top) = (10.0, 13.0, 110.0, 70.0);
     let w = left + cw * cols.len() as f64 + 10.0;
     let h = top + ch * rows.len() as f64 + 10.0;
-    let mut s = format!(r#"<svg class="fig" width="{w}" height="{h}" role="img" aria-label="{}">"#, esc(what));
+    let mut s = format!(
+        r#"<svg class="fig" width="{w}" height="{h}" role="img" aria-label="{}">"#,
+        esc(what)
+    );
     for (c, label) in cols.iter().enumerate() {
         let x = left + cw * c as f64 + cw * 0.7;
         let _ = write!(
@@ -142,7 +145,11 @@ fn lines(labels: &[String], series: &[(String, Vec<f32>)], own_scale: bool) -> S
             left + cw * n as f64 + 8.0,
             top + 12.0 + 14.0 * i as f64,
             esc(name),
-            if own_scale { format!(" (max {max:.2})") } else { String::new() }
+            if own_scale {
+                format!(" (max {max:.2})")
+            } else {
+                String::new()
+            }
         );
     }
     for (t, label) in labels.iter().enumerate() {
@@ -165,7 +172,12 @@ fn gates_section(out: &mut String, g: &GateTrace, labels: &[String]) {
         .iter()
         .enumerate()
         .filter(|(_, n)| **n != "cell" && **n != "new")
-        .map(|(k, n)| (format!("{n} gate (mean)"), g.mean.iter().map(|m| m[k]).collect()))
+        .map(|(k, n)| {
+            (
+                format!("{n} gate (mean)"),
+                g.mean.iter().map(|m| m[k]).collect(),
+            )
+        })
         .collect();
     out.push_str(&lines(labels, &series, false));
     series.clear();
@@ -181,7 +193,11 @@ fn gates_section(out: &mut String, g: &GateTrace, labels: &[String]) {
         .map(|u| {
             format!(
                 "{} unit {u}",
-                if g.gates.len() == 4 { "forget" } else { "update" }
+                if g.gates.len() == 4 {
+                    "forget"
+                } else {
+                    "update"
+                }
             )
         })
         .collect();
@@ -193,7 +209,14 @@ fn gates_section(out: &mut String, g: &GateTrace, labels: &[String]) {
         "<p class=\"note\">Per unit: {} gate of the first {units} units (dark = keep the old memory).</p>",
         if g.gates.len() == 4 { "forget" } else { "update" }
     );
-    out.push_str(&heatmap(&unit_rows, labels, &vals, |v| v, "gate units", false));
+    out.push_str(&heatmap(
+        &unit_rows,
+        labels,
+        &vals,
+        |v| v,
+        "gate units",
+        false,
+    ));
 }
 
 fn beam_tree(ex: &Explanation) -> String {
@@ -326,10 +349,24 @@ tr.pruned{color:#999}tr.finished{background:#eaf7ea}
     let src_labels = &ex.source;
     o.push_str("<h2>Attention</h2><p class=\"note\">Row = output token, column = source token; darker = more attention (square-root scale).</p><div class=\"scroll\">");
     let att: Vec<Vec<f32>> = ex.steps.iter().map(|s| s.attention.clone()).collect();
-    o.push_str(&heatmap(&out_labels, src_labels, &att, |v| v.sqrt(), "attention", true));
+    o.push_str(&heatmap(
+        &out_labels,
+        src_labels,
+        &att,
+        |v| v.sqrt(),
+        "attention",
+        true,
+    ));
     o.push_str("</div><h2>Coverage</h2><p class=\"note\">The attention each source token had received before the step (See et al. 2017); 1 or more = dark. Re-attending covered tokens is what the coverage loss and penalty discourage.</p><div class=\"scroll\">");
     let cov: Vec<Vec<f32>> = ex.steps.iter().map(|s| s.coverage.clone()).collect();
-    o.push_str(&heatmap(&out_labels, src_labels, &cov, |v| v.min(1.0), "coverage", false));
+    o.push_str(&heatmap(
+        &out_labels,
+        src_labels,
+        &cov,
+        |v| v.min(1.0),
+        "coverage",
+        false,
+    ));
     o.push_str("</div>");
     if ex.steps.iter().any(|s| s.p_gen.is_some()) {
         o.push_str("<h2>Generate or copy</h2><p class=\"note\">p<sub>gen</sub> per output token (1 = generate, 0 = copy) and the probability of the chosen token.</p><div class=\"scroll\">");
@@ -370,6 +407,9 @@ mod tests {
 
     #[test]
     fn escaping_covers_markup_and_controls() {
-        assert_eq!(esc("<a href=\"x\">&'</a>\u{7}"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt; ");
+        assert_eq!(
+            esc("<a href=\"x\">&'</a>\u{7}"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt; "
+        );
     }
 }

@@ -160,7 +160,8 @@ async fn handle(
         }
     })?;
     let req = parse_request(&body, &st.defaults, st.limits)?;
-    let beam = beam_config(&req.decode).map_err(|e| ApiError::new(400, "invalid_field", e.to_string()))?;
+    let beam =
+        beam_config(&req.decode).map_err(|e| ApiError::new(400, "invalid_field", e.to_string()))?;
     let max_src = st.defaults.max_src_len.max(1);
     let name = |i: usize| {
         if req.many {
@@ -256,7 +257,11 @@ async fn handle(
             }
             Ok(Err(msg)) => {
                 eprintln!("error: a decode failed: {msg}");
-                return Err(ApiError::new(500, "internal", "the decoder failed on this document"));
+                return Err(ApiError::new(
+                    500,
+                    "internal",
+                    "the decoder failed on this document",
+                ));
             }
             Err(_) => return Err(ApiError::new(500, "internal", "a decode job was lost")),
         }
@@ -338,21 +343,52 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     );
     let in_flight = st.max_queue - st.queue.available_permits();
     for (name, help, kind, v) in [
-        ("abridge_documents_total", "Documents summarized.", "counter", m.documents.load(Ordering::Relaxed)),
-        ("abridge_source_tokens_total", "Source tokens read.", "counter", m.source_tokens.load(Ordering::Relaxed)),
-        ("abridge_summary_tokens_total", "Summary tokens written.", "counter", m.summary_tokens.load(Ordering::Relaxed)),
-        ("abridge_truncated_documents_total", "Documents cut to --max-src-len.", "counter", m.truncated.load(Ordering::Relaxed)),
-        ("abridge_timeouts_total", "Requests stopped at --timeout-ms.", "counter", m.timeouts.load(Ordering::Relaxed)),
-        ("abridge_queue_documents", "Documents admitted and not yet answered.", "gauge", in_flight as u64),
-        ("process_resident_memory_bytes", "Resident memory.", "gauge", rss_bytes()),
+        (
+            "abridge_documents_total",
+            "Documents summarized.",
+            "counter",
+            m.documents.load(Ordering::Relaxed),
+        ),
+        (
+            "abridge_source_tokens_total",
+            "Source tokens read.",
+            "counter",
+            m.source_tokens.load(Ordering::Relaxed),
+        ),
+        (
+            "abridge_summary_tokens_total",
+            "Summary tokens written.",
+            "counter",
+            m.summary_tokens.load(Ordering::Relaxed),
+        ),
+        (
+            "abridge_truncated_documents_total",
+            "Documents cut to --max-src-len.",
+            "counter",
+            m.truncated.load(Ordering::Relaxed),
+        ),
+        (
+            "abridge_timeouts_total",
+            "Requests stopped at --timeout-ms.",
+            "counter",
+            m.timeouts.load(Ordering::Relaxed),
+        ),
+        (
+            "abridge_queue_documents",
+            "Documents admitted and not yet answered.",
+            "gauge",
+            in_flight as u64,
+        ),
+        (
+            "process_resident_memory_bytes",
+            "Resident memory.",
+            "gauge",
+            rss_bytes(),
+        ),
     ] {
         let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s).into_response()
 }
 
 async fn openapi() -> Response {
@@ -378,7 +414,8 @@ async fn method_not_allowed() -> Response {
 /// The OpenAPI 3.0 description of the routes.
 pub fn openapi_doc() -> serde_json::Value {
     let err = json!({"$ref": "#/components/schemas/Error"});
-    let err_resp = |d: &str| json!({"description": d, "content": {"application/json": {"schema": err}}});
+    let err_resp =
+        |d: &str| json!({"description": d, "content": {"application/json": {"schema": err}}});
     json!({
         "openapi": "3.0.3",
         "info": {"title": "Abridge", "version": env!("CARGO_PKG_VERSION"),
@@ -435,8 +472,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         {
             s.recv().await;
         }

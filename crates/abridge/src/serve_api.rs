@@ -297,14 +297,22 @@ mod tests {
         assert!(err(r#"{"text": "a", "min_len": 50, "max_len": 10}"#)
             .message
             .contains("`min_len`"));
-        assert!(err(r#"{"text": "a", "alpha": -1}"#).message.contains("`alpha`"));
+        assert!(err(r#"{"text": "a", "alpha": -1}"#)
+            .message
+            .contains("`alpha`"));
         assert!(err(r#"{"text": "a", "max_len": 100000}"#)
             .message
             .contains("`max_len`"));
         assert_eq!(err(r#"{"beam": 2}"#).code, "missing_field");
-        assert_eq!(err(r#"{"text": "a", "texts": ["b"]}"#).code, "invalid_field");
+        assert_eq!(
+            err(r#"{"text": "a", "texts": ["b"]}"#).code,
+            "invalid_field"
+        );
         assert_eq!(err(r#"{"texts": []}"#).code, "invalid_field");
-        assert_eq!(err(r#"{"texts": ["a","a","a","a","a","a","a","a","a"]}"#).status, 413);
+        assert_eq!(
+            err(r#"{"texts": ["a","a","a","a","a","a","a","a","a"]}"#).status,
+            413
+        );
         assert_eq!(err("").code, "invalid_json");
         assert_eq!(err("{").code, "invalid_json");
         assert_eq!(err("[1, 2]").code, "invalid_json");

@@ -113,7 +113,11 @@ fn assemble(
 mod bundled {
     macro_rules! file {
         ($name:literal) => {
-            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/default/", $name))
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../models/default/",
+                $name
+            ))
         };
     }
     pub const CONFIG: &[u8] = file!("config.json");
@@ -133,9 +137,15 @@ pub fn load_bundled(lowercase: Option<bool>) -> Result<Option<Loaded>> {
             bundled::VOCAB,
             bundled::WEIGHTS,
         )?;
-        let manifest: serde_json::Value = serde_json::from_slice(bundled::MANIFEST)
-            .context("<bundled model>/manifest.json")?;
-        Ok(Some(assemble(cfg, params, vocab, Some(&manifest), lowercase)))
+        let manifest: serde_json::Value =
+            serde_json::from_slice(bundled::MANIFEST).context("<bundled model>/manifest.json")?;
+        Ok(Some(assemble(
+            cfg,
+            params,
+            vocab,
+            Some(&manifest),
+            lowercase,
+        )))
     }
     #[cfg(not(bundled_model))]
     {

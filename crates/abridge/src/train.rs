@@ -140,8 +140,10 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                     config.coverage = true;
                 }
                 config.cov_weight = a.cov_weight;
-                abridge_model::ModelConfig::try_from(&abridge_model::config::ModelConfigFile::from(&config))
-                    .map_err(|m| anyhow::anyhow!("--init-from {}: {m}", from.display()))?;
+                abridge_model::ModelConfig::try_from(
+                    &abridge_model::config::ModelConfigFile::from(&config),
+                )
+                .map_err(|m| anyhow::anyhow!("--init-from {}: {m}", from.display()))?;
                 eprintln!(
                     "initialised from {} (coverage {})",
                     dir.display(),
@@ -198,13 +200,17 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                     tie_output: a.tie_output,
                     dropout: a.dropout,
                     attention: match a.attention {
-                        crate::cli::AttentionArg::Bahdanau => abridge_model::AttentionKind::Bahdanau,
+                        crate::cli::AttentionArg::Bahdanau => {
+                            abridge_model::AttentionKind::Bahdanau
+                        }
                         crate::cli::AttentionArg::Luong => abridge_model::AttentionKind::Luong,
                     },
                     input_feeding: !a.no_input_feeding,
                 };
-                abridge_model::ModelConfig::try_from(&abridge_model::config::ModelConfigFile::from(&config))
-                    .map_err(|m| anyhow::anyhow!("model: {m}"))?;
+                abridge_model::ModelConfig::try_from(
+                    &abridge_model::config::ModelConfigFile::from(&config),
+                )
+                .map_err(|m| anyhow::anyhow!("model: {m}"))?;
                 let mut params = Params::init(&config, &mut Rng::new(a.seed));
                 if let Some(path) = &a.embeddings {
                     let fmt = abridge_text::embeddings::EmbFormat::guess(path);

@@ -10,7 +10,16 @@ mod common;
 fn explain(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_abridge"))
         .args(["explain", "--model", common::tiny_model().to_str().unwrap()])
-        .args(["--threads", "1", "--beam", "3", "--min-len", "2", "--max-len", "6"])
+        .args([
+            "--threads",
+            "1",
+            "--beam",
+            "3",
+            "--min-len",
+            "2",
+            "--max-len",
+            "6",
+        ])
         .args(args)
         .output()
         .unwrap()
@@ -22,7 +31,11 @@ fn the_json_report_is_consistent() {
     let doc = dir.path().join("doc.txt");
     std::fs::write(&doc, "The cat w1 sat on the mat (zzz). It was w2.").unwrap();
     let out = explain(&["--format", "json", doc.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let src = v["source"].as_array().unwrap();
     assert_eq!(src.len(), 15);
@@ -31,12 +44,28 @@ fn the_json_report_is_consistent() {
     assert!((2..=7).contains(&steps.len()), "{}", steps.len());
     let mut cov = vec![0.0; src.len()];
     for s in steps {
-        let a: Vec<f64> = s["attention"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let a: Vec<f64> = s["attention"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
         assert_eq!(a.len(), src.len());
-        assert!((a.iter().sum::<f64>() - 1.0).abs() < 1e-4, "attention sums to 1");
-        let c: Vec<f64> = s["coverage"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert!(
+            (a.iter().sum::<f64>() - 1.0).abs() < 1e-4,
+            "attention sums to 1"
+        );
+        let c: Vec<f64> = s["coverage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
         for (got, want) in c.iter().zip(&cov) {
-            assert!((got - want).abs() < 1e-4, "coverage = attention of the steps before");
+            assert!(
+                (got - want).abs() < 1e-4,
+                "coverage = attention of the steps before"
+            );
         }
         cov.iter_mut().zip(&a).for_each(|(c, a)| *c += a);
         let pg = s["p_gen"].as_f64().unwrap();
@@ -49,7 +78,11 @@ fn the_json_report_is_consistent() {
     for e in enc {
         assert_eq!(e["mean"].as_array().unwrap().len(), src.len());
         assert_eq!(e["gates"].as_array().unwrap().len(), 4);
-        assert!(e["memory_norm"].as_array().unwrap().iter().all(|x| x.as_f64().unwrap() >= 0.0));
+        assert!(e["memory_norm"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x.as_f64().unwrap() >= 0.0));
     }
     assert_eq!(v["decoder"]["mean"].as_array().unwrap().len(), steps.len());
     let beam = v["beam"].as_array().unwrap();
@@ -68,23 +101,44 @@ fn the_html_report_is_self_contained_and_renders() {
     std::fs::write(&doc, "the cat w1 sat on the <mat> & \"it\" was w2 .").unwrap();
     let html = dir.path().join("report.html");
     let out = explain(&[doc.to_str().unwrap(), "--out", html.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = std::fs::read_to_string(&html).unwrap();
     assert!(s.starts_with("<!DOCTYPE html>") && s.trim_end().ends_with("</html>"));
-    for section in ["Attention", "Coverage", "Generate or copy", "Gates and memory", "Beam search"] {
+    for section in [
+        "Attention",
+        "Coverage",
+        "Generate or copy",
+        "Gates and memory",
+        "Beam search",
+    ] {
         assert!(s.contains(section), "{section} missing");
     }
     assert_eq!(s.matches("<svg").count(), s.matches("</svg>").count());
     assert!(s.matches("<svg").count() >= 8);
     for banned in ["http:", "https:", "<script", "<link", "<img", "url("] {
-        assert!(!s.contains(banned), "the report must not load anything ({banned})");
+        assert!(
+            !s.contains(banned),
+            "the report must not load anything ({banned})"
+        );
     }
-    assert!(s.contains("&lt;") && !s.contains("<mat>"), "source text is escaped");
+    assert!(
+        s.contains("&lt;") && !s.contains("<mat>"),
+        "source text is escaped"
+    );
     // Headless Chromium, where installed (CHROMIUM=path, or chromium on PATH).
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
     let png = dir.path().join("report.png");
     match Command::new(&chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,2000"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1200,2000",
+        ])
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{}", html.display()))
         .output()

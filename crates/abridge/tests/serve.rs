@@ -28,7 +28,16 @@ impl Drop for Server {
 fn serve(extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_abridge"))
         .args(["serve", "--model", model().to_str().unwrap()])
-        .args(["--addr", "127.0.0.1:0", "--threads", "1", "--max-len", "12", "--min-len", "2"])
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--threads",
+            "1",
+            "--max-len",
+            "12",
+            "--min-len",
+            "2",
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -132,7 +141,10 @@ fn summarizes_one_text_and_several() {
     );
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["summaries"].as_array().unwrap().len(), 2);
-    assert!(v.get("summary").is_none(), "`texts` answers with a list only");
+    assert!(
+        v.get("summary").is_none(),
+        "`texts` answers with a list only"
+    );
 }
 
 #[test]
@@ -143,25 +155,63 @@ fn every_client_error_is_json_naming_the_problem() {
         ("", 400, "invalid_json", "empty"),
         ("[\"text\"]", 400, "invalid_json", "JSON object"),
         (r#"{"text": "a", "beem": 4}"#, 400, "invalid_field", "beem"),
-        (r#"{"text": "a", "beam": 0}"#, 400, "invalid_field", "`beam`"),
-        (r#"{"text": "a", "beam": "x"}"#, 400, "invalid_field", "`beam`"),
-        (r#"{"text": "a", "max_len": 1000000}"#, 400, "invalid_field", "`max_len`"),
+        (
+            r#"{"text": "a", "beam": 0}"#,
+            400,
+            "invalid_field",
+            "`beam`",
+        ),
+        (
+            r#"{"text": "a", "beam": "x"}"#,
+            400,
+            "invalid_field",
+            "`beam`",
+        ),
+        (
+            r#"{"text": "a", "max_len": 1000000}"#,
+            400,
+            "invalid_field",
+            "`max_len`",
+        ),
         (r#"{"text": "a", "alpha": 1e400}"#, 400, "invalid_json", ""),
-        (r#"{"text": "a", "coverage_penalty": "x"}"#, 400, "invalid_field", "`coverage_penalty`"),
+        (
+            r#"{"text": "a", "coverage_penalty": "x"}"#,
+            400,
+            "invalid_field",
+            "`coverage_penalty`",
+        ),
         (r#"{"text": "   "}"#, 400, "empty_document", "`text`"),
-        (r#"{"texts": ["a b", " "]}"#, 400, "empty_document", "`texts[1]`"),
-        (r#"{"texts": ["a", "b", "c"]}"#, 413, "too_many_documents", "at most 2"),
+        (
+            r#"{"texts": ["a b", " "]}"#,
+            400,
+            "empty_document",
+            "`texts[1]`",
+        ),
+        (
+            r#"{"texts": ["a", "b", "c"]}"#,
+            413,
+            "too_many_documents",
+            "at most 2",
+        ),
         (r#"{"texts": "a"}"#, 400, "invalid_field", "`texts`"),
         (r#"{}"#, 400, "missing_field", "`text`"),
     ] {
         let (st, v) = post(&s.addr, body);
         assert_eq!((st, error_code(&v)), (status, code), "{body}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap().contains(needle), "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(needle),
+            "{body}: {v}"
+        );
     }
     let big = format!("{{\"text\": \"{}\"}}", "word ".repeat(1000));
     let (st, v) = post(&s.addr, &big);
     assert_eq!((st, error_code(&v)), (413, "body_too_large"), "{v}");
-    let (st, _, b) = request(&s.addr, "POST", "/v1/summarize", b"{\"text\": \"\xff\xfe\"}");
+    let (st, _, b) = request(
+        &s.addr,
+        "POST",
+        "/v1/summarize",
+        b"{\"text\": \"\xff\xfe\"}",
+    );
     assert_eq!(st, 400, "{b}");
     assert!(b.contains("invalid_utf8"), "{b}");
     let (st, _, b) = request(&s.addr, "GET", "/v1/summarize", b"");
@@ -184,19 +234,38 @@ fn long_documents_are_truncated_with_a_notice_or_rejected() {
         .unwrap()
         .contains("7 tokens"));
     let s = serve(&["--max-src-len", "4", "--long-docs", "reject"]);
-    let (st, v) = post(&s.addr, r#"{"texts": ["cat .", "the cat sat on the mat ."]}"#);
+    let (st, v) = post(
+        &s.addr,
+        r#"{"texts": ["cat .", "the cat sat on the mat ."]}"#,
+    );
     assert_eq!((st, error_code(&v)), (413, "document_too_long"), "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("`texts[1]` has 7 tokens"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`texts[1]` has 7 tokens"));
 }
 
 #[test]
 fn overload_gets_503_and_slow_decodes_get_504() {
     let s = serve(&["--max-queue", "1"]);
-    let (st, _, b) = request(&s.addr, "POST", "/v1/summarize", br#"{"texts": ["a b", "c d"]}"#);
+    let (st, _, b) = request(
+        &s.addr,
+        "POST",
+        "/v1/summarize",
+        br#"{"texts": ["a b", "c d"]}"#,
+    );
     assert_eq!(st, 503, "{b}");
     assert!(b.contains("busy"));
-    let (_, head, _) = request(&s.addr, "POST", "/v1/summarize", br#"{"texts": ["a b", "c d"]}"#);
-    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    let (_, head, _) = request(
+        &s.addr,
+        "POST",
+        "/v1/summarize",
+        br#"{"texts": ["a b", "c d"]}"#,
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
     let s = serve(&["--timeout-ms", "1"]);
     let (st, v) = post(
         &s.addr,
@@ -225,12 +294,37 @@ fn hostile_requests_never_crash_the_server() {
     let s = serve(&["--max-body-bytes", "4096"]);
     let mut rng = Lcg(7);
     let keys = [
-        "text", "texts", "beam", "min_len", "max_len", "alpha", "beta", "length_penalty",
-        "coverage_penalty", "block_ngram", "\u{0}", "x",
+        "text",
+        "texts",
+        "beam",
+        "min_len",
+        "max_len",
+        "alpha",
+        "beta",
+        "length_penalty",
+        "coverage_penalty",
+        "block_ngram",
+        "\u{0}",
+        "x",
     ];
     let vals = [
-        "\"the cat .\"", "[\"a\", \"b\"]", "[]", "-1", "0", "1", "3", "99999999999999999999",
-        "1.5", "-0.0", "null", "true", "{}", "\"gnmt\"", "\"\\ud800\"", "\"\"", "[[]]",
+        "\"the cat .\"",
+        "[\"a\", \"b\"]",
+        "[]",
+        "-1",
+        "0",
+        "1",
+        "3",
+        "99999999999999999999",
+        "1.5",
+        "-0.0",
+        "null",
+        "true",
+        "{}",
+        "\"gnmt\"",
+        "\"\\ud800\"",
+        "\"\"",
+        "[[]]",
     ];
     for i in 0..150 {
         let body: Vec<u8> = match i % 3 {
@@ -255,7 +349,10 @@ fn hostile_requests_never_crash_the_server() {
             "status {st} for {:?}: {resp}",
             String::from_utf8_lossy(&body)
         );
-        assert!(serde_json::from_str::<Value>(&resp).is_ok(), "not JSON: {resp}");
+        assert!(
+            serde_json::from_str::<Value>(&resp).is_ok(),
+            "not JSON: {resp}"
+        );
     }
     // Broken HTTP: garbage, a lying Content-Length, a huge header.
     raw(&s.addr, b"\x00\x01garbage\r\n\r\n");
@@ -263,7 +360,10 @@ fn hostile_requests_never_crash_the_server() {
     s2.write_all(b"POST /v1/summarize HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"te")
         .unwrap();
     drop(s2);
-    let huge = format!("GET /health HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(2_000_000));
+    let huge = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "a".repeat(2_000_000)
+    );
     let (st, _, _) = raw(&s.addr, huge.as_bytes());
     assert_ne!(st, 200);
     let (st, _, _) = request(&s.addr, "GET", "/health", b"");
@@ -277,11 +377,29 @@ fn the_load_test_reports_throughput_latency_and_memory() {
     let doc = dir.path().join("doc.txt");
     std::fs::write(&doc, "the cat w1 sat on the mat . it was w2 .").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_abridge"))
-        .args(["bench", "serve", "--addr", &s.addr, "--text", doc.to_str().unwrap()])
-        .args(["--concurrency", "1,4", "--duration", "0.5", "--format", "json"])
+        .args([
+            "bench",
+            "serve",
+            "--addr",
+            &s.addr,
+            "--text",
+            doc.to_str().unwrap(),
+        ])
+        .args([
+            "--concurrency",
+            "1,4",
+            "--duration",
+            "0.5",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

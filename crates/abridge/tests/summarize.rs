@@ -36,14 +36,25 @@ fn summarize_reads_files_stdin_directories_and_jsonl() {
     let base = [&["summarize", "--model", model][..], &KNOBS[..]].concat();
 
     let one = abridge(&[&base[..], &[file.to_str().unwrap()]].concat(), None);
-    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
     let text = String::from_utf8(one.stdout).unwrap();
     assert!(!text.trim().is_empty());
     assert!(text.split_whitespace().count() <= 5 + 5, "{text}");
 
-    let stdin = abridge(&[&base[..], &["-"]].concat(), Some("the cat w1 sat on the mat ."));
+    let stdin = abridge(
+        &[&base[..], &["-"]].concat(),
+        Some("the cat w1 sat on the mat ."),
+    );
     assert!(stdin.status.success());
-    assert_eq!(String::from_utf8(stdin.stdout).unwrap(), text, "same document, same summary");
+    assert_eq!(
+        String::from_utf8(stdin.stdout).unwrap(),
+        text,
+        "same document, same summary"
+    );
 
     let json = abridge(
         &[&base[..], &[docs.to_str().unwrap(), "--format", "jsonl"]].concat(),
@@ -62,9 +73,23 @@ fn summarize_reads_files_stdin_directories_and_jsonl() {
     assert!((1..=5).contains(&n));
 
     let jsonl = dir.path().join("in.jsonl");
-    std::fs::write(&jsonl, "{\"body\": \"the cat sat .\"}\nnot json\n{\"body\": \"w2 mat .\"}\n").unwrap();
+    std::fs::write(
+        &jsonl,
+        "{\"body\": \"the cat sat .\"}\nnot json\n{\"body\": \"w2 mat .\"}\n",
+    )
+    .unwrap();
     let j = abridge(
-        &[&base[..], &[jsonl.to_str().unwrap(), "--field", "body", "--format", "json"]].concat(),
+        &[
+            &base[..],
+            &[
+                jsonl.to_str().unwrap(),
+                "--field",
+                "body",
+                "--format",
+                "json",
+            ],
+        ]
+        .concat(),
         None,
     );
     assert!(j.status.success());
@@ -85,9 +110,14 @@ fn summarize_rejects_bad_input_with_a_message() {
     let out = abridge(&[&base[..], &["-"]].concat(), Some("   \n"));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no words"));
-    let out = abridge(&["summarize", "--model", dir.path().to_str().unwrap(), "-"], Some("a b"));
+    let out = abridge(
+        &["summarize", "--model", dir.path().to_str().unwrap(), "-"],
+        Some("a b"),
+    );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("neither a model folder nor a run folder"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("neither a model folder nor a run folder")
+    );
     let out = abridge(&[&base[..], &["--min-len", "9", "-"]].concat(), Some("a b"));
     assert!(!out.status.success());
 }
@@ -112,14 +142,21 @@ fn eval_reports_rouge_lead3_speed_and_writes_decodes() {
         .concat(),
         None,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pairs"], 2);
     assert!(v["articles_per_s"].as_f64().unwrap() > 0.0);
     let model_r = v["rouge_score_stem"]["model"].as_array().unwrap();
     let lead = v["rouge_score_stem"]["lead3"].as_array().unwrap();
     assert_eq!(model_r.len(), 3);
-    assert!(lead[0].as_f64().unwrap() > 40.0, "Lead-3 of a 1-sentence text holds the reference words");
+    assert!(
+        lead[0].as_f64().unwrap() > 40.0,
+        "Lead-3 of a 1-sentence text holds the reference words"
+    );
     assert_eq!(v["rouge155_see_et_al"].as_array().unwrap().len(), 3);
     let lines: Vec<Value> = std::fs::read_to_string(&decodes)
         .unwrap()
@@ -139,25 +176,47 @@ fn export_writes_a_compact_model_that_summarizes_the_same() {
     let e = abridge(&["export", model, out.to_str().unwrap()], None);
     assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
     assert!(String::from_utf8_lossy(&e.stdout).contains("F16 weights"));
-    for f in ["config.json", "vocab.json", "model.safetensors", "manifest.json"] {
+    for f in [
+        "config.json",
+        "vocab.json",
+        "model.safetensors",
+        "manifest.json",
+    ] {
         assert!(out.join(f).is_file(), "{f}");
     }
     let again = abridge(&["export", model, out.to_str().unwrap()], None);
-    assert!(!again.status.success(), "an export never overwrites without --force");
+    assert!(
+        !again.status.success(),
+        "an export never overwrites without --force"
+    );
     let doc = "the cat w1 sat on the mat .";
     let run = |m: &str| {
-        let o = abridge(&[&["summarize", "--model", m][..], &KNOBS[..], &["-"]].concat(), Some(doc));
+        let o = abridge(
+            &[&["summarize", "--model", m][..], &KNOBS[..], &["-"]].concat(),
+            Some(doc),
+        );
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8(o.stdout).unwrap()
     };
-    assert_eq!(run(out.to_str().unwrap()), run(model), "f16 rounding must not change this decode");
+    assert_eq!(
+        run(out.to_str().unwrap()),
+        run(model),
+        "f16 rounding must not change this decode"
+    );
     // A damaged weights file is named in the error.
     let w = out.join("model.safetensors");
     let bytes = std::fs::read(&w).unwrap();
     std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
-    let o = abridge(&[&["summarize", "--model", out.to_str().unwrap()][..], &["-"]].concat(), Some(doc));
+    let o = abridge(
+        &[&["summarize", "--model", out.to_str().unwrap()][..], &["-"]].concat(),
+        Some(doc),
+    );
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("model.safetensors"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("model.safetensors"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// With `models/default` present at build time the binary carries it: no `--model` needed.
@@ -165,7 +224,10 @@ fn export_writes_a_compact_model_that_summarizes_the_same() {
 #[test]
 fn the_bundled_model_summarizes_without_a_model_flag() {
     let article = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/article.txt");
-    let o = abridge(&["summarize", article, "--threads", "1", "--format", "json"], None);
+    let o = abridge(
+        &["summarize", article, "--threads", "1", "--format", "json"],
+        None,
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let words = v["summary"].as_str().unwrap().split_whitespace().count();
