@@ -450,6 +450,39 @@ impl<T: Float> Params<T> {
         pv.par_chunks_mut(v * 8).for_each(|c| softmax_rows(c, v));
     }
 
+    /// [`Params::vocab_softmax`] with `W_v` given as f16 (inference).
+    pub(crate) fn vocab_softmax_half(
+        &self,
+        w: &abridge_tensor::HalfMatrix,
+        o: &[T],
+        rows: usize,
+        pv: &mut Vec<T>,
+    ) where
+        T: Float,
+    {
+        let v = self.out_vocab.n_out;
+        let of: Vec<f32> = o.iter().map(|x| x.to_f64() as f32).collect();
+        let mut y = vec![0f32; rows * v];
+        w.mul_t(&of, rows, &mut y);
+        let out = sized(pv, rows * v);
+        for (r, row) in out.chunks_exact_mut(v).enumerate() {
+            for (j, x) in row.iter_mut().enumerate() {
+                *x = T::from_f64(y[r * v + j] as f64) + self.out_vocab.b[j];
+            }
+        }
+        pv.par_chunks_mut(v * 8).for_each(|c| softmax_rows(c, v));
+    }
+
+    /// `W_v` rounded to f16, for [`crate::Stepper::with_half_vocab`].
+    pub fn half_vocab(&self) -> abridge_tensor::HalfMatrix {
+        let w: Vec<f32> = self
+            .vocab_weight()
+            .iter()
+            .map(|x| x.to_f64() as f32)
+            .collect();
+        abridge_tensor::HalfMatrix::from_f32(&w, self.out_vocab.n_out, self.out_vocab.n_in)
+    }
+
     /// One decoder step from input ids `ids [B]` (vocabulary ids) and the state it starts from:
     /// fills `st` up to the output layer and `p_gen`.
     pub(crate) fn decoder_step(

@@ -27,6 +27,8 @@ pub struct Stepper<'m> {
     prev: Option<Step<f32>>,
     src: Vec<u32>,
     src_ext: Vec<u32>,
+    /// `W_v` in f16 (decoding streams it once per token; half the bytes).
+    half: Option<&'m abridge_tensor::HalfMatrix>,
 }
 
 fn gather_rows(m: &[f32], width: usize, parents: &[usize]) -> Vec<f32> {
@@ -100,9 +102,18 @@ impl<'m> Stepper<'m> {
             prev: None,
             src: src.to_vec(),
             src_ext: src_ext.to_vec(),
+            half: None,
         };
         st.expand(1);
         Ok(st)
+    }
+
+    /// Uses `w` (from [`Params::half_vocab`] of the same parameters) for the vocabulary
+    /// projection: half the memory traffic per token; equal results for weights that are
+    /// f16-exact (exported models), within f16 rounding otherwise.
+    pub fn with_half_vocab(mut self, w: &'m abridge_tensor::HalfMatrix) -> Self {
+        self.half = Some(w);
+        self
     }
 
     /// Replicates the single document's encoder side for `k` hypotheses.
@@ -249,7 +260,10 @@ impl StepModel for Stepper<'_> {
         self.params
             .decoder_step(self.cfg, &sctx, &ids, &prev, &mut st)
             .expect("shapes are built here and were validated in Stepper::new");
-        self.params.vocab_softmax(&st.o, k, &mut st.pv);
+        match self.half {
+            Some(w) => self.params.vocab_softmax_half(w, &st.o, k, &mut st.pv),
+            None => self.params.vocab_softmax(&st.o, k, &mut st.pv),
+        }
         let src = Sources {
             batch: k,
             src_len: s,

@@ -80,3 +80,32 @@ fn without_the_pointer_unk_is_allowed() {
         "an empty source is an error, not a panic"
     );
 }
+
+/// The f16 vocabulary projection gives the f32 results when the weights are f16-exact (as an
+/// exported model's are), for one hypothesis and for several.
+#[test]
+fn half_vocabulary_matches_f32_on_f16_exact_weights() {
+    let c = cfg(true);
+    let mut p = Params::<f32>::init(&c, &mut Rng::new(5));
+    p.for_each_mut(|_, v| {
+        v.iter_mut()
+            .for_each(|x| *x = half::f16::from_f32(*x).to_f32())
+    });
+    let h = p.half_vocab();
+    let (src, ext) = ([4u32, 1, 5, 1], [4u32, 12, 5, 13]);
+    let mut a = Stepper::new(&p, &c, &src, &ext).unwrap();
+    let mut b = Stepper::new(&p, &c, &src, &ext)
+        .unwrap()
+        .with_half_vocab(&h);
+    for (parents, tokens) in [
+        (vec![0], vec![2]),
+        (vec![0, 0, 0], vec![4, 12, 5]),
+        (vec![2, 0, 1], vec![6, 7, 13]),
+    ] {
+        let (x, y) = (a.step(&parents, &tokens), b.step(&parents, &tokens));
+        assert_eq!(x.log_probs.len(), y.log_probs.len());
+        for (u, v) in x.log_probs.iter().zip(&y.log_probs) {
+            assert!(u == v || (u - v).abs() < 1e-5, "{u} vs {v}");
+        }
+    }
+}

@@ -166,7 +166,7 @@ pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Res
     // 2. Replay the best summary (and its `</s>` if it ended with one) token by token.
     let ids = summary.ids.clone();
     let src = m.vocab.encode(&toks);
-    let mut st = Stepper::new(&m.params, &m.cfg, &src, &ext.src)?;
+    let mut st = Stepper::new(&m.params, &m.cfg, &src, &ext.src)?.with_half_vocab(&m.half_vocab);
     let mut steps = Vec::new();
     let mut dec = Vec::new();
     let mut last = BOS;

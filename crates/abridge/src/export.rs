@@ -48,7 +48,11 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         serde_json::to_vec_pretty(&manifest)?,
     )?;
     // The run's loss curve travels with the model.
-    if let Some(svg) = dir.parent().map(|r| r.join("loss.svg")).filter(|p| p.is_file()) {
+    if let Some(svg) = dir
+        .parent()
+        .map(|r| r.join("loss.svg"))
+        .filter(|p| p.is_file())
+    {
         std::fs::copy(&svg, tmp.join("loss.svg"))
             .with_context(|| format!("copying {}", svg.display()))?;
     }

@@ -27,6 +27,8 @@ pub struct Loaded {
     /// The vocabulary uses Penn Treebank bracket and quote forms (`-lrb-`, ``` `` ```): raw text
     /// is rewritten into them before encoding.
     pub ptb: bool,
+    /// The vocabulary projection in f16: decoding streams it once per token.
+    pub half_vocab: abridge_tensor::HalfMatrix,
 }
 
 impl Loaded {
@@ -101,6 +103,7 @@ fn assemble(
     let ptb = vocab.get("-lrb-").is_some() && vocab.get("(").is_none();
     Loaded {
         cfg,
+        half_vocab: params.half_vocab(),
         params,
         vocab,
         tokenizer,
@@ -208,7 +211,8 @@ pub fn summarize_tokens<O: Observer + ?Sized>(
     }
     let ext = Extended::new(&m.vocab, toks);
     let src = m.vocab.encode(toks);
-    let mut stepper = Stepper::new(&m.params, &m.cfg, &src, &ext.src)?;
+    let mut stepper =
+        Stepper::new(&m.params, &m.cfg, &src, &ext.src)?.with_half_vocab(&m.half_vocab);
     let (hyps, stopped) = beam_search_observed(&mut stepper, beam, obs);
     let best = hyps
         .into_iter()
