@@ -160,9 +160,9 @@ pub struct DecodeArgs {
     /// Block repeated n-grams of this size (0 = off).
     #[arg(long, default_value_t = 3)]
     pub block_ngram: usize,
-    /// Source tokens kept (the model was trained on this many).
-    #[arg(long, default_value_t = 400)]
-    pub max_src_len: usize,
+    /// Source tokens kept (default: as many as the model was trained on, else 400).
+    #[arg(long)]
+    pub max_src_len: Option<usize>,
 }
 
 #[derive(Args, Debug)]

@@ -126,7 +126,7 @@ pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Res
     if toks.is_empty() {
         bail!("the document has no words");
     }
-    let max_src = a.decode.max_src_len.max(1);
+    let max_src = m.src_len(&a.decode);
     let truncated_from = (toks.len() > max_src).then_some(toks.len());
     toks.truncate(max_src);
     let ext = Extended::new(&m.vocab, &toks);

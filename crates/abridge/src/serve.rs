@@ -162,7 +162,7 @@ async fn handle(
     let req = parse_request(&body, &st.defaults, st.limits)?;
     let beam =
         beam_config(&req.decode).map_err(|e| ApiError::new(400, "invalid_field", e.to_string()))?;
-    let max_src = st.defaults.max_src_len.max(1);
+    let max_src = st.model.src_len(&st.defaults);
     let name = |i: usize| {
         if req.many {
             format!("texts[{i}]")

@@ -254,7 +254,7 @@ mod tests {
             coverage_penalty: CoveragePenaltyArg::None,
             beta: 0.0,
             block_ngram: 3,
-            max_src_len: 400,
+            max_src_len: Some(400),
         }
     }
     const LIM: RequestLimits = RequestLimits { max_docs: 8 };

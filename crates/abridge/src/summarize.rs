@@ -29,9 +29,16 @@ pub struct Loaded {
     pub ptb: bool,
     /// The vocabulary projection in f16: decoding streams it once per token.
     pub half_vocab: abridge_tensor::HalfMatrix,
+    /// Source length the model was trained on (from its manifest).
+    pub train_src_len: Option<usize>,
 }
 
 impl Loaded {
+    /// Source tokens to keep: `--max-src-len` if given, else the training length, else 400.
+    pub fn src_len(&self, d: &DecodeArgs) -> usize {
+        d.max_src_len.or(self.train_src_len).unwrap_or(400).max(1)
+    }
+
     /// Tokens of raw text as the model's training data spelt them.
     pub fn tokenize(&self, text: &str) -> Vec<String> {
         let mut t = self.tokenizer.tokenize(text);
@@ -101,7 +108,15 @@ fn assemble(
         pretokenized: false,
     };
     let ptb = vocab.get("-lrb-").is_some() && vocab.get("(").is_none();
+    // A run's manifest has `train`; an exported model's keeps its run's under `run`.
+    let train_src_len = manifest.and_then(|m| {
+        m["train"]["max_src_len"]
+            .as_u64()
+            .or_else(|| m["run"]["train"]["max_src_len"].as_u64())
+            .map(|n| n as usize)
+    });
     Loaded {
+        train_src_len,
         cfg,
         half_vocab: params.half_vocab(),
         params,
@@ -348,7 +363,7 @@ pub fn run(a: &SummarizeArgs) -> Result<()> {
     let results: Vec<Result<Summary>> = with_threads(a.threads, || {
         use rayon::prelude::*;
         docs.par_iter()
-            .map(|(_, text)| summarize_text(&m, text, &beam, a.decode.max_src_len))
+            .map(|(_, text)| summarize_text(&m, text, &beam, m.src_len(&a.decode)))
             .collect()
     });
     let out = std::io::stdout();
@@ -512,7 +527,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         use rayon::prelude::*;
         ex.par_iter()
             .map(|e| {
-                let s = summarize_text(&m, &e.text, &beam, a.decode.max_src_len)
+                let s = summarize_text(&m, &e.text, &beam, m.src_len(&a.decode))
                     .map(|s| s.text)
                     .unwrap_or_default();
                 bar.inc(1);

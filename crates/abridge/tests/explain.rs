@@ -150,3 +150,44 @@ fn the_html_report_is_self_contained_and_renders() {
         _ => eprintln!("SKIPPED: rendering in headless Chromium ({chromium} not available)"),
     }
 }
+
+#[test]
+fn the_source_is_cut_where_training_cut_it_unless_told_otherwise() {
+    let model = common::train_tiny("-src6", &["--max-src-len", "6"]);
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("doc.txt");
+    std::fs::write(&doc, "the cat w1 sat on the mat . it was w2 .").unwrap();
+    let run = |extra: &[&str]| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_abridge"))
+            .args([
+                "explain",
+                "--model",
+                model.to_str().unwrap(),
+                "--format",
+                "json",
+            ])
+            .args([
+                "--threads",
+                "1",
+                "--min-len",
+                "1",
+                "--max-len",
+                "3",
+                doc.to_str().unwrap(),
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let v = run(&[]);
+    assert_eq!(v["source"].as_array().unwrap().len(), 6);
+    assert_eq!(v["truncated_from"], 12);
+    let v = run(&["--max-src-len", "9"]);
+    assert_eq!(v["source"].as_array().unwrap().len(), 9);
+}
