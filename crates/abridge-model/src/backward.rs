@@ -72,7 +72,9 @@ impl<T: Float> Params<T> {
         }
         let no = self.out_hidden.n_out;
         let mut d_o_all = zero(nt * b * no);
-        let dw = if cfg.tie_output {
+        let dw = if cfg.tie_output && cfg.separate_embeddings {
+            &mut grads.dec_embedding
+        } else if cfg.tie_output {
             &mut grads.embedding
         } else {
             &mut grads.out_vocab.w
@@ -277,7 +279,12 @@ impl<T: Float> Params<T> {
             for bi in 0..b {
                 let id = inp.dec_in[t * b + bi] as usize;
                 let row = &dxin[bi * xw..(bi + 1) * xw];
-                grads.embedding[id * e..(id + 1) * e]
+                let table = if cfg.separate_embeddings {
+                    &mut grads.dec_embedding
+                } else {
+                    &mut grads.embedding
+                };
+                table[id * e..(id + 1) * e]
                     .iter_mut()
                     .zip(&row[..e])
                     .for_each(|(d, x)| *d += *x);

@@ -41,6 +41,10 @@ pub struct ModelConfig {
     /// `x_t = W_x emb(y_{t-1})`.
     #[serde(default = "yes")]
     pub input_feeding: bool,
+    /// Separate source and target embeddings (default: one shared table, as See et al.). A tied
+    /// output projection ties to the target table.
+    #[serde(default)]
+    pub separate_embeddings: bool,
 }
 
 fn yes() -> bool {
@@ -75,6 +79,7 @@ impl Default for ModelConfig {
             dropout: 0.0,
             attention: AttentionKind::Bahdanau,
             input_feeding: true,
+            separate_embeddings: false,
         }
     }
 }

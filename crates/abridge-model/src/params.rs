@@ -8,8 +8,10 @@ use crate::{Linear, ModelConfig};
 /// Parameters; shapes in terms of `V, E, H, A` of [`ModelConfig`].
 #[derive(Clone, Debug)]
 pub struct Params<T> {
-    /// `[V, E]`, shared by encoder input, decoder input.
+    /// `[V, E]`, the encoder's input table, and the decoder's unless `dec_embedding` is used.
     pub embedding: Vec<T>,
+    /// `[V, E]`, the decoder's own input table with `separate_embeddings` (empty otherwise).
+    pub dec_embedding: Vec<T>,
     /// Bidirectional `E → H` stack.
     pub encoder: Rnn<T>,
     /// `2H → H`: decoder `h0 = tanh(W [h_fw; h_bw] + b)` (See et al.'s reduce-state).
@@ -51,6 +53,11 @@ impl<T: Float> Params<T> {
             .with_bidirectional(true);
         Self {
             embedding: init_vec(v * e, 0.1, rng),
+            dec_embedding: if cfg.separate_embeddings {
+                init_vec(v * e, 0.1, rng)
+            } else {
+                Vec::new()
+            },
             encoder: Rnn::new(RnnParams::init_uniform(enc_cfg, rng)),
             bridge_h: Linear::init(2 * h, h, true, rng),
             bridge_c: if lstm {
@@ -108,6 +115,13 @@ impl<T: Float> Params<T> {
             vec![v, e],
             &mut self.embedding[..],
         )];
+        if !self.dec_embedding.is_empty() {
+            out.push((
+                "dec_embedding.weight".into(),
+                vec![v, e],
+                &mut self.dec_embedding[..],
+            ));
+        }
         out.extend(
             self.encoder
                 .params

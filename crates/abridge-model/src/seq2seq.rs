@@ -26,7 +26,8 @@
 //! With `dropout = p` (training only) the encoder's input embeddings and `o_t` are multiplied
 //! by inverted-dropout masks (`0` w.p. `p`, else `1/(1−p)`) drawn from the step's seed.
 //!
-//! With `tie_output` the vocabulary projection is the embedding, `W_v = E` (Press & Wolf 2017),
+//! With `separate_embeddings` the decoder reads `emb_dec(y)` from its own table (default: the
+//! encoder's). With `tie_output` the vocabulary projection is the (target) embedding, `W_v = E` (Press & Wolf 2017),
 //! and `W_o` maps to `E` units instead of `H`.
 //!
 //! This is See et al. (2017) with Bahdanau attention (additive, Bahdanau, Cho & Bengio 2015) computed
@@ -433,10 +434,19 @@ pub(crate) struct StepContext<'a, T> {
 }
 
 impl<T: Float> Params<T> {
-    /// `W_v [V, O]`: the output layer's own weight, or the embedding when tied.
+    /// The decoder's input table: its own with `separate_embeddings`, else the shared one.
+    pub(crate) fn target_embedding(&self) -> &[T] {
+        if self.dec_embedding.is_empty() {
+            &self.embedding
+        } else {
+            &self.dec_embedding
+        }
+    }
+
+    /// `W_v [V, O]`: the output layer's own weight, or the (target) embedding when tied.
     pub(crate) fn vocab_weight(&self) -> &[T] {
         if self.out_vocab.w.is_empty() {
-            &self.embedding
+            self.target_embedding()
         } else {
             &self.out_vocab.w
         }
@@ -502,7 +512,7 @@ impl<T: Float> Params<T> {
         for (bi, &id) in ids.iter().enumerate() {
             let id = id as usize;
             st.xin
-                .extend_from_slice(&self.embedding[id * e..(id + 1) * e]);
+                .extend_from_slice(&self.target_embedding()[id * e..(id + 1) * e]);
             if !cfg.input_feeding {
                 continue;
             }

@@ -126,6 +126,7 @@ fn cfg(cell: CellKind, pointer: bool, coverage: bool) -> ModelConfig {
         dropout: 0.0,
         attention: Default::default(),
         input_feeding: true,
+        separate_embeddings: false,
     }
 }
 
@@ -186,4 +187,14 @@ fn luong_attention_with_and_without_input_feeding() {
     let mut c = cfg(CellKind::Gru, true, true);
     c.input_feeding = false;
     Case::new(c).check("gru bahdanau no feeding");
+}
+
+#[test]
+fn separate_embeddings_with_and_without_a_tied_output() {
+    for tie in [false, true] {
+        let mut c = cfg(CellKind::Lstm, true, false);
+        c.separate_embeddings = true;
+        c.tie_output = tie;
+        Case::new(c).check(&format!("lstm separate embeddings tie={tie}"));
+    }
 }

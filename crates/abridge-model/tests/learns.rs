@@ -109,6 +109,7 @@ fn learns_to_copy_including_out_of_vocabulary_words() {
         dropout: 0.0,
         attention: Default::default(),
         input_feeding: true,
+        separate_embeddings: false,
     };
     let mut rng = Rng::new(42);
     let mut params = Params::<f32>::init(&cfg, &mut rng);

@@ -21,6 +21,7 @@ fn cfg(pointer: bool) -> ModelConfig {
         dropout: 0.0,
         attention: Default::default(),
         input_feeding: true,
+        separate_embeddings: false,
     }
 }
 

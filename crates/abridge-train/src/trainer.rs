@@ -348,6 +348,7 @@ pub fn train(
             } else {
                 if tcfg.freeze_embeddings {
                     grads.embedding.iter_mut().for_each(|g| *g = 0.0);
+                    grads.dec_embedding.iter_mut().for_each(|g| *g = 0.0);
                 }
                 let scale = tcfg.schedule.factor(ck.state.step + 1, tcfg.max_steps);
                 ck.optimizer.step_scaled(&mut ck.params, &mut grads, scale);

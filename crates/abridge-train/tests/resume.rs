@@ -54,6 +54,7 @@ fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
         dropout: 0.2,
         attention: Default::default(),
         input_feeding: true,
+        separate_embeddings: false,
     };
     let params = Params::init(&config, &mut Rng::new(2));
     let ck = Checkpoint {

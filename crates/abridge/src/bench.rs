@@ -320,6 +320,7 @@ fn anchor_config(a: &crate::cli::TrainBenchArgs) -> abridge_model::ModelConfig {
         dropout: 0.0,
         attention: Default::default(),
         input_feeding: true,
+        separate_embeddings: false,
     }
 }
 

@@ -270,6 +270,9 @@ pub struct TrainArgs {
     /// Attention score: additive (See et al.) or multiplicative (Luong et al. "general").
     #[arg(long, value_enum, default_value = "bahdanau")]
     pub attention: AttentionArg,
+    /// Separate source and target embedding tables (default: one shared table).
+    #[arg(long)]
+    pub separate_embeddings: bool,
     /// Do not feed the previous context vector into the decoder input.
     #[arg(long)]
     pub no_input_feeding: bool,

@@ -206,6 +206,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                         crate::cli::AttentionArg::Luong => abridge_model::AttentionKind::Luong,
                     },
                     input_feeding: !a.no_input_feeding,
+                    separate_embeddings: a.separate_embeddings,
                 };
                 abridge_model::ModelConfig::try_from(
                     &abridge_model::config::ModelConfigFile::from(&config),
@@ -222,6 +223,9 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                             path.display(),
                             config.emb
                         );
+                    }
+                    if !params.dec_embedding.is_empty() {
+                        params.dec_embedding = matrix.clone();
                     }
                     params.embedding = matrix;
                     eprintln!(
