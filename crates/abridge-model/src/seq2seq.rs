@@ -615,21 +615,34 @@ impl<T: Float> Params<T> {
     }
 }
 
-abridge_tensor::simd_fn! {
+abridge_tensor::simd_fn_wide! {
     /// In-place softmax of each `width`-long row (max-shifted).
     pub(crate) fn softmax_rows<T>(x: &mut [T], width: usize) {
+        // Sixteen partial maxima and sums: a single running one is a serial chain the
+        // vectoriser may not reorder.
+        const L: usize = 16;
         for row in x.chunks_exact_mut(width) {
+            let mut m = [row[0]; L];
+            let full = row.len() / L * L;
+            for c in row[..full].chunks_exact(L) {
+                for l in 0..L {
+                    m[l] = if c[l] > m[l] { c[l] } else { m[l] };
+                }
+            }
             let mut max = row[0];
-            for &v in row.iter() {
+            for &v in m.iter().chain(&row[full..]) {
                 if v > max {
                     max = v;
                 }
             }
-            let mut z = T::ZERO;
-            for v in row.iter_mut() {
-                *v = (*v - max).exp();
-                z += *v;
+            row.iter_mut().for_each(|v| *v = (*v - max).exp());
+            let mut acc = [T::ZERO; L];
+            for c in row[..full].chunks_exact(L) {
+                for l in 0..L {
+                    acc[l] += c[l];
+                }
             }
+            let z = acc.iter().chain(&row[full..]).fold(T::ZERO, |z, v| z + *v);
             let inv = T::ONE / z;
             row.iter_mut().for_each(|v| *v *= inv);
         }

@@ -22,6 +22,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Decode(a) => with_threads(a.threads, || decode(&a)),
         BenchCommand::Data { corpus, format } => crate::data::bench(&corpus, format),
         BenchCommand::Serve(a) => crate::loadtest::run(&a),
+        BenchCommand::Summarize(a) => with_threads(a.threads, || summarize_latency(&a)),
         BenchCommand::Gemm(a) => with_threads(a.threads, || {
             let g = gemm_gflops(a.size, a.threads);
             match a.format {
@@ -389,6 +390,38 @@ fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
             out["peak_rss_mb"],
             first,
             last
+        ),
+    }
+    Ok(())
+}
+
+/// Wall time of `abridge summarize` on one document, the model already loaded.
+fn summarize_latency(a: &crate::cli::SummarizeBenchArgs) -> Result<()> {
+    use crate::summarize::{beam_config, load_default_or, summarize_text};
+    let (m, name) = load_default_or(a.model.as_deref(), None)?;
+    let text = std::fs::read_to_string(&a.input)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.input.display()))?;
+    let beam = beam_config(&a.decode)?;
+    let src = m.src_len(&a.decode);
+    let tokens = m.tokenize(&text).len();
+    let first = summarize_text(&m, &text, &beam, src)?;
+    let mut v = Vec::new();
+    for _ in 0..a.reps.max(1) {
+        let start = Instant::now();
+        summarize_text(&m, &text, &beam, src)?;
+        v.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let ms = median(v);
+    let out = json!({
+        "bench": "abridge_summarize", "model": name, "threads": rayon::current_num_threads(),
+        "source_tokens": tokens, "source_tokens_read": tokens.min(src), "summary_tokens": first.tokens.len(),
+        "beam": a.decode.beam, "ms": round(ms, 1),
+    });
+    match a.format {
+        Format::Json => println!("{out}"),
+        Format::Text => println!(
+            "{name}: {tokens}-token document ({} read), beam {}, {} summary tokens: {:.1} ms (median of {}, {} threads)",
+            tokens.min(src), a.decode.beam, first.tokens.len(), ms, a.reps.max(1), rayon::current_num_threads()
         ),
     }
     Ok(())

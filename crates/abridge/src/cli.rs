@@ -538,6 +538,8 @@ pub enum BenchCommand {
     /// Decoding with PyTorch's anchor shapes (random weights, 30 tokens): greedy batch 32 and 1,
     /// beam 4 batch 1.
     Decode(TrainBenchArgs),
+    /// Latency of summarizing one document with a model (loaded once; median of --reps).
+    Summarize(SummarizeBenchArgs),
     /// Load test of a running `abridge serve`: sustained requests/s, latency percentiles, errors
     /// and the server's memory, at each concurrency for a fixed time.
     Serve(ServeBenchArgs),
@@ -742,4 +744,21 @@ pub struct ExportArgs {
     /// Replace a model already in OUT.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SummarizeBenchArgs {
+    /// Model folder (default: the bundled model).
+    #[arg(long)]
+    pub model: Option<std::path::PathBuf>,
+    /// The document (a text file).
+    pub input: std::path::PathBuf,
+    #[arg(long, default_value_t = 10)]
+    pub reps: usize,
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS")]
+    pub threads: usize,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
 }
