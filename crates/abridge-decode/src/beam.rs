@@ -99,14 +99,22 @@ fn legal_row(row: &[f32], tokens: &[u32], cfg: &BeamConfig) -> Vec<f32> {
             *x = f32::NEG_INFINITY;
         }
     }
-    let base = r.clone();
-    for w in blocked(tokens, cfg.block_ngram) {
-        if let Some(x) = r.get_mut(w as usize) {
-            *x = f32::NEG_INFINITY;
-        }
+    let banned = blocked(tokens, cfg.block_ngram);
+    if banned.is_empty() {
+        return r;
+    }
+    let kept: Vec<(usize, f32)> = banned
+        .iter()
+        .filter_map(|&w| r.get(w as usize).map(|&x| (w as usize, x)))
+        .collect();
+    for &(w, _) in &kept {
+        r[w] = f32::NEG_INFINITY;
     }
     if r.iter().all(|x| *x == f32::NEG_INFINITY) {
-        return base;
+        // Blocking would leave nothing legal: lift it for this step.
+        for &(w, x) in &kept {
+            r[w] = x;
+        }
     }
     r
 }
@@ -134,16 +142,25 @@ fn add(cov: &[f32], attn: &[f32]) -> Vec<f32> {
 /// Indices of the `k` largest finite entries, largest first (ties: lower index first); a partial
 /// selection, not a sort of the whole vocabulary.
 fn top_k(row: &[f32], k: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..row.len())
-        .filter(|&w| row[w] > f32::NEG_INFINITY)
-        .collect();
-    let by = |a: &usize, b: &usize| row[*b].total_cmp(&row[*a]).then(a.cmp(b));
-    if idx.len() > k {
-        idx.select_nth_unstable_by(k - 1, by);
-        idx.truncate(k);
+    // One pass keeping the best `k` in order: a new entry only enters when it beats the current
+    // `k`-th, which after the first few hundred entries is rare.
+    let mut best: Vec<usize> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return best;
     }
-    idx.sort_by(by);
-    idx
+    for (w, &x) in row.iter().enumerate() {
+        if x == f32::NEG_INFINITY || x.is_nan() {
+            continue;
+        }
+        if best.len() == k && x <= row[best[k - 1]] {
+            continue;
+        }
+        // After the last entry ≥ x: equal values keep index order.
+        let at = best.partition_point(|&b| row[b] >= x);
+        best.insert(at, w);
+        best.truncate(k);
+    }
+    best
 }
 
 /// The ranking score of a hypothesis of `len` tokens: `log_prob / lp(len) − cp(coverage)`.
