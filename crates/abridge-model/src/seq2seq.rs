@@ -460,27 +460,33 @@ impl<T: Float> Params<T> {
         pv.par_chunks_mut(v * 8).for_each(|c| softmax_rows(c, v));
     }
 
-    /// [`Params::vocab_softmax`] with `W_v` given as f16 (inference).
-    pub(crate) fn vocab_softmax_half(
+    /// `log P_vocab` rows (a log-softmax), `W_v` in f16 when given (inference).
+    pub(crate) fn vocab_log_softmax(
         &self,
-        w: &abridge_tensor::HalfMatrix,
+        w: Option<&abridge_tensor::HalfMatrix>,
         o: &[T],
         rows: usize,
-        pv: &mut Vec<T>,
-    ) where
-        T: Float,
-    {
+        lp: &mut Vec<T>,
+    ) {
         let v = self.out_vocab.n_out;
-        let of: Vec<f32> = o.iter().map(|x| x.to_f64() as f32).collect();
-        let mut y = vec![0f32; rows * v];
-        w.mul_t(&of, rows, &mut y);
-        let out = sized(pv, rows * v);
-        for (r, row) in out.chunks_exact_mut(v).enumerate() {
-            for (j, x) in row.iter_mut().enumerate() {
-                *x = T::from_f64(y[r * v + j] as f64) + self.out_vocab.b[j];
+        match w {
+            Some(w) => {
+                let of: Vec<f32> = o.iter().map(|x| x.to_f64() as f32).collect();
+                let mut y = vec![0f32; rows * v];
+                w.mul_t(&of, rows, &mut y);
+                let out = sized(lp, rows * v);
+                for (r, row) in out.chunks_exact_mut(v).enumerate() {
+                    for (j, x) in row.iter_mut().enumerate() {
+                        *x = T::from_f64(y[r * v + j] as f64) + self.out_vocab.b[j];
+                    }
+                }
             }
+            None => self
+                .out_vocab
+                .forward_with(self.vocab_weight(), o, rows, sized(lp, rows * v)),
         }
-        pv.par_chunks_mut(v * 8).for_each(|c| softmax_rows(c, v));
+        lp.par_chunks_mut(v * 8)
+            .for_each(|c| log_softmax_rows(c, v));
     }
 
     /// `W_v` rounded to f16, for [`crate::Stepper::with_half_vocab`].
@@ -612,6 +618,55 @@ impl<T: Float> Params<T> {
             st.pg.iter_mut().for_each(|x| *x = x.sigmoid());
         }
         Ok(())
+    }
+}
+
+/// Maximum of a row with sixteen partial maxima (vectorisable).
+#[inline(always)]
+fn row_max<T: Float>(row: &[T]) -> T {
+    const L: usize = 16;
+    let mut m = [row[0]; L];
+    let full = row.len() / L * L;
+    for c in row[..full].chunks_exact(L) {
+        for l in 0..L {
+            m[l] = if c[l] > m[l] { c[l] } else { m[l] };
+        }
+    }
+    let mut max = row[0];
+    for &v in m.iter().chain(&row[full..]) {
+        if v > max {
+            max = v;
+        }
+    }
+    max
+}
+
+/// `Σ exp(x − shift)` over a row with sixteen partial sums (vectorisable).
+#[inline(always)]
+fn row_sum_exp<T: Float>(row: &[T], shift: T) -> T {
+    const L: usize = 16;
+    let mut acc = [T::ZERO; L];
+    let full = row.len() / L * L;
+    for c in row[..full].chunks_exact(L) {
+        for l in 0..L {
+            acc[l] += (c[l] - shift).exp();
+        }
+    }
+    let mut z = acc.iter().fold(T::ZERO, |z, v| z + *v);
+    for &v in &row[full..] {
+        z += (v - shift).exp();
+    }
+    z
+}
+
+abridge_tensor::simd_fn_wide! {
+    /// In-place log-softmax of each `width`-long row: `x − max − ln Σ exp(x − max)`.
+    pub(crate) fn log_softmax_rows<T>(x: &mut [T], width: usize) {
+        for row in x.chunks_exact_mut(width) {
+            let max = row_max(row);
+            let lse = max + T::from_f64(row_sum_exp(row, max).to_f64().ln());
+            row.iter_mut().for_each(|v| *v -= lse);
+        }
     }
 }
 

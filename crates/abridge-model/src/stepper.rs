@@ -4,7 +4,6 @@
 
 use abridge_decode::{StepModel, StepOutput};
 
-use crate::greedy::{final_distribution, Sources};
 use crate::seq2seq::{Forward, Inputs, ModelError, Prev, Step, StepContext};
 use crate::{ModelConfig, Params};
 
@@ -260,24 +259,45 @@ impl StepModel for Stepper<'_> {
         self.params
             .decoder_step(self.cfg, &sctx, &ids, &prev, &mut st)
             .expect("shapes are built here and were validated in Stepper::new");
-        match self.half {
-            Some(w) => self.params.vocab_softmax_half(w, &st.o, k, &mut st.pv),
-            None => self.params.vocab_softmax(&st.o, k, &mut st.pv),
-        }
-        let src = Sources {
-            batch: k,
-            src_len: s,
-            src: &self.src_k,
-            src_ext: &self.src_ext_k,
-            src_lengths: &self.lens_k,
-        };
+        // `st.pv` holds log P_vocab here (the search wants log-probabilities).
+        self.params
+            .vocab_log_softmax(self.half, &st.o, k, &mut st.pv);
+        let v = self.cfg.vocab;
         let mut out = StepOutput::default();
+        out.log_probs.reserve(k * (v + self.n_oov));
+        let mut copies: Vec<(u32, f32)> = Vec::with_capacity(s);
         for bi in 0..k {
-            let p = final_distribution(self.cfg, &st, &src, bi, self.n_oov);
             let row_start = out.log_probs.len();
+            let lpv = &st.pv[bi * v..(bi + 1) * v];
+            // log P(w) = log(p_gen P_vocab(w) + (1 − p_gen) copy(w)); away from the source words
+            // that is log p_gen + log P_vocab(w): no logarithm per vocabulary entry.
+            let g = if self.cfg.pointer { st.pg[bi] } else { 1.0 };
+            let lg = g.ln();
+            out.log_probs.extend(lpv.iter().map(|&x| x + lg));
             out.log_probs
-                .extend(p.iter().map(|&x| x.max(1e-30).ln() as f32));
+                .resize(row_start + v + self.n_oov, f32::NEG_INFINITY);
             if self.cfg.pointer {
+                copies.clear();
+                copies.extend((0..s).map(|i| (self.src_ext_k[i * k + bi], st.a[i * k + bi])));
+                copies.sort_unstable_by_key(|&(w, _)| w);
+                let mut j = 0;
+                while j < copies.len() {
+                    let w = copies[j].0;
+                    let mut mass = 0f32;
+                    while j < copies.len() && copies[j].0 == w {
+                        mass += copies[j].1;
+                        j += 1;
+                    }
+                    let gen = if (w as usize) < v {
+                        g * lpv[w as usize].exp()
+                    } else {
+                        0.0
+                    };
+                    let p = gen + (1.0 - g) * mass;
+                    if p > 0.0 {
+                        out.log_probs[row_start + w as usize] = p.ln();
+                    }
+                }
                 // With the pointer, an unknown source word is copied as itself: never emit `<unk>`.
                 out.log_probs[row_start + UNK as usize] = f32::NEG_INFINITY;
             }
