@@ -3,6 +3,8 @@
 
 use abridge_tensor::Float;
 
+use rayon::prelude::*;
+
 use crate::seq2seq::{Forward, Inputs, ModelError, Step, StepContext};
 use crate::{ModelConfig, Params};
 
@@ -21,32 +23,50 @@ pub struct Sources<'a> {
     pub src_lengths: &'a [usize],
 }
 
-/// `P(w)` over `V + n_oov` for example `bi` of a computed step.
-pub(crate) fn final_distribution<T: Float>(
+
+/// The most probable extended id of `P(w) = p_gen P_vocab(w) + (1 − p_gen) Σ_{i: x_i = w} a_i`
+/// (the lowest id among equals),
+/// without building the distribution: away from the source words `P(w) = p_gen P_vocab(w)`, so
+/// only the vocabulary's best and the source words need their full probability.
+pub(crate) fn argmax_final<T: Float>(
     cfg: &ModelConfig,
     st: &Step<T>,
     src: &Sources<'_>,
     bi: usize,
-    n_oov: usize,
-) -> Vec<f64> {
+) -> u32 {
     let v = cfg.vocab;
     let b = src.batch;
-    let mut p: Vec<f64> = st.pv[bi * v..(bi + 1) * v]
-        .iter()
-        .map(|x| x.to_f64())
-        .collect();
-    p.resize(v + n_oov, 0.0);
-    if cfg.pointer {
-        let g = st.pg[bi].to_f64();
-        p.iter_mut().for_each(|x| *x *= g);
-        for i in 0..src.src_lengths[bi] {
-            let w = src.src_ext[i * b + bi] as usize;
-            if w < p.len() {
-                p[w] += (1.0 - g) * st.a[i * b + bi].to_f64();
-            }
+    let pv = &st.pv[bi * v..(bi + 1) * v];
+    let mut gen = 0;
+    for (w, x) in pv.iter().enumerate() {
+        if *x > pv[gen] {
+            gen = w;
         }
     }
-    p
+    if !cfg.pointer {
+        return gen as u32;
+    }
+    let g = st.pg[bi].to_f64();
+    let mut best = (gen, g * pv[gen].to_f64());
+    let mut words: Vec<(usize, f64)> = (0..src.src_lengths[bi])
+        .map(|i| (src.src_ext[i * b + bi] as usize, st.a[i * b + bi].to_f64()))
+        .collect();
+    words.sort_unstable_by_key(|&(w, _)| w);
+    let mut j = 0;
+    while j < words.len() {
+        let w = words[j].0;
+        let mut mass = 0.0;
+        while j < words.len() && words[j].0 == w {
+            mass += words[j].1;
+            j += 1;
+        }
+        let gen_w = if w < v { g * pv[w].to_f64() } else { 0.0 };
+        let p = gen_w + (1.0 - g) * mass;
+        if p > best.1 || (p == best.1 && w < best.0) {
+            best = (w, p);
+        }
+    }
+    best.0 as u32
 }
 
 impl<T: Float> Params<T> {
@@ -58,12 +78,6 @@ impl<T: Float> Params<T> {
         max_len: usize,
     ) -> Result<Vec<Vec<u32>>, ModelError> {
         let b = src.batch;
-        let n_oov = src
-            .src_ext
-            .iter()
-            .map(|&x| (x as usize + 1).saturating_sub(cfg.vocab))
-            .max()
-            .unwrap_or(0);
         let dummy = vec![BOS; max_len.max(1) * b];
         let zeros = vec![0usize; b];
         let inp = Inputs {
@@ -95,16 +109,12 @@ impl<T: Float> Params<T> {
             self.decoder_step(cfg, &ctx, &ids, &prev, &mut rest[0])?;
             let st = &mut rest[0];
             self.vocab_softmax(&st.o, b, &mut st.pv);
-            for bi in 0..b {
-                let p = final_distribution(cfg, &rest[0], src, bi, n_oov);
-                let best = p
-                    .iter()
-                    .enumerate()
-                    .fold(
-                        (0, f64::NEG_INFINITY),
-                        |m, (i, &x)| if x > m.1 { (i, x) } else { m },
-                    )
-                    .0 as u32;
+            let st = &rest[0];
+            let picks: Vec<u32> = (0..b)
+                .into_par_iter()
+                .map(|bi| argmax_final(cfg, st, src, bi))
+                .collect();
+            for (bi, &best) in picks.iter().enumerate() {
                 if !done[bi] {
                     if best == EOS {
                         done[bi] = true;
