@@ -23,7 +23,6 @@ pub struct Sources<'a> {
     pub src_lengths: &'a [usize],
 }
 
-
 /// The most probable extended id of `P(w) = p_gen P_vocab(w) + (1 − p_gen) Σ_{i: x_i = w} a_i`
 /// (the lowest id among equals),
 /// without building the distribution: away from the source words `P(w) = p_gen P_vocab(w)`, so
