@@ -7,9 +7,11 @@
 //! | `GET /metrics` | Prometheus text: requests by status, latency histogram, documents, tokens, queue, memory |
 //! | `GET /openapi.json` | the OpenAPI 3 description |
 //!
-//! Concurrency: tokio (one thread) only parses, validates and answers; every document is a job on
-//! one rayon pool of `--threads` workers, which also runs the model's own parallel kernels, so
-//! concurrent requests share the cores without oversubscribing them. At most `--max-queue`
+//! Concurrency: tokio (one thread) only parses, validates and answers; every document is a job in
+//! one FIFO queue served by `--threads` decoding lanes, each a thread with a one-thread rayon pool
+//! (so the model's parallel kernels run sequentially inside it): one document per core, no
+//! oversubscription, and a document never waits behind another that a busy worker stole (which
+//! a shared work-stealing pool does under load). At most `--max-queue`
 //! documents are admitted (queued or decoding); beyond that the answer is 503 with `Retry-After`.
 //! A job that has not finished by the request's deadline (`--timeout-ms`) is stopped between
 //! decoder steps and the request gets 504.
@@ -76,7 +78,7 @@ impl Metrics {
 struct AppState {
     model: Arc<Loaded>,
     model_name: String,
-    pool: rayon::ThreadPool,
+    lanes: Lanes,
     threads: usize,
     defaults: crate::cli::DecodeArgs,
     limits: RequestLimits,
@@ -86,6 +88,67 @@ struct AppState {
     queue: Arc<tokio::sync::Semaphore>,
     metrics: Metrics,
     started: Instant,
+}
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// `n` decoding lanes serving one FIFO queue. A job that finds every other lane idle and nothing
+/// queued runs on a shared `n`-thread pool instead (a lone request gets every core); otherwise it
+/// runs on its lane's one thread.
+struct Lanes {
+    tx: Mutex<std::sync::mpsc::Sender<Job>>,
+    /// Jobs submitted and not yet taken by a lane.
+    queued: Arc<AtomicU64>,
+}
+
+impl Lanes {
+    fn start(n: usize) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let queued = Arc::new(AtomicU64::new(0));
+        let busy = Arc::new(AtomicU64::new(0));
+        let wide = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("abridge-wide-{i}"))
+                .build()
+                .context("building the decoding pool")?,
+        );
+        for i in 0..n {
+            let (rx, queued, busy, wide) = (rx.clone(), queued.clone(), busy.clone(), wide.clone());
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .thread_name(move |_| format!("abridge-decode-{i}"))
+                .build()
+                .context("building a decoding lane")?;
+            std::thread::Builder::new()
+                .name(format!("abridge-lane-{i}"))
+                .spawn(move || loop {
+                    let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(job) = job else { break };
+                    queued.fetch_sub(1, Ordering::SeqCst);
+                    let alone = busy.fetch_add(1, Ordering::SeqCst) == 0
+                        && queued.load(Ordering::SeqCst) == 0;
+                    if alone {
+                        wide.install(job);
+                    } else {
+                        pool.install(job);
+                    }
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                })
+                .context("starting a decoding lane")?;
+        }
+        Ok(Self {
+            tx: Mutex::new(tx),
+            queued,
+        })
+    }
+
+    fn submit(&self, job: Job) {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        // The lanes outlive the server; a send can only fail once they are gone.
+        let _ = self.tx.lock().unwrap_or_else(|e| e.into_inner()).send(job);
+    }
 }
 
 /// Stops a search at a deadline.
@@ -219,7 +282,7 @@ async fn handle(
         let (tx, rx) = tokio::sync::oneshot::channel();
         let model = st.model.clone();
         let beam = beam.clone();
-        st.pool.spawn(move || {
+        st.lanes.submit(Box::new(move || {
             let r = if Instant::now() >= deadline {
                 Ok(None)
             } else {
@@ -237,7 +300,7 @@ async fn handle(
                 })
             };
             let _ = tx.send(r);
-        });
+        }));
         waiting.push(rx);
     }
     let mut results = Vec::with_capacity(waiting.len());
@@ -497,15 +560,11 @@ pub fn run(a: &ServeArgs) -> Result<()> {
     } else {
         a.threads
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("abridge-decode-{i}"))
-        .build()
-        .context("building the decoding thread pool")?;
+    let lanes = Lanes::start(threads)?;
     let state = Arc::new(AppState {
         model: Arc::new(model),
         model_name,
-        pool,
+        lanes,
         threads,
         defaults: a.decode.clone(),
         limits: RequestLimits {
