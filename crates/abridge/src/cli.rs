@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// A request not answered within this many milliseconds gets 504.
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,
+    /// A client that takes longer than this to send its request body gets 408 (slow uploads must
+    /// not hold a connection and its buffers forever).
+    #[arg(long, default_value_t = 10_000)]
+    pub read_timeout_ms: u64,
     #[arg(long, value_enum, default_value = "truncate")]
     pub long_docs: LongDocs,
     /// Default decoding knobs (a request may override them).

@@ -368,6 +368,40 @@ async fn handle(
     Ok(out)
 }
 
+/// Bounds the time and the bytes a client may take to deliver its body: the body is buffered
+/// here, under both limits, so the handlers only ever see a complete one.
+async fn read_body(
+    State((limit, max_bytes)): State<(Duration, usize)>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let read = axum::body::to_bytes(body, max_bytes);
+    match tokio::time::timeout(limit, read).await {
+        Ok(Ok(bytes)) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
+        // `to_bytes` fails on a body over the limit (or a broken one).
+        Ok(Err(_)) => error_response(&ApiError::new(
+            413,
+            "body_too_large",
+            "the request body exceeds this server's --max-body-bytes (or could not be read)",
+        )),
+        Err(_) => error_response(&ApiError::new(
+            408,
+            "read_timeout",
+            format!(
+                "the request body did not arrive within {} ms",
+                limit.as_millis()
+            ),
+        )),
+    }
+}
+
 async fn health(State(st): State<Arc<AppState>>) -> Response {
     json_response(
         200,
@@ -490,6 +524,7 @@ pub fn openapi_doc() -> serde_json::Value {
                 "responses": {
                     "200": {"description": "Summaries", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SummarizeResponse"}}}},
                     "400": err_resp("Invalid JSON, an unknown or invalid field (named in the message), or an empty document"),
+                    "408": err_resp("The request body did not arrive within --read-timeout-ms"),
                     "413": err_resp("Body, document (with --long-docs reject) or document count over the server's limit"),
                     "503": err_resp("The queue is full; retry after the Retry-After header"),
                     "504": err_resp("Decoding exceeded the server's time limit"),
@@ -587,6 +622,13 @@ pub fn run(a: &ServeArgs) -> Result<()> {
         .route("/openapi.json", get(openapi).fallback(method_not_allowed))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(a.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            (
+                Duration::from_millis(a.read_timeout_ms.max(1)),
+                a.max_body_bytes,
+            ),
+            read_body,
+        ))
         .with_state(state);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

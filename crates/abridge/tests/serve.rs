@@ -414,3 +414,23 @@ fn the_load_test_reports_throughput_latency_and_memory() {
         assert!(l["server_rss_mb_peak"].as_f64().unwrap() > 1.0, "{l}");
     }
 }
+
+#[test]
+fn a_slow_body_gets_408_and_frees_the_connection() {
+    let s = serve(&["--read-timeout-ms", "300"]);
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let start = std::time::Instant::now();
+    c.write_all(
+        b"POST /v1/summarize HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"text\": \"the",
+    )
+    .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = c.read(&mut buf).unwrap();
+    let resp = String::from_utf8_lossy(&buf[..n]);
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+    assert!(resp.contains("read_timeout"), "{resp}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let (st, _, _) = request(&s.addr, "GET", "/health", b"");
+    assert_eq!(st, 200);
+}
