@@ -673,23 +673,12 @@ abridge_tensor::simd_fn_wide! {
 abridge_tensor::simd_fn_wide! {
     /// In-place softmax of each `width`-long row (max-shifted).
     pub(crate) fn softmax_rows<T>(x: &mut [T], width: usize) {
-        // Sixteen partial maxima and sums: a single running one is a serial chain the
-        // vectoriser may not reorder.
+        // Sixteen partial sums: a single running one is a serial chain the vectoriser may not
+        // reorder.
         const L: usize = 16;
         for row in x.chunks_exact_mut(width) {
-            let mut m = [row[0]; L];
+            let max = row_max(row);
             let full = row.len() / L * L;
-            for c in row[..full].chunks_exact(L) {
-                for l in 0..L {
-                    m[l] = if c[l] > m[l] { c[l] } else { m[l] };
-                }
-            }
-            let mut max = row[0];
-            for &v in m.iter().chain(&row[full..]) {
-                if v > max {
-                    max = v;
-                }
-            }
             row.iter_mut().for_each(|v| *v = (*v - max).exp());
             let mut acc = [T::ZERO; L];
             for c in row[..full].chunks_exact(L) {
