@@ -400,6 +400,35 @@ mod tests {
         assert_eq!(top_k(&row, 1), vec![2]);
     }
 
+    /// The one-pass selection against a full sort, on rows with ties, −∞ and NaN.
+    #[test]
+    fn top_k_equals_sorting_the_finite_entries() {
+        let mut x: u64 = 12345;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as u32
+        };
+        for _ in 0..500 {
+            let n = 1 + next() as usize % 60;
+            let row: Vec<f32> = (0..n)
+                .map(|_| match next() % 10 {
+                    0 => f32::NEG_INFINITY,
+                    1 => f32::NAN,
+                    v => (v % 4) as f32 * 0.5 - (next() % 3) as f32,
+                })
+                .collect();
+            let k = 1 + next() as usize % 8;
+            let mut want: Vec<usize> = (0..n)
+                .filter(|&w| row[w] > f32::NEG_INFINITY && !row[w].is_nan())
+                .collect();
+            want.sort_by(|a, b| row[*b].total_cmp(&row[*a]).then(a.cmp(b)));
+            want.truncate(k);
+            assert_eq!(top_k(&row, k), want, "{row:?} k={k}");
+        }
+    }
+
     #[test]
     fn blocked_tokens_complete_repeated_ngrams() {
         assert_eq!(blocked(&[5, 6, 7, 5, 6], 3), vec![7]);
