@@ -27,6 +27,30 @@ pub struct Sources<'a> {
 /// (the lowest id among equals),
 /// without building the distribution: away from the source words `P(w) = p_gen P_vocab(w)`, so
 /// only the vocabulary's best and the source words need their full probability.
+/// The copy distribution of example `bi` grouped by word: `(w, Σ_{i: x_i = w} a_i)` in increasing
+/// `w`, for source ids `src_ext [S, B]` and attention `a [S, B]` over the first `len` positions.
+/// `pairs` is a reusable buffer.
+pub(crate) fn copy_mass<T: Float>(
+    src_ext: &[u32],
+    a: &[T],
+    batch: usize,
+    bi: usize,
+    len: usize,
+    pairs: &mut Vec<(u32, f64)>,
+) -> Vec<(u32, f64)> {
+    pairs.clear();
+    pairs.extend((0..len).map(|i| (src_ext[i * batch + bi], a[i * batch + bi].to_f64())));
+    pairs.sort_unstable_by_key(|&(w, _)| w);
+    let mut out: Vec<(u32, f64)> = Vec::with_capacity(pairs.len());
+    for &(w, m) in pairs.iter() {
+        match out.last_mut() {
+            Some(last) if last.0 == w => last.1 += m,
+            _ => out.push((w, m)),
+        }
+    }
+    out
+}
+
 pub(crate) fn argmax_final<T: Float>(
     cfg: &ModelConfig,
     st: &Step<T>,
@@ -47,18 +71,16 @@ pub(crate) fn argmax_final<T: Float>(
     }
     let g = st.pg[bi].to_f64();
     let mut best = (gen, g * pv[gen].to_f64());
-    let mut words: Vec<(usize, f64)> = (0..src.src_lengths[bi])
-        .map(|i| (src.src_ext[i * b + bi] as usize, st.a[i * b + bi].to_f64()))
-        .collect();
-    words.sort_unstable_by_key(|&(w, _)| w);
-    let mut j = 0;
-    while j < words.len() {
-        let w = words[j].0;
-        let mut mass = 0.0;
-        while j < words.len() && words[j].0 == w {
-            mass += words[j].1;
-            j += 1;
-        }
+    let words = copy_mass(
+        src.src_ext,
+        &st.a,
+        b,
+        bi,
+        src.src_lengths[bi],
+        &mut Vec::new(),
+    );
+    for (w, mass) in words {
+        let w = w as usize;
         let gen_w = if w < v { g * pv[w].to_f64() } else { 0.0 };
         let p = gen_w + (1.0 - g) * mass;
         if p > best.1 || (p == best.1 && w < best.0) {

@@ -4,6 +4,7 @@
 
 use abridge_decode::{StepModel, StepOutput};
 
+use crate::greedy::copy_mass;
 use crate::seq2seq::{Forward, Inputs, ModelError, Prev, Step, StepContext};
 use crate::{ModelConfig, Params};
 
@@ -265,7 +266,7 @@ impl StepModel for Stepper<'_> {
         let v = self.cfg.vocab;
         let mut out = StepOutput::default();
         out.log_probs.reserve(k * (v + self.n_oov));
-        let mut copies: Vec<(u32, f32)> = Vec::with_capacity(s);
+        let mut pairs = Vec::with_capacity(s);
         for bi in 0..k {
             let row_start = out.log_probs.len();
             let lpv = &st.pv[bi * v..(bi + 1) * v];
@@ -277,23 +278,13 @@ impl StepModel for Stepper<'_> {
             out.log_probs
                 .resize(row_start + v + self.n_oov, f32::NEG_INFINITY);
             if self.cfg.pointer {
-                copies.clear();
-                copies.extend((0..s).map(|i| (self.src_ext_k[i * k + bi], st.a[i * k + bi])));
-                copies.sort_unstable_by_key(|&(w, _)| w);
-                let mut j = 0;
-                while j < copies.len() {
-                    let w = copies[j].0;
-                    let mut mass = 0f32;
-                    while j < copies.len() && copies[j].0 == w {
-                        mass += copies[j].1;
-                        j += 1;
-                    }
+                for (w, mass) in copy_mass(&self.src_ext_k, &st.a, k, bi, s, &mut pairs) {
                     let gen = if (w as usize) < v {
                         g * lpv[w as usize].exp()
                     } else {
                         0.0
                     };
-                    let p = gen + (1.0 - g) * mass;
+                    let p = gen + (1.0 - g) * mass as f32;
                     if p > 0.0 {
                         out.log_probs[row_start + w as usize] = p.ln();
                     }
