@@ -20,7 +20,7 @@
 //! the per-step `δh` GEMM, then three large GEMMs for `δW_ih`, `δW_hh` and `δx`. Buffers live in
 //! [`RnnCache`] and are reused across calls: nothing is allocated inside the time loop.
 
-use abridge_tensor::{gemm, Float, MatMut, MatRef, Par};
+use abridge_tensor::{gemm, Float, MatMut, MatRef, PackedMatrix, Par};
 use rayon::prelude::*;
 
 use crate::gru::{gru_step_backward, gru_step_forward, GruStep, GruStepBack};
@@ -200,6 +200,11 @@ pub struct RnnCache<T> {
     /// Per layer and direction, `W_hhᵀ` as `[H, G·H]`: the recurrent GEMM then reads the weights in
     /// the column-major order the GEMM micro-kernel wants, and does not repack them at every step.
     w_hh_t: Vec<Vec<T>>,
+    /// f32 on AVX-512: per layer and direction, `W_hhᵀ` (forward) and `W_hh` (backward) packed once
+    /// per pass for [`PackedMatrix::mul_acc`], which then is the whole per-step product. (Packing
+    /// `W_ihᵀ` too and projecting the input per step was measured slower than one large GEMM.)
+    packed_fwd: Vec<PackedMatrix>,
+    packed_bwd: Vec<PackedMatrix>,
 }
 
 impl<T: Float> Default for RnnCache<T> {
@@ -222,6 +227,8 @@ impl<T: Float> RnnCache<T> {
             dh0: Vec::new(),
             dc0: Vec::new(),
             w_hh_t: Vec::new(),
+            packed_fwd: Vec::new(),
+            packed_bwd: Vec::new(),
         }
     }
     /// `[T, B, D·H]` top layer's hidden states (zero past each length).
@@ -288,6 +295,31 @@ impl<T: Float> RnnCache<T> {
                 .collect(),
         )
     }
+}
+
+/// Whether the per-step products can run on [`PackedMatrix`] (f32 weights, AVX-512).
+fn packed_kernel_applies<T: Float>(params: &RnnParams<T>) -> bool {
+    abridge_tensor::simd::has_avx512() && params.dirs.iter().all(|p| T::as_f32(&p.w_hh).is_some())
+}
+
+/// The per-step recurrent product `c [bs, n] += a [bs, k] · b`: the packed kernel when given one
+/// (f32), else the GEMM on the view `b`.
+fn step_product<T: Float>(
+    c: &mut [T],
+    a: &[T],
+    bs: usize,
+    packed: Option<&PackedMatrix>,
+    b: MatRef<'_, T>,
+    par: Par,
+) {
+    if let (Some(pk), Some(a32)) = (packed, T::as_f32(a)) {
+        if let Some(c32) = T::as_f32_mut(c) {
+            pk.mul_acc(a32, bs, c32);
+            return;
+        }
+    }
+    let (k, n) = (b.rows(), b.cols());
+    gemm(MatMut::new(c, bs, n), MatRef::new(a, bs, k), b, true, par);
 }
 
 /// Splits `batch` rows into `n` contiguous blocks of near-equal size.
@@ -387,10 +419,24 @@ impl<T: Float> Rnn<T> {
         // With a few rows per shard (decoding) the recurrent product is a GEMV that streams
         // `W_hh` as stored; transposing it would cost more than the step itself.
         let few_rows = batch.div_ceil(n_shards) <= FEW_ROWS;
+        let packed = !few_rows && packed_kernel_applies(params);
         cache.w_hh_t.resize_with(params.dirs.len(), Vec::new);
-        for (wt, p) in cache.w_hh_t.iter_mut().zip(&params.dirs) {
+        cache
+            .packed_fwd
+            .resize_with(params.dirs.len(), PackedMatrix::default);
+        for ((wt, pk), p) in cache
+            .w_hh_t
+            .iter_mut()
+            .zip(&mut cache.packed_fwd)
+            .zip(&params.dirs)
+        {
             if few_rows {
                 break;
+            }
+            if packed {
+                let w = T::as_f32(&p.w_hh).expect("packed only for f32");
+                pk.pack(MatRef::new(w, gh, h).t());
+                continue;
             }
             let wt = ensure(wt, h * gh);
             for (r, row) in p.w_hh.chunks_exact(h).enumerate() {
@@ -399,7 +445,8 @@ impl<T: Float> Rnn<T> {
                     .for_each(|(c, v)| wt[c * gh + r] = *v);
             }
         }
-        let w_hh_t = (!few_rows).then_some(&cache.w_hh_t[..]);
+        let w_hh_t = (!few_rows && !packed).then_some(&cache.w_hh_t[..]);
+        let packed_fwd = packed.then_some(&cache.packed_fwd[..]);
         cache
             .shards
             .par_iter_mut()
@@ -408,7 +455,7 @@ impl<T: Float> Rnn<T> {
                 shard.b0 = b0;
                 shard.bs = bs;
                 shard.load_input(&cfg, input);
-                shard.forward(params, w_hh_t, steps, par);
+                shard.forward(params, w_hh_t, packed_fwd, steps, par);
             });
 
         let dh = cfg.output_size();
@@ -477,9 +524,20 @@ impl<T: Float> Rnn<T> {
             Par::Seq
         };
         let params = &self.params;
+        let packed = batch.div_ceil(n_shards) > FEW_ROWS && packed_kernel_applies(params);
+        if packed {
+            cache
+                .packed_bwd
+                .resize_with(params.dirs.len(), PackedMatrix::default);
+            for (pk, p) in cache.packed_bwd.iter_mut().zip(&params.dirs) {
+                let w = T::as_f32(&p.w_hh).expect("packed only for f32");
+                pk.pack(MatRef::new(w, cfg.cell.gates() * h, h));
+            }
+        }
+        let packed_bwd = packed.then_some(&cache.packed_bwd[..]);
         cache.shards.par_iter_mut().for_each(|shard| {
             shard.load_grad_out(&cfg, grad, steps, batch);
-            shard.backward(params, steps, par);
+            shard.backward(params, packed_bwd, steps, par);
         });
 
         let lstm = cfg.cell == CellKind::Lstm;
@@ -571,6 +629,7 @@ impl<T: Float> Shard<T> {
         &mut self,
         params: &RnnParams<T>,
         w_hh_t: Option<&[Vec<T>]>,
+        packed: Option<&[PackedMatrix]>,
         steps: usize,
         par: Par,
     ) {
@@ -609,6 +668,7 @@ impl<T: Float> Shard<T> {
                 for row in gates.chunks_exact_mut(gh) {
                     row.iter_mut().zip(bias.iter()).for_each(|(g, b)| *g += *b);
                 }
+                let packed = packed.map(|p| &p[idx]);
                 let h_prev = ensure(&mut dc.h_prev, rows * h);
                 let aux = ensure(&mut dc.aux, rows * h);
                 let tanh_c = ensure(&mut dc.tanh_c, if lstm { rows * h } else { 0 });
@@ -626,13 +686,7 @@ impl<T: Float> Shard<T> {
                     if lstm {
                         let cs = &mut self.state_c[idx * bs * h..][..bs * h];
                         aux[t * bs * h..][..bs * h].copy_from_slice(cs);
-                        gemm(
-                            MatMut::new(g_t, bs, gh),
-                            MatRef::new(hs, bs, h),
-                            w_hh,
-                            true,
-                            par,
-                        );
+                        step_product(g_t, hs, bs, packed, w_hh, par);
                         lstm_step_forward(LstmStep {
                             hidden: h,
                             gates: g_t,
@@ -649,13 +703,7 @@ impl<T: Float> Shard<T> {
                         for row in gh_buf.chunks_exact_mut(gh) {
                             row.copy_from_slice(&p.b_hh);
                         }
-                        gemm(
-                            MatMut::new(gh_buf, bs, gh),
-                            MatRef::new(hs, bs, h),
-                            w_hh,
-                            true,
-                            par,
-                        );
+                        step_product(gh_buf, hs, bs, packed, w_hh, par);
                         gru_step_forward(GruStep {
                             hidden: h,
                             gates: g_t,
@@ -674,7 +722,13 @@ impl<T: Float> Shard<T> {
         }
     }
 
-    fn backward(&mut self, params: &RnnParams<T>, steps: usize, par: Par) {
+    fn backward(
+        &mut self,
+        params: &RnnParams<T>,
+        packed: Option<&[PackedMatrix]>,
+        steps: usize,
+        par: Par,
+    ) {
         let cfg = params.config;
         let (h, nd, bs) = (cfg.hidden_size, cfg.directions(), self.bs);
         let (gh, dh) = (cfg.cell.gates() * h, cfg.output_size());
@@ -718,13 +772,7 @@ impl<T: Float> Shard<T> {
                             t,
                             lengths: &self.lengths,
                         });
-                        gemm(
-                            MatMut::new(dhs, bs, h),
-                            MatRef::new(dax_t, bs, gh),
-                            w_hh,
-                            true,
-                            par,
-                        );
+                        step_product(dhs, dax_t, bs, packed.map(|p| &p[idx]), w_hh, par);
                     } else {
                         let dah_t = &mut da_h[t * bs * gh..][..bs * gh];
                         gru_step_backward(GruStepBack {
@@ -741,13 +789,7 @@ impl<T: Float> Shard<T> {
                             t,
                             lengths: &self.lengths,
                         });
-                        gemm(
-                            MatMut::new(dhs, bs, h),
-                            MatRef::new(dah_t, bs, gh),
-                            w_hh,
-                            true,
-                            par,
-                        );
+                        step_product(dhs, dah_t, bs, packed.map(|p| &p[idx]), w_hh, par);
                     }
                 }
                 // Weight gradients of all steps at once.

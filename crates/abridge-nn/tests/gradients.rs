@@ -274,11 +274,20 @@ fn fast_path_matches_reference_on_awkward_shapes() {
 
 #[test]
 fn f32_fast_path_tracks_f64_reference() {
-    for cell in both_cells() {
-        let cfg = RnnConfig::new(cell, 16, 40)
+    // Batch 6 takes the few-row (GEMV) path; batch 13 (7 and 6 rows per thread on two threads, 13
+    // on one) the packed per-step kernel, with a hidden size that leaves a ragged panel.
+    let problems = [
+        (40, 6, vec![12, 3, 1, 12, 7, 9]),
+        (37, 13, vec![12, 3, 1, 12, 7, 9, 0, 12, 5, 11, 2, 12, 8]),
+    ];
+    for (cell, (hidden, batch, lengths)) in both_cells()
+        .into_iter()
+        .flat_map(|c| problems.iter().cloned().map(move |p| (c, p)))
+    {
+        let cfg = RnnConfig::new(cell, 16, hidden)
             .with_layers(2)
             .with_bidirectional(true);
-        let p = Problem::new(cfg, 12, 6, Some(vec![12, 3, 1, 12, 7, 9]), 5);
+        let p = Problem::new(cfg, 12, batch, Some(lengths), 5);
         let r = forward_backward(&p.params, &p.input(&p.x, &p.h0, &p.c0), &p.grad());
         let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         let mut params32 = RnnParams::<f32>::zeros(cfg);

@@ -38,6 +38,10 @@ pub trait Float:
     fn sqrt(self) -> Self;
     fn abs(self) -> Self;
     fn is_finite(self) -> bool;
+    /// The same slice as `f32`, when `Self` is `f32`: lets generic code call f32-only kernels.
+    fn as_f32(s: &[Self]) -> Option<&[f32]>;
+    /// Mutable [`as_f32`](Float::as_f32).
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]>;
 }
 
 impl Float for f32 {
@@ -76,6 +80,12 @@ impl Float for f32 {
     fn is_finite(self) -> bool {
         f32::is_finite(self)
     }
+    fn as_f32(s: &[Self]) -> Option<&[f32]> {
+        Some(s)
+    }
+    fn as_f32_mut(s: &mut [Self]) -> Option<&mut [f32]> {
+        Some(s)
+    }
 }
 
 impl Float for f64 {
@@ -113,5 +123,11 @@ impl Float for f64 {
     #[inline(always)]
     fn is_finite(self) -> bool {
         f64::is_finite(self)
+    }
+    fn as_f32(_: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
     }
 }

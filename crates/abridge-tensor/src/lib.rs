@@ -15,10 +15,12 @@ pub mod activation;
 pub mod float;
 pub mod half_matrix;
 pub mod matmul;
+pub mod packed;
 pub mod rng;
 pub mod simd;
 
 pub use float::Float;
 pub use half_matrix::HalfMatrix;
 pub use matmul::{gemm, MatMut, MatRef, Par};
+pub use packed::PackedMatrix;
 pub use rng::Rng;

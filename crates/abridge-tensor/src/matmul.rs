@@ -85,6 +85,15 @@ impl<'a, T: Float> MatRef<'a, T> {
     pub fn cols(&self) -> usize {
         self.cols
     }
+    /// Element `(i, j)`; panics when out of range.
+    #[inline]
+    pub fn get(&self, i: usize, j: usize) -> T {
+        assert!(
+            i < self.rows && j < self.cols,
+            "MatRef::get: ({i}, {j}) out of range"
+        );
+        self.data[(i as isize * self.rs + j as isize * self.cs) as usize]
+    }
 }
 
 /// A mutable strided matrix view.
