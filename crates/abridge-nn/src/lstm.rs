@@ -36,9 +36,10 @@ use abridge_tensor::simd_fn_wide as simd_fn;
 pub struct LstmStep<'a, T> {
     /// `H`
     pub hidden: usize,
-    /// `[B, 4H]`: pre-activations in, gate activations `(i, f, g, o)` out (forward);
-    /// gate activations in (backward).
+    /// `[B, 4H]`: pre-activations without the bias in, gate activations `(i, f, g, o)` out.
     pub gates: &'a mut [T],
+    /// `[4H]`: `b_ih + b_hh`, added here rather than in a pass of its own over all steps.
+    pub bias: &'a [T],
     /// `[B, H]`: `c_{t-1}` in, `c_t` out (forward); backward reads `c_{t-1}` from here.
     pub c: &'a mut [T],
     /// `[B, H]`: `h_t` out (forward).
@@ -72,7 +73,9 @@ simd_fn! {
             let c = &mut s.c[b * hs..][..hs];
             let h = &mut s.h[b * hs..][..hs];
             let tc = &mut s.tanh_c[b * hs..][..hs];
-            forward_row(gi, gf, gg, go, c, h, tc, out);
+            let bias = &s.bias[..4 * hs];
+            let (bi, bf, bg, bo) = (&bias[..hs], &bias[hs..2 * hs], &bias[2 * hs..3 * hs], &bias[3 * hs..]);
+            forward_row(gi, gf, gg, go, bi, bf, bg, bo, c, h, tc, out);
         }
     }
 }
@@ -86,6 +89,10 @@ fn forward_row<T: abridge_tensor::Float>(
     gf: &mut [T],
     gg: &mut [T],
     go: &mut [T],
+    bi: &[T],
+    bf: &[T],
+    bg: &[T],
+    bo: &[T],
     c: &mut [T],
     h: &mut [T],
     tc: &mut [T],
@@ -101,11 +108,12 @@ fn forward_row<T: abridge_tensor::Float>(
         &mut tc[..hs],
         &mut out[..hs],
     );
+    let (bi, bf, bg, bo) = (&bi[..hs], &bf[..hs], &bg[..hs], &bo[..hs]);
     for j in 0..hs {
-        let i = gi[j].sigmoid();
-        let f = gf[j].sigmoid();
-        let gv = gg[j].tanh();
-        let o = go[j].sigmoid();
+        let i = (gi[j] + bi[j]).sigmoid();
+        let f = (gf[j] + bf[j]).sigmoid();
+        let gv = (gg[j] + bg[j]).tanh();
+        let o = (go[j] + bo[j]).sigmoid();
         let cn = f * c[j] + i * gv;
         let t = cn.tanh();
         let hn = o * t;
@@ -138,6 +146,8 @@ pub struct LstmStepBack<'a, T> {
     pub dc: &'a mut [T],
     /// `[B, 4H]`: `δa` out (zero for inactive rows).
     pub da: &'a mut [T],
+    /// `[4H]`: `δb += Σ_rows δa` (the gradient of either bias), summed here while `δa` is hot.
+    pub db: &'a mut [T],
     pub t: usize,
     pub lengths: &'a [usize],
 }
@@ -164,6 +174,7 @@ simd_fn! {
             let dc = &mut s.dc[b * hs..][..hs];
             let dout = &s.d_out[b * s.out_stride + s.out_off..][..hs];
             backward_row(gi, gf, gg, go, cp, tc, dout, dh, dc, dai, daf, dag, dao);
+            s.db.iter_mut().zip(da.iter()).for_each(|(d, v)| *d += *v);
         }
     }
 }

@@ -176,6 +176,8 @@ struct Shard<T> {
     /// `[L·D, Bs, H]`: `δh_n`/`δc_n` in, `δh0`/`δc0` out.
     d_state_h: Vec<T>,
     d_state_c: Vec<T>,
+    /// `[n, G·H]` scratch: a weight gradient, transposed.
+    dw_t: Vec<T>,
     grads: Option<RnnParams<T>>,
 }
 
@@ -200,11 +202,11 @@ pub struct RnnCache<T> {
     /// Per layer and direction, `W_hhᵀ` as `[H, G·H]`: the recurrent GEMM then reads the weights in
     /// the column-major order the GEMM micro-kernel wants, and does not repack them at every step.
     w_hh_t: Vec<Vec<T>>,
-    /// f32 on AVX-512: per layer and direction, `W_hhᵀ` (forward) and `W_hh` (backward) packed once
-    /// per pass for [`PackedMatrix::mul_acc`], which then is the whole per-step product. (Packing
-    /// `W_ihᵀ` too and projecting the input per step was measured slower than one large GEMM.)
+    /// f32 on AVX-512: per layer and direction, `W_hhᵀ` packed once per forward pass for
+    /// [`PackedMatrix::mul_acc`], which then is the whole per-step product. (Measured, bench shape:
+    /// packing `W_ihᵀ` too and projecting the input per step was slower than one large GEMM, and
+    /// for backward's `δa·W_hh` (k = G·H) the GEMM crate on `W_hh` as stored is faster.)
     packed_fwd: Vec<PackedMatrix>,
-    packed_bwd: Vec<PackedMatrix>,
 }
 
 impl<T: Float> Default for RnnCache<T> {
@@ -228,7 +230,6 @@ impl<T: Float> RnnCache<T> {
             dc0: Vec::new(),
             w_hh_t: Vec::new(),
             packed_fwd: Vec::new(),
-            packed_bwd: Vec::new(),
         }
     }
     /// `[T, B, D·H]` top layer's hidden states (zero past each length).
@@ -320,6 +321,43 @@ fn step_product<T: Float>(
     }
     let (k, n) = (b.rows(), b.cols());
     gemm(MatMut::new(c, bs, n), MatRef::new(a, bs, k), b, true, par);
+}
+
+/// `dw [G·H, n] += δaᵀ · v` for `δa [rows, G·H]` and `v [rows, n]`, computed as `(vᵀ·δa)ᵀ` into
+/// `scratch`: in that orientation the GEMM crate runs 1.1–1.4× faster on these shapes (measured:
+/// `cargo run --release -p abridge-tensor --example step_product`), which pays for the transpose.
+fn add_weight_grad<T: Float>(
+    dw: &mut [T],
+    da: &[T],
+    v: &[T],
+    rows: usize,
+    scratch: &mut Vec<T>,
+    par: Par,
+) {
+    let n = v.len() / rows.max(1);
+    let gh = dw.len() / n.max(1);
+    if rows == 0 || n == 0 {
+        return;
+    }
+    let s = ensure(scratch, n * gh);
+    gemm(
+        MatMut::new(s, n, gh),
+        MatRef::new(v, rows, n).t(),
+        MatRef::new(da, rows, gh),
+        false,
+        par,
+    );
+    const BLK: usize = 16;
+    for g0 in (0..gh).step_by(BLK) {
+        for j0 in (0..n).step_by(BLK) {
+            for g in g0..(g0 + BLK).min(gh) {
+                let row = &mut dw[g * n..][..n];
+                for j in j0..(j0 + BLK).min(n) {
+                    row[j] += s[j * gh + g];
+                }
+            }
+        }
+    }
 }
 
 /// Splits `batch` rows into `n` contiguous blocks of near-equal size.
@@ -524,20 +562,9 @@ impl<T: Float> Rnn<T> {
             Par::Seq
         };
         let params = &self.params;
-        let packed = batch.div_ceil(n_shards) > FEW_ROWS && packed_kernel_applies(params);
-        if packed {
-            cache
-                .packed_bwd
-                .resize_with(params.dirs.len(), PackedMatrix::default);
-            for (pk, p) in cache.packed_bwd.iter_mut().zip(&params.dirs) {
-                let w = T::as_f32(&p.w_hh).expect("packed only for f32");
-                pk.pack(MatRef::new(w, cfg.cell.gates() * h, h));
-            }
-        }
-        let packed_bwd = packed.then_some(&cache.packed_bwd[..]);
         cache.shards.par_iter_mut().for_each(|shard| {
             shard.load_grad_out(&cfg, grad, steps, batch);
-            shard.backward(params, packed_bwd, steps, par);
+            shard.backward(params, steps, par);
         });
 
         let lstm = cfg.cell == CellKind::Lstm;
@@ -659,15 +686,18 @@ impl<T: Float> Shard<T> {
                     false,
                     par,
                 );
-                // LSTM: both biases enter the same pre-activation, so add their sum in one pass.
+                // LSTM: both biases enter the same pre-activation, so the step kernel adds their
+                // sum; the GRU's `b_ih` is added here.
                 let bias = ensure(&mut self.bias, gh);
                 bias.copy_from_slice(&p.b_ih);
                 if lstm {
                     bias.iter_mut().zip(&p.b_hh).for_each(|(b, c)| *b += *c);
+                } else {
+                    for row in gates.chunks_exact_mut(gh) {
+                        row.iter_mut().zip(bias.iter()).for_each(|(g, b)| *g += *b);
+                    }
                 }
-                for row in gates.chunks_exact_mut(gh) {
-                    row.iter_mut().zip(bias.iter()).for_each(|(g, b)| *g += *b);
-                }
+                let bias: &[T] = bias;
                 let packed = packed.map(|p| &p[idx]);
                 let h_prev = ensure(&mut dc.h_prev, rows * h);
                 let aux = ensure(&mut dc.aux, rows * h);
@@ -690,6 +720,7 @@ impl<T: Float> Shard<T> {
                         lstm_step_forward(LstmStep {
                             hidden: h,
                             gates: g_t,
+                            bias,
                             c: cs,
                             h: hs,
                             tanh_c: &mut tanh_c[t * bs * h..][..bs * h],
@@ -722,13 +753,7 @@ impl<T: Float> Shard<T> {
         }
     }
 
-    fn backward(
-        &mut self,
-        params: &RnnParams<T>,
-        packed: Option<&[PackedMatrix]>,
-        steps: usize,
-        par: Par,
-    ) {
+    fn backward(&mut self, params: &RnnParams<T>, steps: usize, par: Par) {
         let cfg = params.config;
         let (h, nd, bs) = (cfg.hidden_size, cfg.directions(), self.bs);
         let (gh, dh) = (cfg.cell.gates() * h, cfg.output_size());
@@ -752,6 +777,9 @@ impl<T: Float> Shard<T> {
                 let da_h = ensure(&mut self.da_h, if lstm { 0 } else { rows * gh });
                 let dhs = &mut self.d_state_h[idx * bs * h..][..bs * h];
                 let w_hh = MatRef::new(&p.w_hh, gh, h);
+                // LSTM: `δb` (of either bias: they enter the same pre-activation) is summed by the
+                // step kernel.
+                let db = zeroed(&mut self.bias, gh);
                 for step in 0..steps {
                     let t = if d == 1 { step } else { steps - 1 - step };
                     let d_out = &self.d_cur[t * bs * dh..][..bs * dh];
@@ -769,10 +797,11 @@ impl<T: Float> Shard<T> {
                             dh: dhs,
                             dc: dcs,
                             da: dax_t,
+                            db,
                             t,
                             lengths: &self.lengths,
                         });
-                        step_product(dhs, dax_t, bs, packed.map(|p| &p[idx]), w_hh, par);
+                        step_product(dhs, dax_t, bs, None, w_hh, par);
                     } else {
                         let dah_t = &mut da_h[t * bs * gh..][..bs * gh];
                         gru_step_backward(GruStepBack {
@@ -789,33 +818,20 @@ impl<T: Float> Shard<T> {
                             t,
                             lengths: &self.lengths,
                         });
-                        step_product(dhs, dah_t, bs, packed.map(|p| &p[idx]), w_hh, par);
+                        step_product(dhs, dah_t, bs, None, w_hh, par);
                     }
                 }
                 // Weight gradients of all steps at once.
                 let da_x: &[T] = da_x;
                 let da_h: &[T] = if lstm { da_x } else { da_h };
-                gemm(
-                    MatMut::new(&mut g.w_ih, gh, in_size),
-                    MatRef::new(da_x, rows, gh).t(),
-                    MatRef::new(inp, rows, in_size),
-                    true,
-                    par,
-                );
-                gemm(
-                    MatMut::new(&mut g.w_hh, gh, h),
-                    MatRef::new(da_h, rows, gh).t(),
-                    MatRef::new(&dc.h_prev, rows, h),
-                    true,
-                    par,
-                );
-                // δb = column sums of δa; for the LSTM δb_hh = δb_ih, so one pass serves both.
-                let db = zeroed(&mut self.bias, gh);
-                add_column_sums(db, da_x);
-                g.b_ih.iter_mut().zip(db.iter()).for_each(|(a, b)| *a += *b);
+                add_weight_grad(&mut g.w_ih, da_x, inp, rows, &mut self.dw_t, par);
+                add_weight_grad(&mut g.w_hh, da_h, &dc.h_prev, rows, &mut self.dw_t, par);
                 if lstm {
+                    g.b_ih.iter_mut().zip(db.iter()).for_each(|(a, b)| *a += *b);
                     g.b_hh.iter_mut().zip(db.iter()).for_each(|(a, b)| *a += *b);
                 } else {
+                    // δb = column sums of δa.
+                    add_column_sums(&mut g.b_ih, da_x);
                     add_column_sums(&mut g.b_hh, da_h);
                 }
                 gemm(

@@ -42,9 +42,9 @@ fn big() {
     // (name, m, k, n, a transposed?)
     let rows = 6400;
     let da: Vec<f32> = (0..rows * 1024).map(|i| (i % 7) as f32 * 0.1).collect();
-    let x: Vec<f32> = (0..rows * 256).map(|i| (i % 5) as f32 * 0.1).collect();
+    let x: Vec<f32> = (0..rows * 384).map(|i| (i % 5) as f32 * 0.1).collect();
     let w: Vec<f32> = (0..1024 * 128).map(|i| (i % 3) as f32 * 0.1).collect();
-    let mut c = vec![0f32; rows * 256];
+    let mut c = vec![0f32; rows * 384];
     let time = |name: &str, flop: f64, f: &mut dyn FnMut()| {
         f();
         let t = Instant::now();
@@ -59,6 +59,7 @@ fn big() {
     for &(i, par) in &[
         (128usize, Par::Seq),
         (256, Par::Seq),
+        (384, Par::Seq),
         (128, Par::Threads(2)),
         (256, Par::Threads(2)),
     ] {
@@ -77,6 +78,22 @@ fn big() {
                     MatRef::new(&x[..r * i], r, i),
                     true,
                     par,
+                )
+            },
+        );
+    }
+    for i in [128usize, 256] {
+        let r = rows / 2;
+        time(
+            &format!("dW^T [{i},1024] k={r} Seq"),
+            2.0 * (1024 * i * r) as f64,
+            &mut || {
+                gemm(
+                    MatMut::new(&mut c[..1024 * i], i, 1024),
+                    MatRef::new(&x[..r * i], r, i).t(),
+                    MatRef::new(&da[..r * 1024], r, 1024),
+                    true,
+                    Par::Seq,
                 )
             },
         );
