@@ -90,6 +90,11 @@ impl<T: Float> Params<T> {
         );
         fw.pv_all = dl; // hand the buffer back for the next forward (its contents are now δlogits)
 
+        if nt > 1 {
+            // The gradient scratch the last backward left with step 0 starts at the last step.
+            let (first, rest) = fw.steps.split_at_mut(1);
+            first[0].cell.lend_grad_scratch(&mut rest[nt - 2].cell);
+        }
         for t in (0..nt).rev() {
             let st = &mut fw.steps[t];
             let mut da = zero(s * b);
@@ -271,6 +276,12 @@ impl<T: Float> Params<T> {
             if lstm {
                 dc_next.copy_from_slice(st.cell.dc0());
             }
+            if t > 0 {
+                // One set of per-thread gradient buffers serves every step, not one per step.
+                let (before, rest) = fw.steps.split_at_mut(t);
+                rest[0].cell.lend_grad_scratch(&mut before[t - 1].cell);
+            }
+            let st = &mut fw.steps[t];
             // Decoder input: x = W_x [emb; ctx_{t-1}] + b.
             let xw = self.dec_input.n_in;
             let mut dxin = zero(b * xw);

@@ -119,12 +119,14 @@ impl<T: Float> Params<T> {
         let mut out = vec![Vec::new(); b];
         let mut done = vec![false; b];
         let mut ids = vec![BOS; b];
+        let dec_packed = self.decoder.pack_recurrent();
         for t in 0..max_len {
             let (before, rest) = fw.steps.split_at_mut(t);
             let ctx = StepContext {
                 inp: &inp,
                 enc_out: fw.enc.output(),
                 enc_proj: &fw.enc_proj,
+                dec_packed: dec_packed.as_ref(),
             };
             let prev = crate::seq2seq::Prev::of(before.last(), &fw.s0_h, &fw.s0_c);
             self.decoder_step(cfg, &ctx, &ids, &prev, &mut rest[0])?;

@@ -324,6 +324,7 @@ impl<T: Float> Params<T> {
         let (mut nll, mut covl) = (0.0f64, 0.0f64);
         let v = cfg.vocab;
         let mut th_pool = Vec::new();
+        let dec_packed = self.decoder.pack_recurrent();
         for t in 0..nt {
             let (done, rest) = fw.steps.split_at_mut(t);
             let st = &mut rest[0];
@@ -331,6 +332,7 @@ impl<T: Float> Params<T> {
                 inp,
                 enc_out: fw.enc.output(),
                 enc_proj: &fw.enc_proj,
+                dec_packed: dec_packed.as_ref(),
             };
             st.th = std::mem::take(&mut th_pool);
             let prev = Prev::of(done.last(), &fw.s0_h, &fw.s0_c);
@@ -431,6 +433,8 @@ pub(crate) struct StepContext<'a, T> {
     /// `[S, B, 2H]` encoder outputs and `[S, B, A]` their attention projections.
     pub enc_out: &'a [T],
     pub enc_proj: &'a [T],
+    /// The decoder's `W_hhᵀ`, packed once for all steps of this pass (`None`: per call).
+    pub dec_packed: Option<&'a abridge_nn::PackedRecurrent>,
 }
 
 impl<T: Float> Params<T> {
@@ -537,6 +541,7 @@ impl<T: Float> Params<T> {
             h0: Some(h_prev),
             c0: lstm.then_some(c_prev),
         };
+        st.cell.set_packed(ctx.dec_packed.cloned());
         self.decoder.forward(&cell_in, &mut st.cell)?;
         st.h.clear();
         st.h.extend_from_slice(st.cell.h_n());

@@ -245,6 +245,7 @@ impl StepModel for Stepper<'_> {
             inp: &inp,
             enc_out: &self.enc_out_k,
             enc_proj: &self.enc_proj_k,
+            dec_packed: None,
         };
         let ids: Vec<u32> = tokens
             .iter()

@@ -60,6 +60,12 @@ impl<T: Float> Cell<T> {
         &self.rnn.params.dirs[0]
     }
 
+    /// `W_hhᵀ` packed once for many [`Cell::step`] calls with the same weights (see
+    /// [`RnnCache::set_packed`]); `None` where the packed kernel does not apply.
+    pub fn pack_recurrent(&self) -> Option<crate::PackedRecurrent> {
+        self.rnn.pack_recurrent()
+    }
+
     pub fn params_mut(&mut self) -> &mut DirParams<T> {
         &mut self.rnn.params.dirs[0]
     }

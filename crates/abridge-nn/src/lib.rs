@@ -49,4 +49,4 @@ pub mod rnn;
 pub use cell::Cell;
 pub use config::{CellKind, RnnConfig};
 pub use params::{DirParams, RnnParams};
-pub use rnn::{Rnn, RnnCache, RnnError, RnnGradOut, RnnInput};
+pub use rnn::{PackedRecurrent, Rnn, RnnCache, RnnError, RnnGradOut, RnnInput};

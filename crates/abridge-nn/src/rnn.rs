@@ -207,7 +207,16 @@ pub struct RnnCache<T> {
     /// packing `W_ihᵀ` too and projecting the input per step was slower than one large GEMM, and
     /// for backward's `δa·W_hh` (k = G·H) the GEMM crate on `W_hh` as stored is faster.)
     packed_fwd: Vec<PackedMatrix>,
+    /// Packed `W_hhᵀ` made once by the caller ([`Rnn::pack_recurrent`]) for many short calls
+    /// (a decoder's steps), used instead of packing per call.
+    shared_packed: Option<PackedRecurrent>,
 }
+
+/// `W_hhᵀ` of every layer and direction packed for the per-step kernel, made once by
+/// [`Rnn::pack_recurrent`] and shared by the caches of many one-step calls
+/// ([`RnnCache::set_packed`]). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PackedRecurrent(std::sync::Arc<[PackedMatrix]>);
 
 impl<T: Float> Default for RnnCache<T> {
     fn default() -> Self {
@@ -230,8 +239,27 @@ impl<T: Float> RnnCache<T> {
             dc0: Vec::new(),
             w_hh_t: Vec::new(),
             packed_fwd: Vec::new(),
+            shared_packed: None,
         }
     }
+    /// Use `packed` (from [`Rnn::pack_recurrent`] of the same stack, same weights) in the
+    /// following forward passes instead of packing or transposing `W_hh` per call; `None` stops.
+    /// The caller keeps it in step with the weights.
+    pub fn set_packed(&mut self, packed: Option<PackedRecurrent>) {
+        self.shared_packed = packed;
+    }
+
+    /// Moves this cache's per-shard gradient buffers (scratch, `G·H·(I+H)` per thread) to
+    /// `other`: one-step caches used in sequence (a decoder's steps in backward) then share one set
+    /// instead of holding one each.
+    pub fn lend_grad_scratch(&mut self, other: &mut RnnCache<T>) {
+        for (a, b) in self.shards.iter_mut().zip(other.shards.iter_mut()) {
+            if a.grads.is_some() {
+                b.grads = a.grads.take();
+            }
+        }
+    }
+
     /// `[T, B, D·H]` top layer's hidden states (zero past each length).
     pub fn output(&self) -> &[T] {
         &self.output
@@ -298,6 +326,46 @@ impl<T: Float> RnnCache<T> {
     }
 }
 
+/// Fewest steps for which a forward pass packs (or transposes) `W_hh` itself.
+const MIN_STEPS_TO_PREPARE: usize = 4;
+
+impl PackedRecurrent {
+    /// Whether this was packed from a stack of `params`' shape.
+    fn fits<T: Float>(&self, params: &RnnParams<T>) -> bool {
+        let (h, gh) = (
+            params.config.hidden_size,
+            params.config.cell.gates() * params.config.hidden_size,
+        );
+        self.0.len() == params.dirs.len() && self.0.iter().all(|p| p.shape() == (h, gh))
+    }
+}
+
+impl<T: Float> Rnn<T> {
+    /// `W_hhᵀ` of every layer and direction packed for the per-step kernel, for callers that make
+    /// many short forward calls with the same weights (see [`RnnCache::set_packed`]); `None` where
+    /// the kernel does not apply (f64, or a CPU without AVX-512).
+    pub fn pack_recurrent(&self) -> Option<PackedRecurrent> {
+        let params = &self.params;
+        if !packed_kernel_applies(params) {
+            return None;
+        }
+        let (h, gh) = (
+            params.config.hidden_size,
+            params.config.cell.gates() * params.config.hidden_size,
+        );
+        let packs: Vec<PackedMatrix> = params
+            .dirs
+            .iter()
+            .map(|p| {
+                Some(PackedMatrix::new(
+                    MatRef::new(T::as_f32(&p.w_hh)?, gh, h).t(),
+                ))
+            })
+            .collect::<Option<_>>()?;
+        Some(PackedRecurrent(packs.into()))
+    }
+}
+
 /// Whether the per-step products can run on [`PackedMatrix`] (f32 weights, AVX-512).
 fn packed_kernel_applies<T: Float>(params: &RnnParams<T>) -> bool {
     abridge_tensor::simd::has_avx512() && params.dirs.iter().all(|p| T::as_f32(&p.w_hh).is_some())
@@ -323,6 +391,10 @@ fn step_product<T: Float>(
     gemm(MatMut::new(c, bs, n), MatRef::new(a, bs, k), b, true, par);
 }
 
+/// Fewest rows (steps × batch rows of a shard) for which [`add_weight_grad`] goes through the
+/// transposed product.
+const MIN_ROWS_TRANSPOSED_GRAD: usize = 256;
+
 /// `dw [G·H, n] += δaᵀ · v` for `δa [rows, G·H]` and `v [rows, n]`, computed as `(vᵀ·δa)ᵀ` into
 /// `scratch`: in that orientation the GEMM crate runs 1.1–1.4× faster on these shapes (measured:
 /// `cargo run --release -p abridge-tensor --example step_product`), which pays for the transpose.
@@ -337,6 +409,17 @@ fn add_weight_grad<T: Float>(
     let n = v.len() / rows.max(1);
     let gh = dw.len() / n.max(1);
     if rows == 0 || n == 0 {
+        return;
+    }
+    if rows < MIN_ROWS_TRANSPOSED_GRAD {
+        // A step or two (a decoder step): accumulate directly, keep no scratch.
+        gemm(
+            MatMut::new(dw, gh, n),
+            MatRef::new(da, rows, gh).t(),
+            MatRef::new(v, rows, n),
+            true,
+            par,
+        );
         return;
     }
     let s = ensure(scratch, n * gh);
@@ -455,9 +538,16 @@ impl<T: Float> Rnn<T> {
         let params = &self.params;
         let gh = cfg.cell.gates() * h;
         // With a few rows per shard (decoding) the recurrent product is a GEMV that streams
-        // `W_hh` as stored; transposing it would cost more than the step itself.
+        // `W_hh` as stored; transposing it would cost more than the step itself. A few steps
+        // (one decoder step) do not pay for packing or transposing either, unless the caller
+        // packed once for many calls.
         let few_rows = batch.div_ceil(n_shards) <= FEW_ROWS;
-        let packed = !few_rows && packed_kernel_applies(params);
+        let shared = cache
+            .shared_packed
+            .clone()
+            .filter(|p| !few_rows && p.fits(params));
+        let prepare = !few_rows && shared.is_none() && steps >= MIN_STEPS_TO_PREPARE;
+        let packed = prepare && packed_kernel_applies(params);
         cache.w_hh_t.resize_with(params.dirs.len(), Vec::new);
         cache
             .packed_fwd
@@ -468,7 +558,7 @@ impl<T: Float> Rnn<T> {
             .zip(&mut cache.packed_fwd)
             .zip(&params.dirs)
         {
-            if few_rows {
+            if !prepare {
                 break;
             }
             if packed {
@@ -483,8 +573,11 @@ impl<T: Float> Rnn<T> {
                     .for_each(|(c, v)| wt[c * gh + r] = *v);
             }
         }
-        let w_hh_t = (!few_rows && !packed).then_some(&cache.w_hh_t[..]);
-        let packed_fwd = packed.then_some(&cache.packed_fwd[..]);
+        let w_hh_t = (prepare && !packed).then_some(&cache.w_hh_t[..]);
+        let packed_fwd = match &shared {
+            Some(p) => Some(&p.0[..]),
+            None => packed.then_some(&cache.packed_fwd[..]),
+        };
         cache
             .shards
             .par_iter_mut()

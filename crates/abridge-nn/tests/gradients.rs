@@ -503,3 +503,73 @@ fn trace_memory_ends_at_the_final_states() {
         assert!(cache.trace(0, 0, 3).is_none());
     }
 }
+
+/// A decoder's pattern: many one-step calls in sequence, with `W_hh` packed once by the caller and
+/// the gradient scratch lent from step to step, must give what fresh per-step caches give.
+#[test]
+fn shared_packed_weights_and_lent_scratch_match_fresh_caches() {
+    for cell in both_cells() {
+        let (i, h, b, steps) = (16, 37, 13, 4);
+        let cfg = RnnConfig::new(cell, i, h);
+        let rnn = Rnn::new(RnnParams::<f32>::init_uniform(cfg, &mut Rng::new(3)));
+        let lstm = cell == CellKind::Lstm;
+        let f32s = |n: usize, seed: u64| -> Vec<f32> {
+            randn(n, seed).into_iter().map(|x| x as f32).collect()
+        };
+        let xs: Vec<Vec<f32>> = (0..steps).map(|t| f32s(b * i, 10 + t as u64)).collect();
+        let dhs: Vec<Vec<f32>> = (0..steps).map(|t| f32s(b * h, 20 + t as u64)).collect();
+        // Runs the steps forward (state carried), then backward with `dh` added at every step.
+        let run = |shared: bool| {
+            let packed = if shared { rnn.pack_recurrent() } else { None };
+            let mut caches: Vec<RnnCache<f32>> = (0..steps).map(|_| RnnCache::new()).collect();
+            let (mut hs, mut cs) = (vec![0f32; b * h], vec![0f32; b * h]);
+            let mut outs = Vec::new();
+            for (t, cache) in caches.iter_mut().enumerate() {
+                cache.set_packed(packed.clone());
+                let input = RnnInput {
+                    x: &xs[t],
+                    steps: 1,
+                    batch: b,
+                    lengths: None,
+                    h0: Some(&hs),
+                    c0: lstm.then_some(&cs[..]),
+                };
+                rnn.forward(&input, cache).unwrap();
+                hs = cache.h_n().to_vec();
+                if lstm {
+                    cs = cache.c_n().to_vec();
+                }
+                outs.extend(hs.iter().map(|&v| v as f64));
+            }
+            let mut grads = RnnParams::zeros(cfg);
+            let (mut dh, mut dc) = (vec![0f32; b * h], vec![0f32; b * h]);
+            for t in (0..steps).rev() {
+                dh.iter_mut().zip(&dhs[t]).for_each(|(a, x)| *a += *x);
+                let grad = RnnGradOut {
+                    d_output: None,
+                    d_h_n: Some(&dh),
+                    d_c_n: lstm.then_some(&dc[..]),
+                };
+                rnn.backward(&mut caches[t], &grad, &mut grads).unwrap();
+                dh = caches[t].dh0().to_vec();
+                if lstm {
+                    dc = caches[t].dc0().to_vec();
+                }
+                if shared && t > 0 {
+                    let (before, rest) = caches.split_at_mut(t);
+                    rest[0].lend_grad_scratch(&mut before[t - 1]);
+                }
+            }
+            let g: Vec<f64> = grads
+                .tensors()
+                .iter()
+                .flat_map(|t| t.data.iter().map(|&v| v as f64))
+                .collect();
+            (outs, g)
+        };
+        let (out_a, g_a) = run(false);
+        let (out_b, g_b) = run(true);
+        assert_close(&format!("{cell:?} outputs"), &out_b, &out_a, 1e-5);
+        assert_close(&format!("{cell:?} gradients"), &g_b, &g_a, 1e-5);
+    }
+}

@@ -1,0 +1,50 @@
+//! Greedy decoding at the anchor's shapes (batch 32, source 200, 30 tokens), in a loop, for `perf`.
+use abridge_model::{ModelConfig, Params, Sources};
+use abridge_nn::CellKind;
+use abridge_tensor::Rng;
+use std::time::Instant;
+
+fn main() {
+    let cfg = ModelConfig {
+        cell: CellKind::Lstm,
+        vocab: 20000,
+        emb: 128,
+        hidden: 256,
+        attn: 256,
+        enc_layers: 1,
+        pointer: false,
+        coverage: false,
+        cov_weight: 1.0,
+        tie_output: false,
+        dropout: 0.0,
+        attention: Default::default(),
+        input_feeding: true,
+        separate_embeddings: false,
+    };
+    let mut rng = Rng::new(0);
+    let params = Params::<f32>::init(&cfg, &mut rng);
+    let (b, s) = (32, 200);
+    let src: Vec<u32> = (0..s * b).map(|_| 4 + rng.below(19996) as u32).collect();
+    let lens = vec![s; b];
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let mut ms = vec![];
+        for _ in 0..8 {
+            let t0 = Instant::now();
+            let srcs = Sources {
+                batch: b,
+                src_len: s,
+                src: &src,
+                src_ext: &src,
+                src_lengths: &lens,
+            };
+            params.greedy(&cfg, &srcs, 30).unwrap();
+            ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!("greedy b32: median {:.1} ms", ms[ms.len() / 2]);
+    });
+}
