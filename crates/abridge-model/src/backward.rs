@@ -22,7 +22,6 @@ impl<T: Float> Params<T> {
         let lstm = cfg.cell == CellKind::Lstm;
         let n = fw.loss.tokens.max(1) as f64;
         let lam = if cfg.coverage { cfg.cov_weight } else { 0.0 };
-        let enc_out = fw.enc.output().to_vec();
 
         let zero = |k: usize| vec![T::ZERO; k];
         let (mut dh_next, mut dc_next) = (zero(b * h), zero(if lstm { b * h } else { 0 }));
@@ -33,7 +32,6 @@ impl<T: Float> Params<T> {
         // Example-major ([B, S, ·]) accumulators the parallel attention kernels write into.
         let mut denc_out_bm = zero(b * s * 2 * h);
         let mut denc_proj_bm = zero(b * s * ad);
-        let fw_enc_proj = fw.enc_proj.clone();
 
         // The vocabulary head of all steps at once. `pv_all` becomes `δlogits` in place:
         // δlogit_j = δP_vocab(y) · P_vocab(y) · ([j = y] − P_vocab(j)).
@@ -90,6 +88,7 @@ impl<T: Float> Params<T> {
         );
         fw.pv_all = dl; // hand the buffer back for the next forward (its contents are now δlogits)
 
+        let (enc_out, fw_enc_proj) = (fw.enc.output(), &fw.enc_proj);
         if nt > 1 {
             // The gradient scratch the last backward left with step 0 starts at the last step.
             let (first, rest) = fw.steps.split_at_mut(1);
@@ -216,8 +215,8 @@ impl<T: Float> Params<T> {
                             bi,
                             batch: b,
                             len,
-                            keys: &fw_enc_proj,
-                            values: &enc_out,
+                            keys: fw_enc_proj,
+                            values: enc_out,
                             q: &st_sp[bi * ad..(bi + 1) * ad],
                             wc,
                             v: &self.att_v,
@@ -362,7 +361,7 @@ impl<T: Float> Params<T> {
         }
         // Attention keys and the encoder.
         self.att_enc.backward(
-            &enc_out,
+            enc_out,
             &denc_proj,
             s * b,
             &mut grads.att_enc,

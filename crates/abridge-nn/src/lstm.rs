@@ -131,8 +131,9 @@ fn forward_row<T: abridge_tensor::Float>(
 /// Buffers of one LSTM backward step over a block of `B` rows.
 pub struct LstmStepBack<'a, T> {
     pub hidden: usize,
-    /// `[B, 4H]` gate activations of this step.
-    pub gates: &'a [T],
+    /// `[B, 4H]`: gate activations of this step in, `δa` out (zero for inactive rows) — in place,
+    /// since no later step reads them: `[T, B, 4H]` of memory fewer in training.
+    pub gates: &'a mut [T],
     /// `[B, H]` `c_{t-1}` and `tanh(c_t)` of this step.
     pub c_prev: &'a [T],
     pub tanh_c: &'a [T],
@@ -144,8 +145,6 @@ pub struct LstmStepBack<'a, T> {
     pub dh: &'a mut [T],
     /// `[B, H]`: `δc_t` carried in, `δc_{t-1}` out (inactive rows pass through).
     pub dc: &'a mut [T],
-    /// `[B, 4H]`: `δa` out (zero for inactive rows).
-    pub da: &'a mut [T],
     /// `[4H]`: `δb += Σ_rows δa` (the gradient of either bias), summed here while `δa` is hot.
     pub db: &'a mut [T],
     pub t: usize,
@@ -157,71 +156,60 @@ simd_fn! {
     pub fn lstm_step_backward<T>(s: LstmStepBack<'_, T>) {
         let hs = s.hidden;
         for (b, &len) in s.lengths.iter().enumerate() {
-            let da = &mut s.da[b * 4 * hs..][..4 * hs];
+            let g = &mut s.gates[b * 4 * hs..][..4 * hs];
             if s.t >= len {
-                da.iter_mut().for_each(|v| *v = T::ZERO);
+                g.iter_mut().for_each(|v| *v = T::ZERO);
                 continue;
             }
-            let g = &s.gates[b * 4 * hs..][..4 * hs];
-            let (gi, gf, gg, go) = (&g[..hs], &g[hs..2 * hs], &g[2 * hs..3 * hs], &g[3 * hs..4 * hs]);
-            let (dai, rest) = da.split_at_mut(hs);
-            let (daf, rest) = rest.split_at_mut(hs);
-            let (dag, dao) = rest.split_at_mut(hs);
-            let dao = &mut dao[..hs];
+            let (gi, rest) = g.split_at_mut(hs);
+            let (gf, rest) = rest.split_at_mut(hs);
+            let (gg, go) = rest.split_at_mut(hs);
+            let go = &mut go[..hs];
             let cp = &s.c_prev[b * hs..][..hs];
             let tc = &s.tanh_c[b * hs..][..hs];
             let dh = &mut s.dh[b * hs..][..hs];
             let dc = &mut s.dc[b * hs..][..hs];
             let dout = &s.d_out[b * s.out_stride + s.out_off..][..hs];
-            backward_row(gi, gf, gg, go, cp, tc, dout, dh, dc, dai, daf, dag, dao);
-            s.db.iter_mut().zip(da.iter()).for_each(|(d, v)| *d += *v);
+            backward_row(gi, gf, gg, go, cp, tc, dout, dh, dc);
+            s.db.iter_mut().zip(g.iter()).for_each(|(d, v)| *d += *v);
         }
     }
 }
 
-/// One row of [`lstm_step_backward`] (separate slice arguments: no aliasing, so it vectorises).
+/// One row of [`lstm_step_backward`], gate activations replaced by `δa` (separate slice arguments:
+/// no aliasing, so it vectorises).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn backward_row<T: abridge_tensor::Float>(
-    gi: &[T],
-    gf: &[T],
-    gg: &[T],
-    go: &[T],
+    gi: &mut [T],
+    gf: &mut [T],
+    gg: &mut [T],
+    go: &mut [T],
     cp: &[T],
     tc: &[T],
     dout: &[T],
     dh: &mut [T],
     dc: &mut [T],
-    dai: &mut [T],
-    daf: &mut [T],
-    dag: &mut [T],
-    dao: &mut [T],
 ) {
     let hs = gi.len();
     let (gf, gg, go, cp, tc, dout, dh, dc) = (
-        &gf[..hs],
-        &gg[..hs],
-        &go[..hs],
+        &mut gf[..hs],
+        &mut gg[..hs],
+        &mut go[..hs],
         &cp[..hs],
         &tc[..hs],
         &dout[..hs],
         &mut dh[..hs],
         &mut dc[..hs],
     );
-    let (dai, daf, dag, dao) = (
-        &mut dai[..hs],
-        &mut daf[..hs],
-        &mut dag[..hs],
-        &mut dao[..hs],
-    );
     for j in 0..hs {
         let dht = dh[j] + dout[j];
         let (i, f, gv, o, t) = (gi[j], gf[j], gg[j], go[j], tc[j]);
         let dct = dc[j] + dht * o * (T::ONE - t * t);
-        dai[j] = dct * gv * i * (T::ONE - i);
-        daf[j] = dct * cp[j] * f * (T::ONE - f);
-        dag[j] = dct * i * (T::ONE - gv * gv);
-        dao[j] = dht * t * o * (T::ONE - o);
+        gi[j] = dct * gv * i * (T::ONE - i);
+        gf[j] = dct * cp[j] * f * (T::ONE - f);
+        gg[j] = dct * i * (T::ONE - gv * gv);
+        go[j] = dht * t * o * (T::ONE - o);
         dc[j] = dct * f;
         dh[j] = T::ZERO;
     }

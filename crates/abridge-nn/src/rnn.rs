@@ -93,7 +93,7 @@ pub enum RnnError {
     },
     #[error("rnn: `{what}` was given to a GRU, which has no cell state")]
     NoCellState { what: &'static str },
-    #[error("rnn: backward called on a cache that holds no forward pass of this stack")]
+    #[error("rnn: backward called on a cache that holds no forward pass of this stack (or whose forward pass was already differentiated: backward consumes it)")]
     NoForward,
 }
 
@@ -210,6 +210,8 @@ pub struct RnnCache<T> {
     /// Packed `W_hhᵀ` made once by the caller ([`Rnn::pack_recurrent`]) for many short calls
     /// (a decoder's steps), used instead of packing per call.
     shared_packed: Option<PackedRecurrent>,
+    /// Backward has run on the last forward pass (and, for the LSTM, overwritten its gates).
+    consumed: bool,
 }
 
 /// `W_hhᵀ` of every layer and direction packed for the per-step kernel, made once by
@@ -240,6 +242,7 @@ impl<T: Float> RnnCache<T> {
             w_hh_t: Vec::new(),
             packed_fwd: Vec::new(),
             shared_packed: None,
+            consumed: false,
         }
     }
     /// Use `packed` (from [`Rnn::pack_recurrent`] of the same stack, same weights) in the
@@ -289,9 +292,13 @@ impl<T: Float> RnnCache<T> {
     /// `dir` of the last forward, one entry per step the row is active (in time order): the gate
     /// activations `[G·H]` (LSTM `i, f, g, o`; GRU `r, z, n`) and the memory after the step — the
     /// LSTM cell state `c_t = f ⊙ c_{t−1} + i ⊙ g`, the GRU hidden state
-    /// `h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}`. `None` when out of range or before any forward.
+    /// `h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}`. `None` when out of range, before any forward, or after
+    /// backward (which consumes the forward pass).
     pub fn trace(&self, layer: usize, dir: usize, b: usize) -> Option<Vec<(Vec<T>, Vec<T>)>> {
         let cfg = self.config.as_ref()?;
+        if self.consumed {
+            return None;
+        }
         let nd = if cfg.bidirectional { 2 } else { 1 };
         if layer >= cfg.num_layers || dir >= nd {
             return None;
@@ -533,6 +540,7 @@ impl<T: Float> Rnn<T> {
         };
         cache.shards.resize_with(n_shards, Shard::default);
         cache.config = Some(cfg);
+        cache.consumed = false;
         cache.steps = steps;
         cache.batch = batch;
         let params = &self.params;
@@ -612,7 +620,9 @@ impl<T: Float> Rnn<T> {
         Ok(())
     }
 
-    /// Backward through the last forward pass held by `cache`.
+    /// Backward through the last forward pass held by `cache`, once: it consumes the pass (the
+    /// LSTM's gate activations are overwritten by their gradients), and a second call is
+    /// [`RnnError::NoForward`].
     ///
     /// Parameter gradients are *added* to `grads`; input gradients are written to `cache.dx()`,
     /// `cache.dh0()` and `cache.dc0()`.
@@ -623,7 +633,7 @@ impl<T: Float> Rnn<T> {
         grads: &mut RnnParams<T>,
     ) -> Result<(), RnnError> {
         let cfg = *self.config();
-        if cache.config != Some(cfg) || grads.config != cfg {
+        if cache.config != Some(cfg) || grads.config != cfg || cache.consumed {
             return Err(RnnError::NoForward);
         }
         let (steps, batch) = (cache.steps, cache.batch);
@@ -655,6 +665,7 @@ impl<T: Float> Rnn<T> {
             Par::Seq
         };
         let params = &self.params;
+        cache.consumed = true;
         cache.shards.par_iter_mut().for_each(|shard| {
             shard.load_grad_out(&cfg, grad, steps, batch);
             shard.backward(params, steps, par);
@@ -865,8 +876,13 @@ impl<T: Float> Shard<T> {
                 let idx = l * nd + d;
                 let p = &params.dirs[idx];
                 let g = &mut grads.dirs[idx];
-                let dc = &self.dirs[idx];
-                let da_x = ensure(&mut self.da_x, rows * gh);
+                let dc = &mut self.dirs[idx];
+                // LSTM: δa overwrites the gate activations in place (see `LstmStepBack`).
+                let (gru_gates, da_x): (&[T], &mut [T]) = if lstm {
+                    (&[], &mut dc.gates[..rows * gh])
+                } else {
+                    (&dc.gates, ensure(&mut self.da_x, rows * gh))
+                };
                 let da_h = ensure(&mut self.da_h, if lstm { 0 } else { rows * gh });
                 let dhs = &mut self.d_state_h[idx * bs * h..][..bs * h];
                 let w_hh = MatRef::new(&p.w_hh, gh, h);
@@ -881,7 +897,7 @@ impl<T: Float> Shard<T> {
                         let dcs = &mut self.d_state_c[idx * bs * h..][..bs * h];
                         lstm_step_backward(LstmStepBack {
                             hidden: h,
-                            gates: &dc.gates[t * bs * gh..][..bs * gh],
+                            gates: dax_t,
                             c_prev: &dc.aux[t * bs * h..][..bs * h],
                             tanh_c: &dc.tanh_c[t * bs * h..][..bs * h],
                             d_out,
@@ -889,7 +905,6 @@ impl<T: Float> Shard<T> {
                             out_off: d * h,
                             dh: dhs,
                             dc: dcs,
-                            da: dax_t,
                             db,
                             t,
                             lengths: &self.lengths,
@@ -899,7 +914,7 @@ impl<T: Float> Shard<T> {
                         let dah_t = &mut da_h[t * bs * gh..][..bs * gh];
                         gru_step_backward(GruStepBack {
                             hidden: h,
-                            gates: &dc.gates[t * bs * gh..][..bs * gh],
+                            gates: &gru_gates[t * bs * gh..][..bs * gh],
                             q: &dc.aux[t * bs * h..][..bs * h],
                             h_prev: &dc.h_prev[t * bs * h..][..bs * h],
                             d_out,

@@ -573,3 +573,30 @@ fn shared_packed_weights_and_lent_scratch_match_fresh_caches() {
         assert_close(&format!("{cell:?} gradients"), &g_b, &g_a, 1e-5);
     }
 }
+
+#[test]
+fn backward_consumes_the_forward_pass() {
+    for cell in both_cells() {
+        let cfg = RnnConfig::new(cell, 3, 4);
+        let rnn = Rnn::new(RnnParams::<f32>::init_uniform(cfg, &mut Rng::new(1)));
+        let x = vec![0.5f32; 2 * 3 * 3];
+        let mut cache = RnnCache::new();
+        rnn.forward(&RnnInput::new(&x, 2, 3), &mut cache).unwrap();
+        assert!(cache.trace(0, 0, 0).is_some());
+        let mut g = RnnParams::zeros(cfg);
+        rnn.backward(&mut cache, &RnnGradOut::default(), &mut g)
+            .unwrap();
+        assert!(
+            cache.trace(0, 0, 0).is_none(),
+            "{cell:?}: trace after backward"
+        );
+        assert_eq!(
+            rnn.backward(&mut cache, &RnnGradOut::default(), &mut g),
+            Err(RnnError::NoForward),
+            "{cell:?}: a second backward must be refused, not run on overwritten gates"
+        );
+        rnn.forward(&RnnInput::new(&x, 2, 3), &mut cache).unwrap();
+        rnn.backward(&mut cache, &RnnGradOut::default(), &mut g)
+            .unwrap();
+    }
+}

@@ -38,7 +38,9 @@ fn tune_allocator() {
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
+    if std::env::var_os("NO_TUNE").is_none() {
+        tune_allocator();
+    }
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Bench(cmd) => bench::run(cmd),
