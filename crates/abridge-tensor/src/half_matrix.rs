@@ -94,36 +94,68 @@ fn kernel_scalar(x: &[f32], m: usize, w: &[u16], k: usize, out: &mut [f32]) {
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// Four rows of `w` at a time (four independent accumulators), sixteen lanes each.
+    /// Four rows of `w` at a time, each converted from f16 once and multiplied by up to four rows
+    /// of `x` (sixteen accumulators of sixteen lanes); more rows of `x` take further passes over
+    /// the same four rows of `w`, which are then in L1.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn kernel_avx512(x: &[f32], m: usize, w: &[u16], k: usize, out: &mut [f32]) {
         let n = out.len() / m;
-        let full = k / 16 * 16;
         let mut j = 0;
         while j < n {
             let q = (n - j).min(4);
-            for i in 0..m {
-                let xi = &x[i * k..(i + 1) * k];
-                let mut acc = [_mm512_setzero_ps(); 4];
-                let mut p = 0;
-                while p < full {
-                    let xv = _mm512_loadu_ps(xi.as_ptr().add(p));
-                    for (r, a) in acc.iter_mut().enumerate().take(q) {
-                        let h =
-                            _mm256_loadu_si256(w.as_ptr().add((j + r) * k + p) as *const __m256i);
-                        *a = _mm512_fmadd_ps(xv, _mm512_cvtph_ps(h), *a);
-                    }
-                    p += 16;
+            let mut i0 = 0;
+            while i0 < m {
+                match (m - i0).min(4) {
+                    4 => block::<4>(x, m, i0, w, k, j, q, out),
+                    3 => block::<3>(x, m, i0, w, k, j, q, out),
+                    2 => block::<2>(x, m, i0, w, k, j, q, out),
+                    _ => block::<1>(x, m, i0, w, k, j, q, out),
                 }
-                for (r, a) in acc.iter().enumerate().take(q) {
-                    let mut s = _mm512_reduce_add_ps(*a);
-                    for p in full..k {
-                        s += xi[p] * half::f16::from_bits(w[(j + r) * k + p]).to_f32();
-                    }
-                    out[(j + r) * m + i] = s;
-                }
+                i0 += 4;
             }
             j += q;
+        }
+    }
+
+    /// Rows `i0..i0+M` of `x` times rows `j..j+q` (`q ≤ 4`) of `w`.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block<const M: usize>(
+        x: &[f32],
+        m: usize,
+        i0: usize,
+        w: &[u16],
+        k: usize,
+        j: usize,
+        q: usize,
+        out: &mut [f32],
+    ) {
+        let full = k / 16 * 16;
+        let mut acc = [[_mm512_setzero_ps(); 4]; M];
+        let mut p = 0;
+        while p < full {
+            let mut wv = [_mm512_setzero_ps(); 4];
+            for (r, v) in wv.iter_mut().enumerate().take(q) {
+                let h = _mm256_loadu_si256(w.as_ptr().add((j + r) * k + p) as *const __m256i);
+                *v = _mm512_cvtph_ps(h);
+            }
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let xv = _mm512_loadu_ps(x.as_ptr().add((i0 + i) * k + p));
+                for r in 0..4 {
+                    acc[r] = _mm512_fmadd_ps(xv, wv[r], acc[r]);
+                }
+            }
+            p += 16;
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            let xi = &x[(i0 + i) * k..(i0 + i + 1) * k];
+            for (r, a) in acc.iter().enumerate().take(q) {
+                let mut s = _mm512_reduce_add_ps(*a);
+                for p in full..k {
+                    s += xi[p] * half::f16::from_bits(w[(j + r) * k + p]).to_f32();
+                }
+                out[(j + r) * m + i0 + i] = s;
+            }
         }
     }
 

@@ -227,7 +227,19 @@ fn gemv_rows<T: Float>(
     };
     let chunk = n.div_ceil(threads * 4).max(64);
     let (cs, bd) = (b.cs as usize, b.data);
-    let work = |j0: usize, o: &mut [T]| dots_rows(&av, m, &bd[j0 * cs..], cs, o);
+    let work = |j0: usize, o: &mut [T]| {
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(a32), Some(c32), Some(o32)) =
+            (T::as_f32(&av), T::as_f32(&bd[j0 * cs..]), T::as_f32_mut(o))
+        {
+            if crate::simd::has_avx512() {
+                // SAFETY: the CPU has AVX-512F; the kernel bounds-checks its reads.
+                unsafe { x86::dots_rows_f32(a32, m, c32, cs, o32) };
+                return;
+            }
+        }
+        dots_rows(&av, m, &bd[j0 * cs..], cs, o)
+    };
     if threads == 1 {
         work(0, &mut out);
     } else {
@@ -407,6 +419,82 @@ pub fn gemm_slow<T: Float>(c: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>,
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// [`super::dots_rows`] for f32 with AVX-512 and real FMAs: four columns at a time, each chunk
+    /// loaded once for up to four rows of `a` (sixteen accumulators); the portable version reloads
+    /// the columns for every row and, without FMA contraction, multiplies and adds separately.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dots_rows_f32(a: &[f32], m: usize, cols: &[f32], stride: usize, out: &mut [f32]) {
+        let k = a.len() / m;
+        let n = out.len() / m;
+        assert!(a.len() == m * k && (n == 0 || cols.len() >= (n - 1) * stride + k));
+        let mut j = 0;
+        while j < n {
+            let q = (n - j).min(4);
+            let mut i0 = 0;
+            while i0 < m {
+                match (m - i0).min(4) {
+                    4 => block::<4>(a, k, i0, cols, stride, j, q, m, out),
+                    3 => block::<3>(a, k, i0, cols, stride, j, q, m, out),
+                    2 => block::<2>(a, k, i0, cols, stride, j, q, m, out),
+                    _ => block::<1>(a, k, i0, cols, stride, j, q, m, out),
+                }
+                i0 += 4;
+            }
+            j += q;
+        }
+    }
+
+    /// Rows `i0..i0+M` of `a` times columns `j..j+q` (`q ≤ 4`).
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block<const M: usize>(
+        a: &[f32],
+        k: usize,
+        i0: usize,
+        cols: &[f32],
+        stride: usize,
+        j: usize,
+        q: usize,
+        m: usize,
+        out: &mut [f32],
+    ) {
+        let full = k / 16 * 16;
+        let mut acc = [[_mm512_setzero_ps(); 4]; M];
+        let mut p = 0;
+        while p < full {
+            let mut cv = [_mm512_setzero_ps(); 4];
+            for (r, v) in cv.iter_mut().enumerate().take(q) {
+                *v = _mm512_loadu_ps(cols.as_ptr().add((j + r) * stride + p));
+            }
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let av = _mm512_loadu_ps(a.as_ptr().add((i0 + i) * k + p));
+                for r in 0..4 {
+                    acc[r] = _mm512_fmadd_ps(av, cv[r], acc[r]);
+                }
+            }
+            p += 16;
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            let ai = &a[(i0 + i) * k..(i0 + i + 1) * k];
+            for (r, v) in acc.iter().enumerate().take(q) {
+                let col = &cols[(j + r) * stride..][..k];
+                let mut s = _mm512_reduce_add_ps(*v);
+                for p in full..k {
+                    s += ai[p] * col[p];
+                }
+                out[(j + r) * m + i0 + i] = s;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,6 +511,55 @@ mod tests {
                 ((s >> 33) as f64 / (1u64 << 31) as f64) - 0.5
             })
             .collect()
+    }
+
+    #[test]
+    fn f32_few_row_products_match_f64_reference() {
+        // The few-row (GEMV) paths, where f32 has its own AVX-512 kernel: every row count up to
+        // the limit, ragged k (not a multiple of 16) and n (not a multiple of 4), both layouts of b.
+        for m in 1..=SMALL_M {
+            for &(k, n) in &[(1, 1), (15, 5), (16, 4), (33, 7), (256, 130), (300, 1030)] {
+                for tb in [false, true] {
+                    let a = fill(m * k, 4);
+                    let b = fill(k * n, 5);
+                    let c0 = fill(m * n, 6);
+                    let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+                    let (a32, b32) = (f(&a), f(&b));
+                    let bv = if tb {
+                        MatRef::new(&b, n, k).t()
+                    } else {
+                        MatRef::new(&b, k, n)
+                    };
+                    let bv32 = if tb {
+                        MatRef::new(&b32, n, k).t()
+                    } else {
+                        MatRef::new(&b32, k, n)
+                    };
+                    let mut want = c0.clone();
+                    gemm_slow(
+                        MatMut::new(&mut want, m, n),
+                        MatRef::new(&a, m, k),
+                        bv,
+                        true,
+                    );
+                    let mut got = f(&c0);
+                    gemm(
+                        MatMut::new(&mut got, m, n),
+                        MatRef::new(&a32, m, k),
+                        bv32,
+                        true,
+                        Par::Threads(2),
+                    );
+                    for (i, (x, y)) in got.iter().zip(&want).enumerate() {
+                        let tol = 1e-5 * (1.0 + y.abs()) * (k as f64).sqrt();
+                        assert!(
+                            (*x as f64 - y).abs() <= tol,
+                            "m{m} k{k} n{n} tb{tb} at {i}: {x} vs {y}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
