@@ -313,6 +313,16 @@ fn gemv_row<T: Float>(
             }
         } else {
             // Columns of b are contiguous: out[j] += a · b[:, j].
+            #[cfg(target_arch = "x86_64")]
+            if let (Some(a32), Some(c32), Some(o32)) =
+                (T::as_f32(&av), T::as_f32(&bd[j0 * cs..]), T::as_f32_mut(out))
+            {
+                if crate::simd::has_avx512() {
+                    // SAFETY: the CPU has AVX-512F; the kernel bounds-checks its reads.
+                    unsafe { x86::dots_rows_f32(a32, 1, c32, cs, o32) };
+                    return;
+                }
+            }
             dots(&av, &bd[j0 * cs..], cs, out);
         }
     };
@@ -423,9 +433,10 @@ pub fn gemm_slow<T: Float>(c: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>,
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// [`super::dots_rows`] for f32 with AVX-512 and real FMAs: four columns at a time, each chunk
-    /// loaded once for up to four rows of `a` (sixteen accumulators); the portable version reloads
-    /// the columns for every row and, without FMA contraction, multiplies and adds separately.
+    /// [`super::dots_rows`] for f32 with AVX-512 and real FMAs, *adding* to `out`: four columns at
+    /// a time, each chunk loaded once for up to four rows of `a` (sixteen accumulators); the
+    /// portable version reloads the columns for every row and, without FMA contraction, multiplies
+    /// and adds separately.
     ///
     /// # Safety
     /// The CPU must have AVX-512F.
@@ -489,7 +500,7 @@ mod x86 {
                 for p in full..k {
                     s += ai[p] * col[p];
                 }
-                out[(j + r) * m + i0 + i] = s;
+                out[(j + r) * m + i0 + i] += s;
             }
         }
     }
