@@ -50,6 +50,73 @@ fn tanh_row<T: Float>(p: &[T], q: &[T], wc: &[T], c: T, out: &mut [T]) {
     }
 }
 
+/// `out = tanh(p + q + c·w_c)` (one key row), returning the score `v · out`: on f32 with AVX-512
+/// the FMA kernel below, else the portable loops.
+#[inline(always)]
+fn tanh_row_score<T: Float>(p: &[T], q: &[T], wc: &[T], c: T, v: &[T], out: &mut [T]) -> T {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(p), Some(q), Some(wc), Some(v)) =
+        (T::as_f32(p), T::as_f32(q), T::as_f32(wc), T::as_f32(v))
+    {
+        if let Some(o) = T::as_f32_mut(out) {
+            if abridge_tensor::simd::has_avx512() {
+                // SAFETY: the CPU has AVX-512F; the kernel checks the slice lengths.
+                let s = unsafe { x86::tanh_row_score(p, q, wc, c.to_f64() as f32, v, o) };
+                return T::from_f64(s as f64);
+            }
+        }
+    }
+    tanh_row(p, q, wc, c, out);
+    dot(v, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use abridge_tensor::activation::{avx512, tanh_f32};
+    use std::arch::x86_64::*;
+
+    /// See [`super::tanh_row_score`]; `wc` empty means no coverage term.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn tanh_row_score(
+        p: &[f32],
+        q: &[f32],
+        wc: &[f32],
+        c: f32,
+        v: &[f32],
+        out: &mut [f32],
+    ) -> f32 {
+        let n = out.len();
+        assert!(p.len() >= n && q.len() >= n && v.len() >= n && (wc.is_empty() || wc.len() >= n));
+        let full = n / 16 * 16;
+        let cv = _mm512_set1_ps(c);
+        let mut acc = _mm512_setzero_ps();
+        let mut j = 0;
+        while j < full {
+            let mut x = _mm512_add_ps(
+                _mm512_loadu_ps(p.as_ptr().add(j)),
+                _mm512_loadu_ps(q.as_ptr().add(j)),
+            );
+            if !wc.is_empty() {
+                x = _mm512_fmadd_ps(_mm512_loadu_ps(wc.as_ptr().add(j)), cv, x);
+            }
+            let t = avx512::tanh(x);
+            _mm512_storeu_ps(out.as_mut_ptr().add(j), t);
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(v.as_ptr().add(j)), t, acc);
+            j += 16;
+        }
+        let mut s = _mm512_reduce_add_ps(acc);
+        for j in full..n {
+            let x = p[j] + q[j] + if wc.is_empty() { 0.0 } else { wc[j] * c };
+            out[j] = tanh_f32(x);
+            s += v[j] * out[j];
+        }
+        s
+    }
+}
+
 /// Everything the kernels of one example read.
 pub struct Example<'a, T> {
     pub bi: usize,
@@ -82,8 +149,7 @@ simd_fn! {
             }
             let c = if ex.cov.is_empty() { T::ZERO } else { ex.cov[i] };
             let row = &mut th[i * ad..(i + 1) * ad];
-            tanh_row(key, ex.q, ex.wc, c, row);
-            a[i] = dot(ex.v, row);
+            a[i] = tanh_row_score(key, ex.q, ex.wc, c, ex.v, row);
         }
         let mut max = a[0];
         for &x in &a[..ex.len] {
@@ -121,7 +187,7 @@ simd_fn! {
         for i in 0..ex.len {
             let k = i * ex.batch + ex.bi;
             let c = if ex.cov.is_empty() { T::ZERO } else { ex.cov[i] };
-            tanh_row(&ex.keys[k * ad..(k + 1) * ad], ex.q, ex.wc, c, &mut th[i * ad..(i + 1) * ad]);
+            tanh_row_score(&ex.keys[k * ad..(k + 1) * ad], ex.q, ex.wc, c, ex.v, &mut th[i * ad..(i + 1) * ad]);
         }
     }
 }

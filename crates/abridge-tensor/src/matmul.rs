@@ -314,9 +314,11 @@ fn gemv_row<T: Float>(
         } else {
             // Columns of b are contiguous: out[j] += a · b[:, j].
             #[cfg(target_arch = "x86_64")]
-            if let (Some(a32), Some(c32), Some(o32)) =
-                (T::as_f32(&av), T::as_f32(&bd[j0 * cs..]), T::as_f32_mut(out))
-            {
+            if let (Some(a32), Some(c32), Some(o32)) = (
+                T::as_f32(&av),
+                T::as_f32(&bd[j0 * cs..]),
+                T::as_f32_mut(out),
+            ) {
                 if crate::simd::has_avx512() {
                     // SAFETY: the CPU has AVX-512F; the kernel bounds-checks its reads.
                     unsafe { x86::dots_rows_f32(a32, 1, c32, cs, o32) };
