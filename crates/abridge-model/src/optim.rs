@@ -31,6 +31,34 @@ pub enum Optimizer {
     },
 }
 
+/// Adam's per-step constants, in f32 (the moments are f32; PyTorch's CPU Adam computes in f32 too).
+#[derive(Clone, Copy)]
+struct AdamConsts {
+    b1: f32,
+    b2: f32,
+    /// `lr / (1 − β1ᵗ)` and `1 / (1 − β2ᵗ)`.
+    lr_c1: f32,
+    inv_c2: f32,
+    eps: f32,
+}
+
+abridge_tensor::simd_fn_wide! {
+    /// `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g²`, `p ← p − lr m̂ / (√v̂ + ε)` over one chunk
+    /// (vectorised: f32 lanes, one division and one square root per element).
+    fn adam_update<T>(p: &mut [T], g: &[T], m: &mut [f32], v: &mut [f32], k: AdamConsts) {
+        let n = p.len();
+        let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+        for i in 0..n {
+            let gi = g[i].to_f64() as f32;
+            let mi = k.b1 * m[i] + (1.0 - k.b1) * gi;
+            let vi = k.b2 * v[i] + (1.0 - k.b2) * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] -= T::from_f64((k.lr_c1 * mi / ((vi * k.inv_c2).sqrt() + k.eps)) as f64);
+        }
+    }
+}
+
 impl Optimizer {
     pub fn adam(lr: f64) -> Self {
         Optimizer::Adam {
@@ -86,20 +114,18 @@ impl Optimizer {
                 let (lr, b1, b2, eps) = (*lr * scale, *beta1, *beta2, *eps);
                 for (k, ((_, _, p), (_, _, g))) in ps.into_iter().zip(gs).enumerate() {
                     // Element-wise, so splitting into chunks changes nothing in the result.
+                    let k_ = AdamConsts {
+                        b1: b1 as f32,
+                        b2: b2 as f32,
+                        lr_c1: (lr / c1) as f32,
+                        inv_c2: (1.0 / c2) as f32,
+                        eps: eps as f32,
+                    };
                     p.par_chunks_mut(4096)
                         .zip(g.par_chunks(4096))
                         .zip(m[k].par_chunks_mut(4096))
                         .zip(v[k].par_chunks_mut(4096))
-                        .for_each(|(((p, g), m), v)| {
-                            for i in 0..p.len() {
-                                let g = g[i].to_f64();
-                                let mi = b1 * m[i] as f64 + (1.0 - b1) * g;
-                                let vi = b2 * v[i] as f64 + (1.0 - b2) * g * g;
-                                m[i] = mi as f32;
-                                v[i] = vi as f32;
-                                p[i] -= T::from_f64(lr * (mi / c1) / ((vi / c2).sqrt() + eps));
-                            }
-                        });
+                        .for_each(|(((p, g), m), v)| adam_update(p, g, m, v, k_));
                 }
             }
             Optimizer::Adagrad { lr, acc, initial } => {
