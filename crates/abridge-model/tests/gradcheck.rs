@@ -198,3 +198,64 @@ fn separate_embeddings_with_and_without_a_tied_output() {
         Case::new(c).check(&format!("lstm separate embeddings tie={tie}"));
     }
 }
+
+/// The f32 fast paths (AVX-512 attention, packed decoder steps, few-row products) against the
+/// same model in f64: loss and every gradient, at sizes off the SIMD widths and a batch large
+/// enough for the multi-row kernels.
+#[test]
+fn f32_model_matches_f64_model() {
+    for (cell, pointer, coverage) in [(CellKind::Lstm, true, true), (CellKind::Gru, false, false)] {
+        let mut c = cfg(cell, pointer, coverage);
+        (c.vocab, c.emb, c.hidden, c.attn) = (50, 12, 20, 37);
+        let (b, s, t) = (13, 21, 6);
+        let mut rng = Rng::new(11);
+        let mut ids = |n: usize, hi: usize| -> Vec<u32> {
+            (0..n).map(|_| 4 + rng.below(hi - 4) as u32).collect()
+        };
+        let src = ids(s * b, 50);
+        let dec_in = ids(t * b, 50);
+        let targets = ids(t * b, 50);
+        let src_lengths: Vec<usize> = (0..b).map(|i| s - (i * 3) % 15).collect();
+        let tgt_lengths: Vec<usize> = (0..b).map(|i| t - i % 4).collect();
+        let inp = Inputs {
+            batch: b,
+            src_len: s,
+            tgt_len: t,
+            src: &src,
+            src_ext: &src,
+            src_lengths: &src_lengths,
+            dec_in: &dec_in,
+            targets: &targets,
+            tgt_lengths: &tgt_lengths,
+        };
+        let p64 = Params::<f64>::init(&c, &mut Rng::new(5));
+        let mut p32 = Params::<f32>::init(&c, &mut Rng::new(6));
+        let mut src64 = p64.clone();
+        let mut vals: Vec<Vec<f64>> = Vec::new();
+        src64.for_each_mut(|_, v| vals.push(v.to_vec()));
+        let mut k = 0;
+        p32.for_each_mut(|_, v| {
+            v.iter_mut().zip(&vals[k]).for_each(|(a, b)| *a = *b as f32);
+            k += 1;
+        });
+        let (mut fw64, mut fw32) = (Forward::new(), Forward::new());
+        let l64 = p64.forward(&c, &inp, &mut fw64).unwrap().total;
+        let l32 = p32.forward(&c, &inp, &mut fw32).unwrap().total;
+        assert!(
+            (l64 - l32).abs() <= 1e-5 * l64.abs(),
+            "{cell:?} loss {l32} vs {l64}"
+        );
+        let (mut g64, mut g32) = (p64.zeros_like(), p32.zeros_like());
+        p64.backward(&c, &inp, &mut fw64, &mut g64).unwrap();
+        p32.backward(&c, &inp, &mut fw32, &mut g32).unwrap();
+        let mut want: Vec<(String, Vec<f64>)> = Vec::new();
+        g64.for_each_mut(|n, v| want.push((n.to_string(), v.to_vec())));
+        let mut k = 0;
+        g32.for_each_mut(|n, v| {
+            let got: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+            // Sums over many rows with cancellation (bias gradients) lose a few digits in f32.
+            abridge_testkit::assert_close(&format!("{cell:?} {n}"), &got, &want[k].1, 1e-3);
+            k += 1;
+        });
+    }
+}
