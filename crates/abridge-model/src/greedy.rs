@@ -120,6 +120,9 @@ impl<T: Float> Params<T> {
         let mut done = vec![false; b];
         let mut ids = vec![BOS; b];
         let dec_packed = self.decoder.pack_recurrent();
+        // Beyond a few rows the vocabulary product is a GEMM whose crate would repack `W_v` at
+        // every step: pack it once for all steps.
+        let vocab_packed = if b > 8 { self.pack_vocab() } else { None };
         for t in 0..max_len {
             let (before, rest) = fw.steps.split_at_mut(t);
             let ctx = StepContext {
@@ -131,7 +134,7 @@ impl<T: Float> Params<T> {
             let prev = crate::seq2seq::Prev::of(before.last(), &fw.s0_h, &fw.s0_c);
             self.decoder_step(cfg, &ctx, &ids, &prev, &mut rest[0])?;
             let st = &mut rest[0];
-            self.vocab_softmax(&st.o, b, &mut st.pv);
+            self.vocab_softmax_packed(vocab_packed.as_ref(), &st.o, b, &mut st.pv);
             let st = &rest[0];
             let picks: Vec<u32> = (0..b)
                 .into_par_iter()

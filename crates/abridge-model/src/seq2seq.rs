@@ -458,9 +458,43 @@ impl<T: Float> Params<T> {
 
     /// `P_vocab = softmax(W_v o + b_v)` for `rows` rows of `o [rows, H]` into `pv [rows, V]`.
     pub(crate) fn vocab_softmax(&self, o: &[T], rows: usize, pv: &mut Vec<T>) {
+        self.vocab_softmax_packed(None, o, rows, pv)
+    }
+
+    /// `W_vᵀ` packed for [`abridge_tensor::PackedMatrix::mul_par`], for many products with the
+    /// same few dozen rows (greedy decoding of a batch), where the GEMM crate would repack `W_v`
+    /// at every step. `None` for f64.
+    pub(crate) fn pack_vocab(&self) -> Option<abridge_tensor::PackedMatrix> {
+        let (v, n) = (self.out_vocab.n_out, self.out_vocab.n_in);
+        let w = T::as_f32(self.vocab_weight())?;
+        Some(abridge_tensor::PackedMatrix::new(
+            abridge_tensor::MatRef::new(w, v, n).t(),
+        ))
+    }
+
+    /// [`vocab_softmax`](Self::vocab_softmax), on `W_vᵀ` from [`pack_vocab`](Self::pack_vocab)
+    /// when given.
+    pub(crate) fn vocab_softmax_packed(
+        &self,
+        packed: Option<&abridge_tensor::PackedMatrix>,
+        o: &[T],
+        rows: usize,
+        pv: &mut Vec<T>,
+    ) {
         let v = self.out_vocab.n_out;
-        self.out_vocab
-            .forward_with(self.vocab_weight(), o, rows, sized(pv, rows * v));
+        let y = sized(pv, rows * v);
+        match (packed, T::as_f32(o)) {
+            (Some(pk), Some(o32)) => {
+                let y32 = T::as_f32_mut(y).expect("T is f32 when `o` is");
+                pk.mul_par(o32, rows, y32);
+                for row in y.chunks_exact_mut(v) {
+                    row.iter_mut()
+                        .zip(&self.out_vocab.b)
+                        .for_each(|(x, b)| *x += *b);
+                }
+            }
+            _ => self.out_vocab.forward_with(self.vocab_weight(), o, rows, y),
+        }
         pv.par_chunks_mut(v * 8).for_each(|c| softmax_rows(c, v));
     }
 
