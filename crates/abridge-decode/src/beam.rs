@@ -229,23 +229,104 @@ pub fn beam_search_observed<M: StepModel, O: Observer + ?Sized>(
     cfg: &BeamConfig,
     obs: &mut O,
 ) -> (Vec<Hypothesis>, bool) {
-    let k = cfg.beam.max(1);
-    let v = model.vocab();
-    let mut alive = vec![Live {
-        tokens: Vec::new(),
-        log_prob: 0.0,
-        coverage: Vec::new(),
-    }];
-    let (mut parents, mut last) = (vec![0usize], vec![cfg.bos]);
-    let mut finished: Vec<Hypothesis> = Vec::new();
-    let mut stopped = false;
-    for step in 0.. {
-        let out = model.step(&parents, &last);
-        let s = if out.attention.is_empty() {
-            0
-        } else {
-            out.attention.len() / alive.len()
-        };
+    let mut beam = Beam::new(cfg);
+    while !beam.done {
+        let out = model.step(&beam.parents, &beam.last);
+        let v = model.vocab();
+        let rows = beam.parents.len();
+        let s = out.attention.len() / rows;
+        beam.advance(&out.log_probs, v, &out.attention, s, cfg, obs);
+    }
+    beam.into_result()
+}
+
+/// Beam search over several documents at once, batched: every step advances the live hypotheses
+/// of all unfinished documents in one [`StepModel::step`], so the model's products run over all
+/// their rows together (throughput; each document's search is exactly [`beam_search`]'s).
+///
+/// The model starts with one row per document (document `d` is row `d`), and rows keep their
+/// document through `parents`; `src_lens[d]` is document `d`'s source length (attention rows are
+/// cut to it before the coverage penalty sees them). Returns each document's hypotheses, best first.
+pub fn beam_search_batch<M: StepModel>(
+    model: &mut M,
+    src_lens: &[usize],
+    cfg: &BeamConfig,
+) -> Vec<Vec<Hypothesis>> {
+    let mut beams: Vec<Beam> = src_lens.iter().map(|_| Beam::new(cfg)).collect();
+    // Row of the model's last output where each document's hypotheses start.
+    let mut start: Vec<usize> = (0..src_lens.len()).collect();
+    loop {
+        let (mut parents, mut tokens, mut segs) = (Vec::new(), Vec::new(), Vec::new());
+        for (d, b) in beams.iter().enumerate().filter(|(_, b)| !b.done) {
+            segs.push((d, parents.len(), b.parents.len()));
+            parents.extend(b.parents.iter().map(|&p| start[d] + p));
+            tokens.extend_from_slice(&b.last);
+        }
+        if segs.is_empty() {
+            break;
+        }
+        let out = model.step(&parents, &tokens);
+        let v = model.vocab();
+        let s_all = out.attention.len() / parents.len();
+        for (d, row0, n) in segs {
+            let s = if s_all == 0 {
+                0
+            } else {
+                src_lens[d].min(s_all)
+            };
+            let attention: Vec<f32> = (row0..row0 + n)
+                .flat_map(|r| out.attention[r * s_all..r * s_all + s].iter().copied())
+                .collect();
+            let lp = &out.log_probs[row0 * v..(row0 + n) * v];
+            beams[d].advance(lp, v, &attention, s, cfg, &mut ());
+            start[d] = row0;
+        }
+    }
+    beams.into_iter().map(|b| b.into_result().0).collect()
+}
+
+/// One document's search: live hypotheses, finished ones, and what the next step extends.
+struct Beam {
+    alive: Vec<Live>,
+    /// Per live hypothesis, its row in the last step's output and its last token.
+    parents: Vec<usize>,
+    last: Vec<u32>,
+    finished: Vec<Hypothesis>,
+    step: usize,
+    done: bool,
+    stopped: bool,
+}
+
+impl Beam {
+    fn new(cfg: &BeamConfig) -> Self {
+        Self {
+            alive: vec![Live {
+                tokens: Vec::new(),
+                log_prob: 0.0,
+                coverage: Vec::new(),
+            }],
+            parents: vec![0],
+            last: vec![cfg.bos],
+            finished: Vec::new(),
+            step: 0,
+            done: false,
+            stopped: false,
+        }
+    }
+
+    /// One step, given this document's rows of the model output: `log_probs [K, v]` and
+    /// `attention [K, s]` (`s` = 0 without attention).
+    fn advance<O: Observer + ?Sized>(
+        &mut self,
+        log_probs: &[f32],
+        v: usize,
+        attention: &[f32],
+        s: usize,
+        cfg: &BeamConfig,
+        obs: &mut O,
+    ) {
+        let k = cfg.beam.max(1);
+        let alive = &self.alive;
         // Candidates: the best k legal extensions of every live hypothesis.
         struct Cand {
             score: f64,
@@ -258,12 +339,12 @@ pub fn beam_search_observed<M: StepModel, O: Observer + ?Sized>(
         }
         let mut cands: Vec<Cand> = Vec::new();
         for (hi, h) in alive.iter().enumerate() {
-            let row = legal_row(&out.log_probs[hi * v..(hi + 1) * v], &h.tokens, cfg);
+            let row = legal_row(&log_probs[hi * v..(hi + 1) * v], &h.tokens, cfg);
             let idx = top_k(&row, k);
             let attn = if s == 0 {
                 &[][..]
             } else {
-                &out.attention[hi * s..(hi + 1) * s]
+                &attention[hi * s..(hi + 1) * s]
             };
             let coverage = add(&h.coverage, attn);
             for w in idx {
@@ -309,7 +390,7 @@ pub fn beam_search_observed<M: StepModel, O: Observer + ?Sized>(
             let fate = &mut seen.last_mut().expect("just pushed").fate;
             if c.token == cfg.eos {
                 *fate = Fate::Finished;
-                finished.push(finish(
+                self.finished.push(finish(
                     Live {
                         tokens: h.tokens.clone(),
                         log_prob: h.log_prob,
@@ -324,7 +405,7 @@ pub fn beam_search_observed<M: StepModel, O: Observer + ?Sized>(
                 if tokens.len() >= cfg.max_len {
                     // At the length limit: finished without `</s>`.
                     *fate = Fate::Finished;
-                    finished.push(finish(
+                    self.finished.push(finish(
                         Live {
                             tokens,
                             log_prob: h.log_prob + c.log_prob as f64,
@@ -345,21 +426,28 @@ pub fn beam_search_observed<M: StepModel, O: Observer + ?Sized>(
                 next_last.push(c.token);
             }
         }
-        let go_on = obs.step(step, &seen);
+        let go_on = obs.step(self.step, &seen);
+        self.step += 1;
         if top_finished || next.is_empty() {
-            break;
+            self.done = true;
+            return;
         }
-        alive = next;
-        parents = next_parents;
-        last = next_last;
+        self.alive = next;
+        self.parents = next_parents;
+        self.last = next_last;
         if !go_on {
-            stopped = true;
-            finished.extend(alive.drain(..).map(|h| finish(h, None, cfg)));
-            break;
+            self.stopped = true;
+            self.done = true;
+            let cfg_alive = std::mem::take(&mut self.alive);
+            self.finished
+                .extend(cfg_alive.into_iter().map(|h| finish(h, None, cfg)));
         }
     }
-    finished.sort_by(|a, b| b.score.total_cmp(&a.score));
-    (finished, stopped)
+
+    fn into_result(mut self) -> (Vec<Hypothesis>, bool) {
+        self.finished.sort_by(|a, b| b.score.total_cmp(&a.score));
+        (self.finished, self.stopped)
+    }
 }
 
 /// Greedy search: the most probable legal token at every step.

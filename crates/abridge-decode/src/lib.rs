@@ -10,7 +10,7 @@ pub mod beam;
 pub mod penalties;
 
 pub use beam::{
-    beam_search, beam_search_observed, greedy, BeamConfig, Candidate, Fate, Hypothesis, Observer,
-    StepModel, StepOutput,
+    beam_search, beam_search_batch, beam_search_observed, greedy, BeamConfig, Candidate, Fate,
+    Hypothesis, Observer, StepModel, StepOutput,
 };
 pub use penalties::{CoveragePenalty, LengthPenalty};

@@ -1,6 +1,8 @@
-//! The summarizer as a [`StepModel`], so that `abridge-decode`'s beam search can drive it: one
-//! document is encoded once, and every live hypothesis carries its decoder state, context,
-//! coverage and last attention, reordered by the search's `parents` at each step.
+//! The summarizer as a [`StepModel`], so that `abridge-decode`'s beam search can drive it: the
+//! documents are encoded once (together), and every live hypothesis carries its decoder state,
+//! context, coverage and last attention, reordered by the search's `parents` at each step. Rows
+//! belong to a document (at the start row `d` is document `d`; a row inherits its parent's), so
+//! one stepper can decode several documents in one batch (`abridge_decode::beam_search_batch`).
 
 use abridge_decode::{StepModel, StepOutput};
 
@@ -10,21 +12,27 @@ use crate::{ModelConfig, Params};
 
 const UNK: u32 = 1;
 
-/// One document being decoded.
+/// Documents being decoded.
 pub struct Stepper<'m> {
     params: &'m Params<f32>,
     cfg: &'m ModelConfig,
+    /// `S`, the longest source, and each document's own length.
     src_len: usize,
+    lens: Vec<usize>,
+    /// Extended-vocabulary size beyond `V` (the most of any document).
     n_oov: usize,
     enc: Forward<f32>,
-    /// Current number of hypotheses and the encoder side replicated for them (`[S, K, ·]`).
+    /// Current rows (hypotheses), the document of each, and the encoder side gathered for them
+    /// (`[S, K, ·]`).
     k: usize,
+    row_doc: Vec<usize>,
     enc_out_k: Vec<f32>,
     enc_proj_k: Vec<f32>,
     src_k: Vec<u32>,
     src_ext_k: Vec<u32>,
     lens_k: Vec<usize>,
     prev: Option<Step<f32>>,
+    /// `[S, D]` time-major, padded with 0 past each document's length.
     src: Vec<u32>,
     src_ext: Vec<u32>,
     /// `W_v` in f16 (decoding streams it once per token; half the bytes).
@@ -57,29 +65,57 @@ impl<'m> Stepper<'m> {
         src: &[u32],
         src_ext: &[u32],
     ) -> Result<Self, ModelError> {
-        let s = src.len();
-        if s == 0 || src_ext.len() != s {
+        Self::new_batch(params, cfg, &[(src, src_ext)])
+    }
+
+    /// Encodes several sources in one batch (`(src, src_ext)` each, any lengths ≥ 1); row `d` of
+    /// the first step is document `d`.
+    pub fn new_batch(
+        params: &'m Params<f32>,
+        cfg: &'m ModelConfig,
+        docs: &[(&[u32], &[u32])],
+    ) -> Result<Self, ModelError> {
+        let d = docs.len();
+        for (src, src_ext) in docs {
+            if src.is_empty() || src_ext.len() != src.len() {
+                return Err(ModelError::Shape {
+                    what: "src_ext",
+                    expected: src.len().max(1),
+                    got: src_ext.len(),
+                });
+            }
+        }
+        if d == 0 {
             return Err(ModelError::Shape {
-                what: "src_ext",
-                expected: s.max(1),
-                got: src_ext.len(),
+                what: "documents",
+                expected: 1,
+                got: 0,
             });
         }
-        let n_oov = src_ext
+        let lens: Vec<usize> = docs.iter().map(|(s, _)| s.len()).collect();
+        let s = *lens.iter().max().expect("d > 0");
+        let n_oov = docs
             .iter()
+            .flat_map(|(_, e)| e.iter())
             .map(|&x| (x as usize + 1).saturating_sub(cfg.vocab))
             .max()
             .unwrap_or(0);
-        let one = [s];
-        let dummy = [2u32];
-        let zero = [0usize];
+        let (mut src, mut src_ext) = (vec![0u32; s * d], vec![0u32; s * d]);
+        for (j, (ds, de)) in docs.iter().enumerate() {
+            for i in 0..ds.len() {
+                src[i * d + j] = ds[i];
+                src_ext[i * d + j] = de[i];
+            }
+        }
+        let dummy = vec![2u32; d];
+        let zero = vec![0usize; d];
         let inp = Inputs {
-            batch: 1,
+            batch: d,
             src_len: s,
             tgt_len: 1,
-            src,
-            src_ext,
-            src_lengths: &one,
+            src: &src,
+            src_ext: &src_ext,
+            src_lengths: &lens,
             dec_in: &dummy,
             targets: &dummy,
             tgt_lengths: &zero,
@@ -91,20 +127,22 @@ impl<'m> Stepper<'m> {
             params,
             cfg,
             src_len: s,
+            lens,
             n_oov,
             enc,
             k: 0,
+            row_doc: vec![],
             enc_out_k: vec![],
             enc_proj_k: vec![],
             src_k: vec![],
             src_ext_k: vec![],
             lens_k: vec![],
             prev: None,
-            src: src.to_vec(),
-            src_ext: src_ext.to_vec(),
+            src,
+            src_ext,
             half: None,
         };
-        st.expand(1);
+        st.set_rows((0..d).collect());
         Ok(st)
     }
 
@@ -116,24 +154,35 @@ impl<'m> Stepper<'m> {
         self
     }
 
-    /// Replicates the single document's encoder side for `k` hypotheses.
-    fn expand(&mut self, k: usize) {
-        let (s, h2, a) = (self.src_len, 2 * self.cfg.hidden, self.cfg.attn);
-        let rep = |m: &[f32], w: usize| -> Vec<f32> {
+    /// Gathers the encoder side of each row's document (`row_doc[r]`).
+    fn set_rows(&mut self, row_doc: Vec<usize>) {
+        let (s, d, h2, a) = (
+            self.src_len,
+            self.lens.len(),
+            2 * self.cfg.hidden,
+            self.cfg.attn,
+        );
+        let gather = |m: &[f32], w: usize| -> Vec<f32> {
             (0..s)
-                .flat_map(|i| (0..k).flat_map(move |_| m[i * w..(i + 1) * w].iter().copied()))
+                .flat_map(|i| {
+                    row_doc
+                        .iter()
+                        .flat_map(move |&doc| m[(i * d + doc) * w..][..w].iter().copied())
+                })
                 .collect()
         };
-        self.enc_out_k = rep(self.enc.enc.output(), h2);
-        self.enc_proj_k = rep(&self.enc.enc_proj, a);
-        self.src_k = (0..s)
-            .flat_map(|i| std::iter::repeat_n(self.src[i], k))
-            .collect();
-        self.src_ext_k = (0..s)
-            .flat_map(|i| std::iter::repeat_n(self.src_ext[i], k))
-            .collect();
-        self.lens_k = vec![s; k];
-        self.k = k;
+        self.enc_out_k = gather(self.enc.enc.output(), h2);
+        self.enc_proj_k = gather(&self.enc.enc_proj, a);
+        let ids = |v: &[u32]| -> Vec<u32> {
+            (0..s)
+                .flat_map(|i| row_doc.iter().map(move |&doc| v[i * d + doc]))
+                .collect()
+        };
+        self.src_k = ids(&self.src);
+        self.src_ext_k = ids(&self.src_ext);
+        self.lens_k = row_doc.iter().map(|&doc| self.lens[doc]).collect();
+        self.k = row_doc.len();
+        self.row_doc = row_doc;
     }
 }
 
@@ -194,8 +243,9 @@ impl StepModel for Stepper<'_> {
     fn step(&mut self, parents: &[usize], tokens: &[u32]) -> StepOutput {
         let (k, s, h) = (parents.len(), self.src_len, self.cfg.hidden);
         let old_k = self.k;
-        if k != self.k {
-            self.expand(k);
+        let rows: Vec<usize> = parents.iter().map(|&p| self.row_doc[p]).collect();
+        if rows != self.row_doc {
+            self.set_rows(rows);
         }
         // The state each new hypothesis starts from, gathered from its parent.
         let (hs, cs, ctx, cov, a) = match &self.prev {

@@ -110,3 +110,69 @@ fn half_vocabulary_matches_f32_on_f16_exact_weights() {
         }
     }
 }
+
+/// Several documents decoded in one batch (`beam_search_batch`) give each document exactly what
+/// its own beam search gives: same tokens, same scores (to rounding: batched products may sum in
+/// another order). Documents of different lengths, with OOV words, coverage penalty and trigram
+/// blocking; enough rows that the batched step takes the multi-row kernels.
+#[test]
+fn batched_documents_decode_as_they_do_alone() {
+    use abridge_decode::{
+        beam_search, beam_search_batch, BeamConfig, CoveragePenalty, LengthPenalty,
+    };
+    for cell in [CellKind::Lstm, CellKind::Gru] {
+        let mut c = cfg(true);
+        (c.cell, c.vocab, c.emb, c.hidden, c.attn) = (cell, 30, 8, 19, 21);
+        let mut p = Params::<f32>::init(&c, &mut Rng::new(9));
+        // Sharper distributions than the initialisation: no near-ties for rounding to flip.
+        p.for_each_mut(|_, v| v.iter_mut().for_each(|x| *x *= 4.0));
+        let mut rng = Rng::new(4);
+        let docs: Vec<(Vec<u32>, Vec<u32>)> = [7usize, 3, 12, 1, 9, 5]
+            .iter()
+            .enumerate()
+            .map(|(d, &len)| {
+                let ext: Vec<u32> = (0..len)
+                    .map(|i| {
+                        if (i + d) % 4 == 0 {
+                            30 + (i % 2) as u32 // OOV: extended ids 30, 31
+                        } else {
+                            4 + rng.below(26) as u32
+                        }
+                    })
+                    .collect();
+                let src = ext.iter().map(|&x| if x >= 30 { 1 } else { x }).collect();
+                (src, ext)
+            })
+            .collect();
+        let beam = BeamConfig {
+            beam: 3,
+            min_len: 2,
+            max_len: 9,
+            length_penalty: LengthPenalty::Gnmt(0.9),
+            coverage_penalty: CoveragePenalty::Summary(2.0),
+            block_ngram: 3,
+            ..Default::default()
+        };
+        let alone: Vec<_> = docs
+            .iter()
+            .map(|(s, e)| beam_search(&mut Stepper::new(&p, &c, s, e).unwrap(), &beam))
+            .collect();
+        let refs: Vec<(&[u32], &[u32])> = docs.iter().map(|(s, e)| (&s[..], &e[..])).collect();
+        let lens: Vec<usize> = docs.iter().map(|(s, _)| s.len()).collect();
+        let mut m = Stepper::new_batch(&p, &c, &refs).unwrap();
+        let batched = beam_search_batch(&mut m, &lens, &beam);
+        assert_eq!(batched.len(), docs.len());
+        for (d, (a, b)) in alone.iter().zip(&batched).enumerate() {
+            assert_eq!(a.len(), b.len(), "{cell:?} doc {d}: number of hypotheses");
+            for (x, y) in a.iter().zip(b) {
+                assert_eq!(x.tokens, y.tokens, "{cell:?} doc {d}");
+                assert!(
+                    (x.score - y.score).abs() < 1e-4,
+                    "{cell:?} doc {d}: {} vs {}",
+                    x.score,
+                    y.score
+                );
+            }
+        }
+    }
+}
