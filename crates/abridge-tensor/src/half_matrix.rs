@@ -36,80 +36,102 @@ impl HalfMatrix {
             x.len() == m * k && y.len() == m * n,
             "HalfMatrix::mul_t: shape"
         );
-        // `[n, m]` results so that a thread's rows of `self` are one contiguous block.
-        let mut out = vec![0f32; n * m];
         let threads = rayon::current_num_threads();
         let chunk = n.div_ceil(threads * 4).max(64);
-        out.par_chunks_mut(chunk * m)
-            .enumerate()
-            .for_each(|(c, o)| {
-                let j0 = c * chunk;
-                let rows = o.len() / m;
-                kernel(x, m, &self.bits[j0 * k..(j0 + rows) * k], k, o);
-            });
-        for i in 0..m {
-            for j in 0..n {
-                y[i * n + j] = out[j * m + i];
-            }
-        }
+        let y_ptr = SendPtr(y.as_mut_ptr());
+        (0..n.div_ceil(chunk)).into_par_iter().for_each(|c| {
+            let (j0, j1) = (c * chunk, ((c + 1) * chunk).min(n));
+            let y_ptr = &y_ptr;
+            // SAFETY: `y` is `[m, n]` (checked) and borrowed exclusively for this call; each task
+            // writes only columns `j0..j1` of its rows.
+            let out = Out {
+                ptr: unsafe { y_ptr.0.add(j0) },
+                row_stride: n,
+            };
+            kernel(x, m, &self.bits[j0 * k..j1 * k], k, j1 - j0, out);
+        });
     }
 }
 
-/// `out[j·m + i] = x_i · w_j` for the `m` rows of `x [m, k]` and the rows `w_j` of `w [·, k]`.
-fn kernel(x: &[f32], m: usize, w: &[u16], k: usize, out: &mut [f32]) {
+/// Where the products go: `y[i, j]` at `ptr + i·row_stride + j` (the tasks of
+/// [`HalfMatrix::mul_t`] write disjoint column ranges of the same rows).
+#[derive(Clone, Copy)]
+struct Out {
+    ptr: *mut f32,
+    row_stride: usize,
+}
+
+impl Out {
+    /// # Safety
+    /// `(i, j)` must be inside the task's block.
+    #[inline(always)]
+    unsafe fn set(self, i: usize, j: usize, v: f32) {
+        // SAFETY: per the caller.
+        unsafe { *self.ptr.add(i * self.row_stride + j) = v };
+    }
+}
+
+struct SendPtr(*mut f32);
+// SAFETY: only used for disjoint writes, see `HalfMatrix::mul_t`.
+unsafe impl Sync for SendPtr {}
+
+/// `out(i, j) = x_i · w_j` for the `m` rows of `x [m, k]` and the rows `w_j` of `w [·, k]`.
+fn kernel(x: &[f32], m: usize, w: &[u16], k: usize, n: usize, out: Out) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F (checked above).
-            return unsafe { x86::kernel_avx512(x, m, w, k, out) };
+            return unsafe { x86::kernel_avx512(x, m, w, k, n, out) };
         }
         if std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("fma")
             && std::arch::is_x86_feature_detected!("f16c")
         {
             // SAFETY: the CPU has AVX2, FMA and F16C (checked above).
-            return unsafe { x86::kernel_avx2(x, m, w, k, out) };
+            return unsafe { x86::kernel_avx2(x, m, w, k, n, out) };
         }
     }
-    kernel_scalar(x, m, w, k, out)
+    kernel_scalar(x, m, w, k, n, out)
 }
 
-fn kernel_scalar(x: &[f32], m: usize, w: &[u16], k: usize, out: &mut [f32]) {
-    for (j, o) in out.chunks_exact_mut(m).enumerate() {
+fn kernel_scalar(x: &[f32], m: usize, w: &[u16], k: usize, n: usize, out: Out) {
+    for j in 0..n {
         let row: Vec<f32> = w[j * k..(j + 1) * k]
             .iter()
             .map(|&b| half::f16::from_bits(b).to_f32())
             .collect();
-        for (i, v) in o.iter_mut().enumerate() {
-            *v = x[i * k..(i + 1) * k]
+        for i in 0..m {
+            let v = x[i * k..(i + 1) * k]
                 .iter()
                 .zip(&row)
                 .map(|(a, b)| a * b)
                 .sum();
+            // SAFETY: `i < m`, `j < n`: inside this task's block.
+            unsafe { out.set(i, j, v) };
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::Out;
     use std::arch::x86_64::*;
 
     /// Four rows of `w` at a time, each converted from f16 once and multiplied by up to four rows
     /// of `x` (sixteen accumulators of sixteen lanes); more rows of `x` take further passes over
     /// the same four rows of `w`, which are then in L1.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn kernel_avx512(x: &[f32], m: usize, w: &[u16], k: usize, out: &mut [f32]) {
-        let n = out.len() / m;
+    pub unsafe fn kernel_avx512(x: &[f32], m: usize, w: &[u16], k: usize, n: usize, out: Out) {
         let mut j = 0;
         while j < n {
             let q = (n - j).min(4);
             let mut i0 = 0;
             while i0 < m {
                 match (m - i0).min(4) {
-                    4 => block::<4>(x, m, i0, w, k, j, q, out),
-                    3 => block::<3>(x, m, i0, w, k, j, q, out),
-                    2 => block::<2>(x, m, i0, w, k, j, q, out),
-                    _ => block::<1>(x, m, i0, w, k, j, q, out),
+                    4 => block::<4>(x, i0, w, k, j, q, out),
+                    3 => block::<3>(x, i0, w, k, j, q, out),
+                    2 => block::<2>(x, i0, w, k, j, q, out),
+                    _ => block::<1>(x, i0, w, k, j, q, out),
                 }
                 i0 += 4;
             }
@@ -122,13 +144,12 @@ mod x86 {
     #[allow(clippy::too_many_arguments)]
     unsafe fn block<const M: usize>(
         x: &[f32],
-        m: usize,
         i0: usize,
         w: &[u16],
         k: usize,
         j: usize,
         q: usize,
-        out: &mut [f32],
+        out: Out,
     ) {
         let full = k / 16 * 16;
         let mut acc = [[_mm512_setzero_ps(); 4]; M];
@@ -154,15 +175,14 @@ mod x86 {
                 for p in full..k {
                     s += xi[p] * half::f16::from_bits(w[(j + r) * k + p]).to_f32();
                 }
-                out[(j + r) * m + i0 + i] = s;
+                out.set(i0 + i, j + r, s);
             }
         }
     }
 
     /// As [`kernel_avx512`], eight lanes wide.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn kernel_avx2(x: &[f32], m: usize, w: &[u16], k: usize, out: &mut [f32]) {
-        let n = out.len() / m;
+    pub unsafe fn kernel_avx2(x: &[f32], m: usize, w: &[u16], k: usize, n: usize, out: Out) {
         let full = k / 8 * 8;
         let mut j = 0;
         while j < n {
@@ -186,7 +206,7 @@ mod x86 {
                     for p in full..k {
                         s += xi[p] * half::f16::from_bits(w[(j + r) * k + p]).to_f32();
                     }
-                    out[(j + r) * m + i] = s;
+                    out.set(i, j + r, s);
                 }
             }
             j += q;
@@ -207,14 +227,30 @@ mod tests {
             (3, 5, 7),
             (8, 64, 33),
             (2, 1, 16),
+            (9, 70, 300),
         ] {
             let w: Vec<f32> = (0..n * k).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
             let x: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
             let h = HalfMatrix::from_f32(&w, n, k);
             let mut y = vec![0f32; m * n];
             h.mul_t(&x, m, &mut y);
+            // The portable and the AVX2 kernels too (the AVX-512 one served `mul_t` here).
             let mut z = vec![0f32; m * n];
-            kernel_scalar(&x, m, &h.bits, k, &mut z);
+            let out = Out {
+                ptr: z.as_mut_ptr(),
+                row_stride: n,
+            };
+            kernel_scalar(&x, m, &h.bits, k, n, out);
+            let mut z2 = z.clone();
+            #[cfg(target_arch = "x86_64")]
+            if crate::simd::has_avx2_fma() && std::arch::is_x86_feature_detected!("f16c") {
+                let out = Out {
+                    ptr: z2.as_mut_ptr(),
+                    row_stride: n,
+                };
+                // SAFETY: the CPU has the features; `z2` is `[m, n]`.
+                unsafe { x86::kernel_avx2(&x, m, &h.bits, k, n, out) };
+            }
             for i in 0..m {
                 for j in 0..n {
                     let exact: f64 = (0..k)
@@ -224,7 +260,8 @@ mod tests {
                         (y[i * n + j] as f64 - exact).abs() < 1e-4,
                         "{m}×{n}×{k} [{i},{j}]"
                     );
-                    assert!((z[j * m + i] as f64 - exact).abs() < 1e-4);
+                    assert!((z[i * n + j] as f64 - exact).abs() < 1e-4);
+                    assert!((z2[i * n + j] as f64 - exact).abs() < 1e-4);
                 }
             }
         }

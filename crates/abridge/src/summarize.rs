@@ -9,7 +9,7 @@ use abridge_rouge::{RougeScorer, RougeType};
 use abridge_text::corpus::{Corpus, Fields};
 use abridge_text::tokenize::{detokenize, detokenize_lines, split_sentences, Tokenizer};
 use abridge_text::vocab::{Extended, Vocab};
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 
 use crate::cli::{
@@ -229,6 +229,63 @@ pub fn summarize_tokens<O: Observer + ?Sized>(
     let mut stepper =
         Stepper::new(&m.params, &m.cfg, &src, &ext.src)?.with_half_vocab(&m.half_vocab);
     let (hyps, stopped) = beam_search_observed(&mut stepper, beam, obs);
+    Ok((summary_of(m, &ext, hyps)?, stopped))
+}
+
+/// Summarizes several documents' texts in one batch (`beam_search_batch`: each document's search
+/// is the same as alone, the model steps over all of their hypotheses at once). A document with
+/// no words gets its own error; the others are decoded.
+pub fn summarize_batch(
+    m: &Loaded,
+    texts: &[&str],
+    beam: &BeamConfig,
+    max_src_len: usize,
+) -> Vec<Result<Summary>> {
+    let docs: Vec<Option<(Extended, Vec<u32>)>> = texts
+        .iter()
+        .map(|t| {
+            let mut toks = m.tokenize(t);
+            toks.truncate(max_src_len.max(1));
+            (!toks.is_empty()).then(|| (Extended::new(&m.vocab, &toks), m.vocab.encode(&toks)))
+        })
+        .collect();
+    let live: Vec<&(Extended, Vec<u32>)> = docs.iter().flatten().collect();
+    let decoded: Result<Vec<Vec<abridge_decode::Hypothesis>>> = if live.is_empty() {
+        Ok(Vec::new())
+    } else {
+        let pairs: Vec<(&[u32], &[u32])> = live
+            .iter()
+            .map(|(ext, src)| (&src[..], &ext.src[..]))
+            .collect();
+        let lens: Vec<usize> = pairs.iter().map(|(s, _)| s.len()).collect();
+        Stepper::new_batch(&m.params, &m.cfg, &pairs)
+            .map(|st| {
+                let mut st = st.with_half_vocab(&m.half_vocab);
+                abridge_decode::beam_search_batch(&mut st, &lens, beam)
+            })
+            .map_err(anyhow::Error::from)
+    };
+    let mut decoded = match decoded {
+        Ok(d) => d.into_iter(),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            return texts.iter().map(|_| Err(anyhow!("{msg}"))).collect();
+        }
+    };
+    docs.iter()
+        .map(|d| match d {
+            None => Err(anyhow!("the document has no words")),
+            Some((ext, _)) => summary_of(m, ext, decoded.next().expect("one per live document")),
+        })
+        .collect()
+}
+
+/// The summary a search's hypotheses (best first) give.
+fn summary_of(
+    m: &Loaded,
+    ext: &Extended,
+    hyps: Vec<abridge_decode::Hypothesis>,
+) -> Result<Summary> {
     let best = hyps
         .into_iter()
         .next()
@@ -245,16 +302,13 @@ pub fn summarize_tokens<O: Observer + ?Sized>(
         .filter_map(|&id| ext.word(&m.vocab, id))
         .map(str::to_string)
         .collect();
-    Ok((
-        Summary {
-            ids: best.tokens.clone(),
-            text: detokenize_lines(&words),
-            tokens: words,
-            copied_oov,
-            score: best.score,
-        },
-        stopped,
-    ))
+    Ok(Summary {
+        ids: best.tokens.clone(),
+        text: detokenize_lines(&words),
+        tokens: words,
+        copied_oov,
+        score: best.score,
+    })
 }
 
 pub fn beam_config(a: &DecodeArgs) -> Result<BeamConfig> {
@@ -521,17 +575,19 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     }
     let bar = indicatif::ProgressBar::new(ex.len() as u64);
     let start = std::time::Instant::now();
-    // Documents in parallel: one per worker keeps every core busy without per-step
-    // synchronisation (the batch-1 kernels are too small to split well).
+    // Groups of `--batch-docs` documents, each decoded as one batch (the model steps over all
+    // their hypotheses at once), groups in parallel: one per worker keeps every core busy without
+    // per-step synchronisation.
+    let group = a.batch_docs.max(1);
     let decodes: Vec<String> = with_threads(a.corpus.threads, || {
         use rayon::prelude::*;
-        ex.par_iter()
-            .map(|e| {
-                let s = summarize_text(&m, &e.text, &beam, m.src_len(&a.decode))
-                    .map(|s| s.text)
-                    .unwrap_or_default();
-                bar.inc(1);
-                s
+        ex.par_chunks(group)
+            .flat_map_iter(|g| {
+                let texts: Vec<&str> = g.iter().map(|e| e.text.as_str()).collect();
+                let out = summarize_batch(&m, &texts, &beam, m.src_len(&a.decode));
+                bar.inc(g.len() as u64);
+                out.into_iter()
+                    .map(|s| s.map(|s| s.text).unwrap_or_default())
             })
             .collect()
     });
