@@ -512,6 +512,15 @@ mod x86 {
 mod tests {
     use super::*;
 
+    /// A `[rows, cols]` view of `d`, stored as given or (`transposed`) as its transpose.
+    fn view<T: Float>(d: &[T], rows: usize, cols: usize, transposed: bool) -> MatRef<'_, T> {
+        if transposed {
+            MatRef::new(d, cols, rows).t()
+        } else {
+            MatRef::new(d, rows, cols)
+        }
+    }
+
     fn fill(n: usize, seed: u64) -> Vec<f64> {
         let mut s = seed
             .wrapping_mul(6364136223846793005)
@@ -538,16 +547,7 @@ mod tests {
                     let c0 = fill(m * n, 6);
                     let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
                     let (a32, b32) = (f(&a), f(&b));
-                    let bv = if tb {
-                        MatRef::new(&b, n, k).t()
-                    } else {
-                        MatRef::new(&b, k, n)
-                    };
-                    let bv32 = if tb {
-                        MatRef::new(&b32, n, k).t()
-                    } else {
-                        MatRef::new(&b32, k, n)
-                    };
+                    let (bv, bv32) = (view(&b, k, n, tb), view(&b32, k, n, tb));
                     let mut want = c0.clone();
                     gemm_slow(
                         MatMut::new(&mut want, m, n),
@@ -596,16 +596,7 @@ mod tests {
                         let a = fill(m * k, 1);
                         let b = fill(k * n, 2);
                         let c0 = fill(m * n, 3);
-                        let av = if ta {
-                            MatRef::new(&a, k, m).t()
-                        } else {
-                            MatRef::new(&a, m, k)
-                        };
-                        let bv = if tb {
-                            MatRef::new(&b, n, k).t()
-                        } else {
-                            MatRef::new(&b, k, n)
-                        };
+                        let (av, bv) = (view(&a, m, k, ta), view(&b, k, n, tb));
                         let (mut c1, mut c2) = (c0.clone(), c0.clone());
                         gemm(MatMut::new(&mut c1, m, n), av, bv, acc, Par::Threads(2));
                         gemm_slow(MatMut::new(&mut c2, m, n), av, bv, acc);
