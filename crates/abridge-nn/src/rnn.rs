@@ -16,9 +16,11 @@
 //! The batch is split into contiguous shards, one per thread of the current rayon pool; every shard
 //! runs the whole stack on its rows with no synchronisation inside the time loop. Per layer and
 //! direction a shard does one GEMM for the input projections of all steps (`[T·B, I]·[I, G·H]`), one
-//! recurrent GEMM per step (`[B, H]·[H, G·H]`) followed by a fused element-wise kernel, and in backward
-//! the per-step `δh` GEMM, then three large GEMMs for `δW_ih`, `δW_hh` and `δx`. Buffers live in
-//! [`RnnCache`] and are reused across calls: nothing is allocated inside the time loop.
+//! recurrent product per step (`[B, H]·[H, G·H]`; f32 on AVX-512: on `W_hhᵀ` packed once per pass,
+//! [`PackedMatrix`]; a few rows: a GEMV on `W_hh` as stored) followed by a fused element-wise kernel
+//! that also adds the bias, and in backward the per-step `δh` GEMM (the element-wise kernel writes `δa`
+//! over the gates and sums `δb`), then three large GEMMs for `δW_ih`, `δW_hh` (as `(vᵀ·δa)ᵀ`) and `δx`.
+//! Buffers live in [`RnnCache`] and are reused across calls: nothing is allocated inside the time loop.
 
 use abridge_tensor::{gemm, Float, MatMut, MatRef, PackedMatrix, Par};
 use rayon::prelude::*;
