@@ -196,7 +196,8 @@ simd_fn! {
 pub struct ExampleGrads<'a, T> {
     /// `[len]` in: `δa` from the loss and later steps (excluding the context); out: unchanged.
     pub da: &'a [T],
-    /// `[S, 2H]` δ of this example's encoder outputs (added).
+    /// `[S, 2H]` δ of this example's encoder outputs (added); empty: the caller sums
+    /// `Σ_t a_t,i δctx_t` itself (one product over all steps, see `backward.rs`).
     pub dvalues: &'a mut [T],
     /// `[S, A]` δ of this example's keys (added).
     pub dkeys: &'a mut [T],
@@ -217,10 +218,12 @@ simd_fn! {
         for i in 0..ex.len {
             let k = i * ex.batch + ex.bi;
             da[i] = g.da[i] + dot(dctx, &ex.values[k * dvd..(k + 1) * dvd]);
-            let w = a[i];
-            let drow = &mut g.dvalues[i * dvd..(i + 1) * dvd];
-            for j in 0..dvd {
-                drow[j] += w * dctx[j];
+            if !g.dvalues.is_empty() {
+                let w = a[i];
+                let drow = &mut g.dvalues[i * dvd..(i + 1) * dvd];
+                for j in 0..dvd {
+                    drow[j] += w * dctx[j];
+                }
             }
         }
         // Softmax: δe_i = a_i (δa_i − Σ_k a_k δa_k).
