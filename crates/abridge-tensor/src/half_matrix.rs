@@ -122,21 +122,17 @@ mod x86 {
     /// the same four rows of `w`, which are then in L1.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn kernel_avx512(x: &[f32], m: usize, w: &[u16], k: usize, n: usize, out: Out) {
-        let mut j = 0;
-        while j < n {
-            let q = (n - j).min(4);
-            let mut i0 = 0;
-            while i0 < m {
-                match (m - i0).min(4) {
+        crate::simd::for_4x4_blocks(n, m, |j, q, i0, mi| {
+            // SAFETY: the caller guarantees AVX-512F; the blocks are inside `[m, n]`.
+            unsafe {
+                match mi {
                     4 => block::<4>(x, i0, w, k, j, q, out),
                     3 => block::<3>(x, i0, w, k, j, q, out),
                     2 => block::<2>(x, i0, w, k, j, q, out),
                     _ => block::<1>(x, i0, w, k, j, q, out),
                 }
-                i0 += 4;
             }
-            j += q;
-        }
+        });
     }
 
     /// Rows `i0..i0+M` of `x` times rows `j..j+q` (`q ≤ 4`) of `w`.

@@ -447,21 +447,17 @@ mod x86 {
         let k = a.len() / m;
         let n = out.len() / m;
         assert!(a.len() == m * k && (n == 0 || cols.len() >= (n - 1) * stride + k));
-        let mut j = 0;
-        while j < n {
-            let q = (n - j).min(4);
-            let mut i0 = 0;
-            while i0 < m {
-                match (m - i0).min(4) {
+        crate::simd::for_4x4_blocks(n, m, |j, q, i0, mi| {
+            // SAFETY: the caller guarantees AVX-512F; reads were bounds-checked above.
+            unsafe {
+                match mi {
                     4 => block::<4>(a, k, i0, cols, stride, j, q, m, out),
                     3 => block::<3>(a, k, i0, cols, stride, j, q, m, out),
                     2 => block::<2>(a, k, i0, cols, stride, j, q, m, out),
                     _ => block::<1>(a, k, i0, cols, stride, j, q, m, out),
                 }
-                i0 += 4;
             }
-            j += q;
-        }
+        });
     }
 
     /// Rows `i0..i0+M` of `a` times columns `j..j+q` (`q ≤ 4`).

@@ -32,6 +32,23 @@ pub fn has_avx2_fma() -> bool {
     }
 }
 
+/// The loop nest of the few-row product kernels (`matmul`'s f32 GEMV, `HalfMatrix`): blocks of up
+/// to four outputs `j..j+q`, and within each, blocks of up to four rows `i0..i0+mi` — the four
+/// outputs' weights are loaded once and then serve every row block from L1. Calls `f(j, q, i0, mi)`.
+#[inline(always)]
+pub(crate) fn for_4x4_blocks(n: usize, m: usize, mut f: impl FnMut(usize, usize, usize, usize)) {
+    let mut j = 0;
+    while j < n {
+        let q = (n - j).min(4);
+        let mut i0 = 0;
+        while i0 < m {
+            f(j, q, i0, (m - i0).min(4));
+            i0 += 4;
+        }
+        j += q;
+    }
+}
+
 /// Defines `fn name<T: Float>(args)` whose body is compiled for the baseline target and for
 /// AVX2+FMA, dispatching at run time. The body must be safe code.
 #[macro_export]
