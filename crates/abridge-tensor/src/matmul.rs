@@ -227,19 +227,7 @@ fn gemv_rows<T: Float>(
     };
     let chunk = n.div_ceil(threads * 4).max(64);
     let (cs, bd) = (b.cs as usize, b.data);
-    let work = |j0: usize, o: &mut [T]| {
-        #[cfg(target_arch = "x86_64")]
-        if let (Some(a32), Some(c32), Some(o32)) =
-            (T::as_f32(&av), T::as_f32(&bd[j0 * cs..]), T::as_f32_mut(o))
-        {
-            if crate::simd::has_avx512() {
-                // SAFETY: the CPU has AVX-512F; the kernel bounds-checks its reads.
-                unsafe { x86::dots_rows_f32(a32, m, c32, cs, o32) };
-                return;
-            }
-        }
-        dots_rows(&av, m, &bd[j0 * cs..], cs, o)
-    };
+    let work = |j0: usize, o: &mut [T]| add_dots_rows(&av, m, &bd[j0 * cs..], cs, o);
     if threads == 1 {
         work(0, &mut out);
     } else {
@@ -257,8 +245,22 @@ fn gemv_rows<T: Float>(
     }
 }
 
+/// `out[j·m + i] += a_i · cols[j·stride ..][..k]` for the `m` rows `a_i` of `a [m, k]`: the f32
+/// AVX-512 kernel where it applies, else [`dots_rows`].
+fn add_dots_rows<T: Float>(a: &[T], m: usize, cols: &[T], stride: usize, out: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(a32), Some(c32), Some(o32)) = (T::as_f32(a), T::as_f32(cols), T::as_f32_mut(out)) {
+        if crate::simd::has_avx512() {
+            // SAFETY: the CPU has AVX-512F; the kernel bounds-checks its reads.
+            unsafe { x86::dots_rows_f32(a32, m, c32, stride, o32) };
+            return;
+        }
+    }
+    dots_rows(a, m, cols, stride, out)
+}
+
 crate::simd_fn_wide! {
-    /// `out[j·m + i] = a_i · cols[j·stride ..][..k]` for the `m` rows `a_i` of `a [m, k]`.
+    /// `out[j·m + i] += a_i · cols[j·stride ..][..k]` for the `m` rows `a_i` of `a [m, k]`.
     fn dots_rows<T>(a: &[T], m: usize, cols: &[T], stride: usize, out: &mut [T]) {
         let k = a.len() / m;
         let n = out.len() / m;
@@ -268,7 +270,7 @@ crate::simd_fn_wide! {
             for i in 0..m {
                 let d = dot4(&a[i * k..(i + 1) * k], c);
                 for (q, v) in d.into_iter().enumerate() {
-                    out[(j + q) * m + i] = v;
+                    out[(j + q) * m + i] += v;
                 }
             }
             j += 4;
@@ -276,7 +278,7 @@ crate::simd_fn_wide! {
         for j in j..n {
             let col = &cols[j * stride..j * stride + k];
             for i in 0..m {
-                out[j * m + i] = dot(&a[i * k..(i + 1) * k], col);
+                out[j * m + i] += dot(&a[i * k..(i + 1) * k], col);
             }
         }
     }
@@ -313,19 +315,7 @@ fn gemv_row<T: Float>(
             }
         } else {
             // Columns of b are contiguous: out[j] += a · b[:, j].
-            #[cfg(target_arch = "x86_64")]
-            if let (Some(a32), Some(c32), Some(o32)) = (
-                T::as_f32(&av),
-                T::as_f32(&bd[j0 * cs..]),
-                T::as_f32_mut(out),
-            ) {
-                if crate::simd::has_avx512() {
-                    // SAFETY: the CPU has AVX-512F; the kernel bounds-checks its reads.
-                    unsafe { x86::dots_rows_f32(a32, 1, c32, cs, o32) };
-                    return;
-                }
-            }
-            dots(&av, &bd[j0 * cs..], cs, out);
+            add_dots_rows(&av, 1, &bd[j0 * cs..], cs, out);
         }
     };
     if threads == 1 {
@@ -344,24 +334,6 @@ crate::simd_fn_wide! {
         let x = &x[..n];
         for i in 0..n {
             y[i] += alpha * x[i];
-        }
-    }
-}
-
-crate::simd_fn_wide! {
-    /// `out[j] += a · cols[j·stride .. j·stride + a.len()]`.
-    fn dots<T>(a: &[T], cols: &[T], stride: usize, out: &mut [T]) {
-        let k = a.len();
-        let done = out.len() / 4 * 4;
-        let mut blocks = out.chunks_exact_mut(4);
-        for (b, o) in (&mut blocks).enumerate() {
-            let c: [&[T]; 4] = std::array::from_fn(|q| &cols[(4 * b + q) * stride..][..k]);
-            for (v, d) in o.iter_mut().zip(dot4(a, c)) {
-                *v += d;
-            }
-        }
-        for (j, o) in blocks.into_remainder().iter_mut().enumerate() {
-            *o += dot(a, &cols[(done + j) * stride..(done + j) * stride + k]);
         }
     }
 }

@@ -9,14 +9,17 @@
 //!
 //! ## Layout
 //! `b [k, n]` is cut into panels of [`NR`] = 32 columns; panel `j` holds `b[p, 32j..32j+32]` for
-//! `p = 0..k` (k-major, zero-padded past `n`). The product walks `k` in blocks of [`KC`] rows so
-//! that a panel block (`KC·NR` floats = 32 KiB) stays in L1 while every row block of `a` uses it.
+//! `p = 0..k` (k-major, zero-padded past `n`). The product walks `k` in blocks of [`KC`] rows (a
+//! panel block is `KC·NR` floats = 32 KiB, L1-sized).
 //!
 //! ## Micro-kernel
 //! `R ≤ 8` rows of `a` times one panel: `2R` AVX-512 accumulators, per `p` two panel loads and `R`
 //! broadcasts for `2R` FMAs. The rows of `a` are interleaved per `k` block first (`[KC, 8]`, on
-//! the stack), so the broadcasts read one stream. Loop order: `k` blocks, row blocks, panels — `b`
-//! (1 MiB for `W_hhᵀ` at `H` = 256) streams from L2 once per row block. The portable path computes
+//! the stack), so the broadcasts read one stream (up to 32 rows; more go to the heap). Loop order:
+//! `k` blocks, then for a `b` of at most 1 MiB (`W_hhᵀ` at `H` = 256, in L2) row blocks then panels,
+//! `b` streaming from L2 once per row block; for a wider `b` (a vocabulary projection) panels then
+//! row blocks, each panel serving every row block from L1. [`PackedMatrix::mul_par`] splits the
+//! panels over threads, each writing its own columns of `c`. The portable path computes
 //! the same thing with plain loops (CPUs without AVX-512, and the test oracle's second opinion).
 //!
 //! Measured (`cargo run --release -p abridge-tensor --example step_product`, one thread): for the
