@@ -18,75 +18,26 @@ impl<T: Float> Params<T> {
         grads: &mut Params<T>,
     ) -> Result<(), ModelError> {
         let (b, s, nt) = (inp.batch, inp.src_len, inp.tgt_len);
-        let (e, h, ad, v) = (cfg.emb, cfg.hidden, cfg.attn, cfg.vocab);
+        let (e, h, ad) = (cfg.emb, cfg.hidden, cfg.attn);
         let lstm = cfg.cell == CellKind::Lstm;
         let n = fw.loss.tokens.max(1) as f64;
         let lam = if cfg.coverage { cfg.cov_weight } else { 0.0 };
+
+        // The vocabulary head, unless forward_backward ran it with its forward.
+        if !std::mem::take(&mut fw.head_done) {
+            self.vocab_head(cfg, inp, fw, Some(grads));
+        }
+        let no = self.out_hidden.n_out;
+        let d_o_all = std::mem::take(&mut fw.d_o_all);
+        let pv_y_all = std::mem::take(&mut fw.pv_y);
 
         let zero = |k: usize| vec![T::ZERO; k];
         let (mut dh_next, mut dc_next) = (zero(b * h), zero(if lstm { b * h } else { 0 }));
         let mut dctx_next = zero(b * 2 * h);
         let mut dcov_next = zero(s * b);
-        let mut denc_out = zero(s * b * 2 * h);
-        let mut denc_proj = zero(s * b * ad);
         // Example-major ([B, S, ·]) accumulators the parallel attention kernels write into.
         let mut denc_out_bm = zero(b * s * 2 * h);
         let mut denc_proj_bm = zero(b * s * ad);
-
-        // The vocabulary head of all steps at once. `pv_all` becomes `δlogits` in place:
-        // δlogit_j = δP_vocab(y) · P_vocab(y) · ([j = y] − P_vocab(j)).
-        let mut dl = std::mem::take(&mut fw.pv_all);
-        let mut pv_y_all = vec![0.0f64; nt * b];
-        {
-            let steps = &fw.steps;
-            dl.par_chunks_mut(v)
-                .zip(pv_y_all.par_iter_mut())
-                .enumerate()
-                .for_each(|(r, (row, pv_y_out))| {
-                    let (t, bi) = (r / b, r % b);
-                    let st = &steps[t];
-                    let y = inp.targets[t * b + bi] as usize;
-                    let pv_y = if y < v { row[y].to_f64() } else { 0.0 };
-                    *pv_y_out = pv_y;
-                    let p = st.p[bi].to_f64();
-                    let dp = if t < inp.tgt_lengths[bi] && p > PROB_FLOOR {
-                        -1.0 / (n * p)
-                    } else {
-                        0.0
-                    };
-                    let dpv_y = if cfg.pointer {
-                        dp * st.pg[bi].to_f64()
-                    } else {
-                        dp
-                    };
-                    if y < v && dpv_y != 0.0 {
-                        let k = T::from_f64(dpv_y * pv_y);
-                        row.iter_mut().for_each(|x| *x = -k * *x);
-                        row[y] += k;
-                    } else {
-                        row.iter_mut().for_each(|x| *x = T::ZERO);
-                    }
-                });
-        }
-        let no = self.out_hidden.n_out;
-        let mut d_o_all = zero(nt * b * no);
-        let dw = if cfg.tie_output && cfg.separate_embeddings {
-            &mut grads.dec_embedding
-        } else if cfg.tie_output {
-            &mut grads.embedding
-        } else {
-            &mut grads.out_vocab.w
-        };
-        self.out_vocab.backward_with(
-            self.vocab_weight(),
-            &fw.o_all,
-            &dl,
-            nt * b,
-            dw,
-            &mut grads.out_vocab.b,
-            Some(&mut d_o_all),
-        );
-        fw.pv_all = dl; // hand the buffer back for the next forward (its contents are now δlogits)
 
         let (enc_out, fw_enc_proj) = (fw.enc.output(), &fw.enc_proj);
         if nt > 1 {
@@ -332,19 +283,21 @@ impl<T: Float> Params<T> {
                     );
                 });
         }
-        for bi in 0..b {
-            for i in 0..s {
-                let (k, kb) = (i * b + bi, bi * s + i);
-                denc_out[k * 2 * h..(k + 1) * 2 * h]
-                    .iter_mut()
-                    .zip(&denc_out_bm[kb * 2 * h..(kb + 1) * 2 * h])
-                    .for_each(|(d, x)| *d += *x);
-                denc_proj[k * ad..(k + 1) * ad]
-                    .iter_mut()
-                    .zip(&denc_proj_bm[kb * ad..(kb + 1) * ad])
-                    .for_each(|(d, x)| *d += *x);
+        // To time-major ([S, B, ·]), each example-major buffer freed once copied: the encoder's
+        // backward, next, is where a training step peaks in memory.
+        let to_time_major = |bm: Vec<T>, w: usize| {
+            let mut tm = zero(s * b * w);
+            for bi in 0..b {
+                for i in 0..s {
+                    let (k, kb) = (i * b + bi, bi * s + i);
+                    tm[k * w..(k + 1) * w].copy_from_slice(&bm[kb * w..(kb + 1) * w]);
+                }
             }
-        }
+            tm
+        };
+        drop(dctx_all);
+        let mut denc_out = to_time_major(denc_out_bm, 2 * h);
+        let denc_proj = to_time_major(denc_proj_bm, ad);
         // Bridge.
         let mut d_h_n = zero(cfg.enc_layers * 2 * b * h);
         let mut d_c_n = zero(if lstm { cfg.enc_layers * 2 * b * h } else { 0 });
@@ -394,6 +347,7 @@ impl<T: Float> Params<T> {
             &mut grads.att_enc,
             Some(&mut denc_out),
         );
+        drop(denc_proj);
         let grad_out = RnnGradOut {
             d_output: Some(&denc_out),
             d_h_n: Some(&d_h_n),
@@ -415,6 +369,8 @@ impl<T: Float> Params<T> {
                     .for_each(|((d, x), m)| *d += *x * *m);
             }
         }
+        fw.d_o_all = d_o_all; // the buffers go back for the next pass
+        fw.pv_y = pv_y_all;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ pub mod attention;
 mod backward;
 pub mod config;
 pub mod greedy;
+pub mod head;
 pub mod linear;
 pub mod optim;
 pub mod params;

@@ -126,9 +126,19 @@ pub(crate) struct Step<T: Float> {
 /// Everything forward keeps for backward (reusable across batches).
 #[derive(Default)]
 pub struct Forward<T: Float> {
-    /// `[T·B, H]` output-layer states of all steps, and `[T·B, V]` their vocabulary distributions.
+    /// `[T·B, H]` output-layer states of all steps (after dropout).
     pub(crate) o_all: Vec<T>,
-    pub(crate) pv_all: Vec<T>,
+    /// `[T·B]` `P_vocab(y)` of every row (see [`crate::head`]).
+    pub(crate) pv_y: Vec<f64>,
+    /// The head's `[rows, V]` block of logits (scratch).
+    pub(crate) head: Vec<T>,
+    /// `[T·B, H]` gradient of `o_all`, from the head.
+    pub(crate) d_o_all: Vec<T>,
+    /// The head's gradients are in `d_o_all` and the caller's gradients already
+    /// ([`Params::forward_backward`]); backward starts below the head.
+    pub(crate) head_done: bool,
+    /// Bytes of the head's block of logits (`None`: [`crate::head::HEAD_BLOCK_BYTES`]).
+    pub(crate) head_block_bytes: Option<usize>,
     pub(crate) enc: RnnCache<T>,
     pub(crate) enc_x: Vec<T>,
     pub(crate) enc_proj: Vec<T>,
@@ -167,6 +177,11 @@ impl<T: Float> Forward<T> {
     /// drawn from `seed`; `None` turns it off (evaluation, decoding).
     pub fn set_dropout(&mut self, seed: Option<u64>) {
         self.dropout_seed = seed;
+    }
+    /// Size of the vocabulary head's `[rows, V]` block (at least one row): memory against speed
+    /// (see [`crate::head`]). Results do not depend on it.
+    pub fn set_head_block_bytes(&mut self, bytes: usize) {
+        self.head_block_bytes = Some(bytes);
     }
     pub fn loss(&self) -> Loss {
         self.loss
@@ -312,7 +327,34 @@ impl<T: Float> Params<T> {
         inp: &Inputs<'_>,
         fw: &mut Forward<T>,
     ) -> Result<Loss, ModelError> {
+        self.forward_with(cfg, inp, fw, None)
+    }
+
+    /// [`forward`](Self::forward) then [`backward`](Self::backward) (gradients *added* to
+    /// `grads`), with the vocabulary head's forward and backward fused block by block, so that
+    /// its `[T·B, V]` distributions are never held at once (see [`crate::head`]). What training
+    /// calls; the same gradients as the two calls.
+    pub fn forward_backward(
+        &self,
+        cfg: &ModelConfig,
+        inp: &Inputs<'_>,
+        fw: &mut Forward<T>,
+        grads: &mut Params<T>,
+    ) -> Result<Loss, ModelError> {
+        let loss = self.forward_with(cfg, inp, fw, Some(grads))?;
+        self.backward(cfg, inp, fw, grads)?;
+        Ok(loss)
+    }
+
+    fn forward_with(
+        &self,
+        cfg: &ModelConfig,
+        inp: &Inputs<'_>,
+        fw: &mut Forward<T>,
+        head_grads: Option<&mut Params<T>>,
+    ) -> Result<Loss, ModelError> {
         inp.validate(cfg)?;
+        fw.head_done = false;
         let (b, nt) = (inp.batch, inp.tgt_len);
         self.encode(cfg, inp, fw)?;
         // Decoder.
@@ -322,7 +364,6 @@ impl<T: Float> Params<T> {
             ..Default::default()
         };
         let (mut nll, mut covl) = (0.0f64, 0.0f64);
-        let v = cfg.vocab;
         let mut th_pool = Vec::new();
         let dec_packed = self.decoder.pack_recurrent();
         for t in 0..nt {
@@ -351,30 +392,27 @@ impl<T: Float> Params<T> {
                 .zip(&fw.o_mask)
                 .for_each(|(x, m)| *x *= *m);
         }
-        self.vocab_softmax(&fw.o_all, nt * b, &mut fw.pv_all);
-        for (t, st) in fw.steps.iter_mut().enumerate() {
-            let pv = &fw.pv_all[t * b * v..(t + 1) * b * v];
-            for bi in 0..b {
-                if t >= inp.tgt_lengths[bi] {
-                    continue;
-                }
-                let y = inp.targets[t * b + bi];
-                let pv_y = if (y as usize) < v {
-                    pv[bi * v + y as usize].to_f64()
-                } else {
-                    0.0
-                };
-                let p = if cfg.pointer {
+        if cfg.pointer {
+            // copy_t = Σ_{i: x_i = y_t} a_ti, which the head's gradient needs.
+            for (t, st) in fw.steps.iter_mut().enumerate() {
+                for bi in 0..b {
+                    let y = inp.targets[t * b + bi];
                     let copy: f64 = (0..inp.src_lengths[bi])
                         .filter(|&i| inp.src_ext[i * b + bi] == y)
                         .map(|i| st.a[i * b + bi].to_f64())
                         .sum();
                     st.copy[bi] = T::from_f64(copy);
-                    let g = st.pg[bi].to_f64();
-                    g * pv_y + (1.0 - g) * copy
-                } else {
-                    pv_y
-                };
+                }
+            }
+        }
+        fw.head_done = head_grads.is_some();
+        self.vocab_head(cfg, inp, fw, head_grads);
+        for (t, st) in fw.steps.iter_mut().enumerate() {
+            for bi in 0..b {
+                if t >= inp.tgt_lengths[bi] {
+                    continue;
+                }
+                let (_, p) = crate::head::target_prob(cfg.pointer, st, bi, fw.pv_y[t * b + bi]);
                 st.p[bi] = T::from_f64(p);
                 nll -= p.max(PROB_FLOOR).ln();
                 if cfg.coverage {

@@ -80,16 +80,32 @@ impl Case {
         self.check_with_dropout(label, None)
     }
 
-    fn check_with_dropout(&self, label: &str, dropout: Option<u64>) {
+    /// Gradients by `forward_backward` (the vocabulary head in blocks of `block_rows` rows), or by
+    /// `forward` then `backward` (one block) when `None`.
+    fn grads(&self, dropout: Option<u64>, block_rows: Option<usize>) -> (f64, Params<f64>) {
         let params = self.params();
         let mut fw = Forward::new();
         fw.set_dropout(dropout);
-        let loss = params.forward(&self.cfg, &self.inputs(), &mut fw).unwrap();
-        assert!(loss.total.is_finite() && loss.total > 0.0);
         let mut grads = params.zeros_like();
-        params
-            .backward(&self.cfg, &self.inputs(), &mut fw, &mut grads)
-            .unwrap();
+        let (cfg, inp) = (&self.cfg, self.inputs());
+        let loss = match block_rows {
+            Some(r) => {
+                fw.set_head_block_bytes(r * cfg.vocab * std::mem::size_of::<f64>());
+                params.forward_backward(cfg, &inp, &mut fw, &mut grads)
+            }
+            None => params.forward(cfg, &inp, &mut fw).and_then(|loss| {
+                params.backward(cfg, &inp, &mut fw, &mut grads)?;
+                Ok(loss)
+            }),
+        };
+        (loss.unwrap().total, grads)
+    }
+
+    fn check_with_dropout(&self, label: &str, dropout: Option<u64>) {
+        let params = self.params();
+        // 8 rows (T·B) in blocks of 3: the head's blocking, partial last block included.
+        let (loss, mut grads) = self.grads(dropout, Some(3));
+        assert!(loss.is_finite() && loss > 0.0);
         let mut analytic: Vec<(String, Vec<f64>)> = Vec::new();
         grads.for_each_mut(|n, v| analytic.push((n.to_string(), v.to_vec())));
         let mut checked = 0;
@@ -127,6 +143,35 @@ fn cfg(cell: CellKind, pointer: bool, coverage: bool) -> ModelConfig {
         attention: Default::default(),
         input_feeding: true,
         separate_embeddings: false,
+    }
+}
+
+#[test]
+fn forward_backward_matches_forward_then_backward() {
+    for (cell, tie) in [(CellKind::Lstm, false), (CellKind::Gru, true)] {
+        let case = Case::new(ModelConfig {
+            tie_output: tie,
+            dropout: 0.3,
+            ..cfg(cell, true, true)
+        });
+        let (l1, g1) = case.grads(Some(5), None);
+        for rows in [1, 3, 8, 100] {
+            let (l2, mut g2) = case.grads(Some(5), Some(rows));
+            assert_eq!(l1, l2, "{cell:?} rows {rows}: loss");
+            let mut worst = 0.0f64;
+            let mut reference = Vec::new();
+            g1.clone().for_each_mut(|_, v| reference.push(v.to_vec()));
+            let mut k = 0;
+            g2.for_each_mut(|name, v| {
+                for (a, b) in v.iter().zip(&reference[k]) {
+                    let d = (a - b).abs() / b.abs().max(1e-3);
+                    assert!(d < 1e-10, "{cell:?} rows {rows} {name}: {a} vs {b}");
+                    worst = worst.max(d);
+                }
+                k += 1;
+            });
+            assert!(k > 10 && worst.is_finite());
+        }
     }
 }
 

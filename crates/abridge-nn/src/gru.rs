@@ -113,8 +113,10 @@ fn forward_row<T: abridge_tensor::Float>(
 /// Buffers of one GRU backward step over a block of `B` rows.
 pub struct GruStepBack<'a, T> {
     pub hidden: usize,
-    /// `[B, 3H]` activations `(r, z, n)`; `[B, H]` `q` and `h_{t-1}` of this step.
-    pub gates: &'a [T],
+    /// `[B, 3H]`: activations `(r, z, n)` of this step in, `δa_x` out (zero for inactive rows) —
+    /// in place, as the LSTM's: no later step reads them, and training holds `[T, B, 3H]` fewer.
+    pub gates: &'a mut [T],
+    /// `[B, H]` `q` and `h_{t-1}` of this step.
     pub q: &'a [T],
     pub h_prev: &'a [T],
     /// Output gradient rows (stride and offset as in forward).
@@ -123,8 +125,7 @@ pub struct GruStepBack<'a, T> {
     pub out_off: usize,
     /// `[B, H]`: `δh_t` in; active rows become `δh ⊙ z`, ready for `δh_{t-1} += δa_h W_hh`.
     pub dh: &'a mut [T],
-    /// `[B, 3H]` each: `δa_x` and `δa_h` out (zero for inactive rows).
-    pub da_x: &'a mut [T],
+    /// `[B, 3H]` `δa_h` out (zero for inactive rows): `δa_x` with its `n` part times `r`.
     pub da_h: &'a mut [T],
     pub t: usize,
     pub lengths: &'a [usize],
@@ -135,15 +136,13 @@ simd_fn! {
     pub fn gru_step_backward<T>(s: GruStepBack<'_, T>) {
         let hs = s.hidden;
         for (b, &len) in s.lengths.iter().enumerate() {
-            let dax = &mut s.da_x[b * 3 * hs..][..3 * hs];
+            let dax = &mut s.gates[b * 3 * hs..][..3 * hs];
             let dah = &mut s.da_h[b * 3 * hs..][..3 * hs];
             if s.t >= len {
                 dax.iter_mut().for_each(|v| *v = T::ZERO);
                 dah.iter_mut().for_each(|v| *v = T::ZERO);
                 continue;
             }
-            let g = &s.gates[b * 3 * hs..][..3 * hs];
-            let (gr, gz, gn) = (&g[..hs], &g[hs..2 * hs], &g[2 * hs..3 * hs]);
             let (dxr, rest) = dax.split_at_mut(hs);
             let (dxz, dxn) = rest.split_at_mut(hs);
             let dxn = &mut dxn[..hs];
@@ -154,7 +153,7 @@ simd_fn! {
             let hp = &s.h_prev[b * hs..][..hs];
             let dout = &s.d_out[b * s.out_stride + s.out_off..][..hs];
             let dh = &mut s.dh[b * hs..][..hs];
-            backward_row(gr, gz, gn, q, hp, dout, dh, dxr, dxz, dxn, dhr, dhz, dhn);
+            backward_row(q, hp, dout, dh, dxr, dxz, dxn, dhr, dhz, dhn);
         }
     }
 }
@@ -164,9 +163,6 @@ simd_fn! {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn backward_row<T: abridge_tensor::Float>(
-    gr: &[T],
-    gz: &[T],
-    gn: &[T],
     q: &[T],
     hp: &[T],
     dout: &[T],
@@ -178,15 +174,8 @@ fn backward_row<T: abridge_tensor::Float>(
     dhz: &mut [T],
     dhn: &mut [T],
 ) {
-    let hs = gr.len();
-    let (gz, gn, q, hp, dout, dh) = (
-        &gz[..hs],
-        &gn[..hs],
-        &q[..hs],
-        &hp[..hs],
-        &dout[..hs],
-        &mut dh[..hs],
-    );
+    let hs = q.len();
+    let (hp, dout, dh) = (&hp[..hs], &dout[..hs], &mut dh[..hs]);
     let (dxr, dxz, dxn, dhr, dhz, dhn) = (
         &mut dxr[..hs],
         &mut dxz[..hs],
@@ -199,7 +188,8 @@ fn backward_row<T: abridge_tensor::Float>(
         {
             for j in 0..hs {
                 let dht = dh[j] + dout[j];
-                let (r, z, n) = (gr[j], gz[j], gn[j]);
+                // `dx*` hold the activations (r, z, n) until overwritten here.
+                let (r, z, n) = (dxr[j], dxz[j], dxn[j]);
                 let dan = dht * (T::ONE - z) * (T::ONE - n * n);
                 let daz = dht * (hp[j] - n) * z * (T::ONE - z);
                 let dar = dan * q[j] * r * (T::ONE - r);

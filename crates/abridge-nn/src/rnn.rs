@@ -172,8 +172,7 @@ struct Shard<T> {
     /// Backward: gradient w.r.t. the current layer's output `[T, Bs, D·H]` and its input.
     d_cur: Vec<T>,
     d_below: Vec<T>,
-    /// `[T, Bs, G·H]`
-    da_x: Vec<T>,
+    /// `[T, Bs, 3H]` GRU `δa_h` (`δa_x` is written over the gates).
     da_h: Vec<T>,
     /// `[L·D, Bs, H]`: `δh_n`/`δc_n` in, `δh0`/`δc0` out.
     d_state_h: Vec<T>,
@@ -212,7 +211,7 @@ pub struct RnnCache<T> {
     /// Packed `W_hhᵀ` made once by the caller ([`Rnn::pack_recurrent`]) for many short calls
     /// (a decoder's steps), used instead of packing per call.
     shared_packed: Option<PackedRecurrent>,
-    /// Backward has run on the last forward pass (and, for the LSTM, overwritten its gates).
+    /// Backward has run on the last forward pass (and overwritten its gates).
     consumed: bool,
 }
 
@@ -623,7 +622,7 @@ impl<T: Float> Rnn<T> {
     }
 
     /// Backward through the last forward pass held by `cache`, once: it consumes the pass (the
-    /// LSTM's gate activations are overwritten by their gradients), and a second call is
+    /// gate activations are overwritten by their gradients), and a second call is
     /// [`RnnError::NoForward`].
     ///
     /// Parameter gradients are *added* to `grads`; input gradients are written to `cache.dx()`,
@@ -879,12 +878,9 @@ impl<T: Float> Shard<T> {
                 let p = &params.dirs[idx];
                 let g = &mut grads.dirs[idx];
                 let dc = &mut self.dirs[idx];
-                // LSTM: δa overwrites the gate activations in place (see `LstmStepBack`).
-                let (gru_gates, da_x): (&[T], &mut [T]) = if lstm {
-                    (&[], &mut dc.gates[..rows * gh])
-                } else {
-                    (&dc.gates, ensure(&mut self.da_x, rows * gh))
-                };
+                // δa (GRU: δa_x) overwrites the gate activations in place (see `LstmStepBack`,
+                // `GruStepBack`).
+                let da_x = &mut dc.gates[..rows * gh];
                 let da_h = ensure(&mut self.da_h, if lstm { 0 } else { rows * gh });
                 let dhs = &mut self.d_state_h[idx * bs * h..][..bs * h];
                 let w_hh = MatRef::new(&p.w_hh, gh, h);
@@ -916,14 +912,13 @@ impl<T: Float> Shard<T> {
                         let dah_t = &mut da_h[t * bs * gh..][..bs * gh];
                         gru_step_backward(GruStepBack {
                             hidden: h,
-                            gates: &gru_gates[t * bs * gh..][..bs * gh],
+                            gates: dax_t,
                             q: &dc.aux[t * bs * h..][..bs * h],
                             h_prev: &dc.h_prev[t * bs * h..][..bs * h],
                             d_out,
                             out_stride: dh,
                             out_off: d * h,
                             dh: dhs,
-                            da_x: dax_t,
                             da_h: dah_t,
                             t,
                             lengths: &self.lengths,

@@ -337,9 +337,10 @@ pub fn train(
                     .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                     .wrapping_add(ck.state.step),
             ));
-            let loss = ck.params.forward(&ck.config, &inp, &mut fw)?;
             grads.fill_zero();
-            ck.params.backward(&ck.config, &inp, &mut fw, &mut grads)?;
+            let loss = ck
+                .params
+                .forward_backward(&ck.config, &inp, &mut fw, &mut grads)?;
             let norm = clip_global_norm(&mut grads, tcfg.clip);
             let skipped = !loss.total.is_finite() || !norm.is_finite();
             if skipped {

@@ -354,9 +354,8 @@ fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
     let mut fw = Forward::new();
     let mut grads = params.zeros_like();
     let mut step = || -> Result<f64> {
-        let loss = params.forward(&cfg, &inp, &mut fw)?;
         grads.fill_zero();
-        params.backward(&cfg, &inp, &mut fw, &mut grads)?;
+        let loss = params.forward_backward(&cfg, &inp, &mut fw, &mut grads)?;
         clip_global_norm(&mut grads, 5.0);
         opt.step(&mut params, &mut grads);
         Ok(loss.total)
