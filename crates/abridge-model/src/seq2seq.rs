@@ -536,33 +536,50 @@ impl<T: Float> Params<T> {
         pv.par_chunks_mut(v * 8).for_each(|c| softmax_rows(c, v));
     }
 
-    /// `log P_vocab` rows (a log-softmax), `W_v` in f16 when given (inference).
-    pub(crate) fn vocab_log_softmax(
+    /// Logits `W_v o + b_v` of `rows` rows into `logits [rows, V]` (`W_v` in f16 when given:
+    /// inference) and each row's `ln Σ_j exp(logit_j)` into `lse [rows]`, so that
+    /// `log P_vocab(w) = logit_w − lse`: the decoder's search reads the log-probabilities from
+    /// these in the one pass that writes them out.
+    pub(crate) fn vocab_logits(
         &self,
         w: Option<&abridge_tensor::HalfMatrix>,
         o: &[T],
         rows: usize,
-        lp: &mut Vec<T>,
+        logits: &mut Vec<T>,
+        lse: &mut Vec<T>,
     ) {
         let v = self.out_vocab.n_out;
-        match w {
+        let y = sized(logits, rows * v);
+        let bias: &[T] = match w {
             Some(w) => {
-                let of: Vec<f32> = o.iter().map(|x| x.to_f64() as f32).collect();
-                let mut y = vec![0f32; rows * v];
-                w.mul_t(&of, rows, &mut y);
-                let out = sized(lp, rows * v);
-                for (r, row) in out.chunks_exact_mut(v).enumerate() {
-                    for (j, x) in row.iter_mut().enumerate() {
-                        *x = T::from_f64(y[r * v + j] as f64) + self.out_vocab.b[j];
+                let of: Vec<f32>;
+                let o32 = match T::as_f32(o) {
+                    Some(o) => o,
+                    None => {
+                        of = o.iter().map(|x| x.to_f64() as f32).collect();
+                        &of
+                    }
+                };
+                match T::as_f32_mut(y) {
+                    Some(y32) => w.mul_t(o32, rows, y32),
+                    None => {
+                        let mut y32 = vec![0f32; rows * v];
+                        w.mul_t(o32, rows, &mut y32);
+                        y.iter_mut()
+                            .zip(&y32)
+                            .for_each(|(a, b)| *a = T::from_f64(*b as f64));
                     }
                 }
+                &self.out_vocab.b
             }
-            None => self
-                .out_vocab
-                .forward_with(self.vocab_weight(), o, rows, sized(lp, rows * v)),
-        }
-        lp.par_chunks_mut(v * 8)
-            .for_each(|c| log_softmax_rows(c, v));
+            None => {
+                self.out_vocab.forward_with(self.vocab_weight(), o, rows, y);
+                &[]
+            }
+        };
+        lse.clear();
+        lse.resize(rows, T::ZERO);
+        add_bias_lse_rows(y, v, bias, lse);
     }
 
     /// `W_v` rounded to f16, for [`crate::Stepper::with_half_vocab`].
@@ -737,12 +754,15 @@ fn row_sum_exp<T: Float>(row: &[T], shift: T) -> T {
 }
 
 abridge_tensor::simd_fn_wide! {
-    /// In-place log-softmax of each `width`-long row: `x − max − ln Σ exp(x − max)`.
-    pub(crate) fn log_softmax_rows<T>(x: &mut [T], width: usize) {
-        for row in x.chunks_exact_mut(width) {
+    /// For each `width`-long row of `x`: adds `bias` (when not empty), then writes the row's
+    /// `ln Σ exp(x)` (max-shifted) into `lse`.
+    pub(crate) fn add_bias_lse_rows<T>(x: &mut [T], width: usize, bias: &[T], lse: &mut [T]) {
+        for (row, out) in x.chunks_exact_mut(width).zip(lse.iter_mut()) {
+            if !bias.is_empty() {
+                row.iter_mut().zip(bias).for_each(|(x, b)| *x += *b);
+            }
             let max = row_max(row);
-            let lse = max + T::from_f64(row_sum_exp(row, max).to_f64().ln());
-            row.iter_mut().for_each(|v| *v -= lse);
+            *out = max + T::from_f64(row_sum_exp(row, max).to_f64().ln());
         }
     }
 }

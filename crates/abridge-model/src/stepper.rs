@@ -311,27 +311,29 @@ impl StepModel for Stepper<'_> {
         self.params
             .decoder_step(self.cfg, &sctx, &ids, &prev, &mut st)
             .expect("shapes are built here and were validated in Stepper::new");
-        // `st.pv` holds log P_vocab here (the search wants log-probabilities).
+        // `st.pv` holds the logits here, `log P_vocab = logit − lse` (read once, below).
+        let mut lse = Vec::new();
         self.params
-            .vocab_log_softmax(self.half, &st.o, k, &mut st.pv);
+            .vocab_logits(self.half, &st.o, k, &mut st.pv, &mut lse);
         let v = self.cfg.vocab;
         let mut out = StepOutput::default();
         out.log_probs.reserve(k * (v + self.n_oov));
         let mut pairs = Vec::with_capacity(s);
         for bi in 0..k {
             let row_start = out.log_probs.len();
-            let lpv = &st.pv[bi * v..(bi + 1) * v];
+            let logits = &st.pv[bi * v..(bi + 1) * v];
             // log P(w) = log(p_gen P_vocab(w) + (1 − p_gen) copy(w)); away from the source words
-            // that is log p_gen + log P_vocab(w): no logarithm per vocabulary entry.
+            // that is log p_gen + log P_vocab(w) = logit_w − (lse − log p_gen): no logarithm per
+            // vocabulary entry.
             let g = if self.cfg.pointer { st.pg[bi] } else { 1.0 };
-            let lg = g.ln();
-            out.log_probs.extend(lpv.iter().map(|&x| x + lg));
+            let shift = lse[bi] - g.ln();
+            out.log_probs.extend(logits.iter().map(|&x| x - shift));
             out.log_probs
                 .resize(row_start + v + self.n_oov, f32::NEG_INFINITY);
             if self.cfg.pointer {
                 for (w, mass) in copy_mass(&self.src_ext_k, &st.a, k, bi, s, &mut pairs) {
                     let gen = if (w as usize) < v {
-                        g * lpv[w as usize].exp()
+                        g * (logits[w as usize] - lse[bi]).exp()
                     } else {
                         0.0
                     };
