@@ -319,21 +319,21 @@ impl StepModel for Stepper<'_> {
         let mut out = StepOutput::default();
         out.log_probs.reserve(k * (v + self.n_oov));
         let mut pairs = Vec::with_capacity(s);
-        for bi in 0..k {
+        for (bi, &lse) in lse.iter().enumerate() {
             let row_start = out.log_probs.len();
             let logits = &st.pv[bi * v..(bi + 1) * v];
             // log P(w) = log(p_gen P_vocab(w) + (1 − p_gen) copy(w)); away from the source words
             // that is log p_gen + log P_vocab(w) = logit_w − (lse − log p_gen): no logarithm per
             // vocabulary entry.
             let g = if self.cfg.pointer { st.pg[bi] } else { 1.0 };
-            let shift = lse[bi] - g.ln();
+            let shift = lse - g.ln();
             out.log_probs.extend(logits.iter().map(|&x| x - shift));
             out.log_probs
                 .resize(row_start + v + self.n_oov, f32::NEG_INFINITY);
             if self.cfg.pointer {
                 for (w, mass) in copy_mass(&self.src_ext_k, &st.a, k, bi, s, &mut pairs) {
                     let gen = if (w as usize) < v {
-                        g * (logits[w as usize] - lse[bi]).exp()
+                        g * (logits[w as usize] - lse).exp()
                     } else {
                         0.0
                     };
