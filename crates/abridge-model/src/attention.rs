@@ -4,7 +4,7 @@
 //! For example `b` with source length `len`, keys `P = W_h h_i + b_attn` (`[S, B, A]`, precomputed),
 //! query `q = W_s s_t` (`[A]`), coverage `c` (`[len]`):
 //! `th_i = tanh(P_i + q + w_c c_i)`, `e_i = v · th_i`, `a = softmax(e)`, `ctx = Σ a_i h_i`.
-//! `th` is kept per example as `[S, A]` (examples contiguous, so they can be written in parallel).
+//! Forward keeps only the scores; backward recomputes `th` per example as `[S, A]`.
 //! Luong (`luong = true`): `e_i = q · P_i` (no `th`, `v` or coverage).
 
 // Index loops over pre-sliced rows are what the vectoriser turns into SIMD; iterator chains over
@@ -34,24 +34,35 @@ fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     s
 }
 
+/// `th = tanh(p + q + c·w_c)` of one key row (`[A]`, `A = q.len()`), into `out` unless it is
+/// empty.
 #[inline(always)]
-fn tanh_row<T: Float>(p: &[T], q: &[T], wc: &[T], c: T, out: &mut [T]) {
-    let n = out.len();
-    let (p, q) = (&p[..n], &q[..n]);
-    if wc.is_empty() {
-        for j in 0..n {
-            out[j] = (p[j] + q[j]).tanh();
+fn tanh_row<T: Float>(p: &[T], q: &[T], wc: &[T], c: T, v: &[T], out: &mut [T]) -> T {
+    let n = q.len();
+    let (p, v) = (&p[..n], &v[..n]);
+    let th = |j: usize| {
+        if wc.is_empty() {
+            (p[j] + q[j]).tanh()
+        } else {
+            (p[j] + q[j] + wc[j] * c).tanh()
         }
-    } else {
-        let wc = &wc[..n];
+    };
+    if out.is_empty() {
+        let mut acc = [T::ZERO; 8];
         for j in 0..n {
-            out[j] = (p[j] + q[j] + wc[j] * c).tanh();
+            acc[j % 8] += v[j] * th(j);
         }
+        return acc.iter().fold(T::ZERO, |s, x| s + *x);
     }
+    for j in 0..n {
+        out[j] = th(j);
+    }
+    dot(v, &out[..n])
 }
 
-/// `out = tanh(p + q + c·w_c)` (one key row), returning the score `v · out`: on f32 with AVX-512
-/// the FMA kernel below, else the portable loops.
+/// The score `v · tanh(p + q + c·w_c)` of one key row, the `tanh` row stored into `out` unless
+/// it is empty (forward needs only the score): on f32 with AVX-512 the FMA kernel below, else
+/// the portable loops.
 #[inline(always)]
 fn tanh_row_score<T: Float>(p: &[T], q: &[T], wc: &[T], c: T, v: &[T], out: &mut [T]) -> T {
     #[cfg(target_arch = "x86_64")]
@@ -66,8 +77,7 @@ fn tanh_row_score<T: Float>(p: &[T], q: &[T], wc: &[T], c: T, v: &[T], out: &mut
             }
         }
     }
-    tanh_row(p, q, wc, c, out);
-    dot(v, out)
+    tanh_row(p, q, wc, c, v, out)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -75,7 +85,7 @@ mod x86 {
     use abridge_tensor::activation::{avx512, tanh_f32};
     use std::arch::x86_64::*;
 
-    /// See [`super::tanh_row_score`]; `wc` empty means no coverage term.
+    /// See [`super::tanh_row_score`]; `wc` empty means no coverage term, `out` empty no store.
     ///
     /// # Safety
     /// The CPU must have AVX-512F.
@@ -88,8 +98,14 @@ mod x86 {
         v: &[f32],
         out: &mut [f32],
     ) -> f32 {
-        let n = out.len();
-        assert!(p.len() >= n && q.len() >= n && v.len() >= n && (wc.is_empty() || wc.len() >= n));
+        let n = q.len();
+        let store = !out.is_empty();
+        assert!(
+            p.len() >= n
+                && v.len() >= n
+                && (wc.is_empty() || wc.len() >= n)
+                && (!store || out.len() >= n)
+        );
         let full = n / 16 * 16;
         let cv = _mm512_set1_ps(c);
         let mut acc = _mm512_setzero_ps();
@@ -103,15 +119,20 @@ mod x86 {
                 x = _mm512_fmadd_ps(_mm512_loadu_ps(wc.as_ptr().add(j)), cv, x);
             }
             let t = avx512::tanh(x);
-            _mm512_storeu_ps(out.as_mut_ptr().add(j), t);
+            if store {
+                _mm512_storeu_ps(out.as_mut_ptr().add(j), t);
+            }
             acc = _mm512_fmadd_ps(_mm512_loadu_ps(v.as_ptr().add(j)), t, acc);
             j += 16;
         }
         let mut s = _mm512_reduce_add_ps(acc);
         for j in full..n {
             let x = p[j] + q[j] + if wc.is_empty() { 0.0 } else { wc[j] * c };
-            out[j] = tanh_f32(x);
-            s += v[j] * out[j];
+            let t = tanh_f32(x);
+            if store {
+                out[j] = t;
+            }
+            s += v[j] * t;
         }
         s
     }
@@ -136,8 +157,8 @@ pub struct Example<'a, T> {
 }
 
 simd_fn! {
-    /// Forward for one example: `th [S, A]`, `a [len]`, `ctx [2H]` (all overwritten).
-    pub fn forward_one<T>(ex: &Example<'_, T>, th: &mut [T], a: &mut [T], ctx: &mut [T]) {
+    /// Forward for one example: `a [len]`, `ctx [2H]` (overwritten).
+    pub fn forward_one<T>(ex: &Example<'_, T>, a: &mut [T], ctx: &mut [T]) {
         let ad = ex.q.len();
         let dv = ctx.len();
         for i in 0..ex.len {
@@ -148,8 +169,7 @@ simd_fn! {
                 continue;
             }
             let c = if ex.cov.is_empty() { T::ZERO } else { ex.cov[i] };
-            let row = &mut th[i * ad..(i + 1) * ad];
-            a[i] = tanh_row_score(key, ex.q, ex.wc, c, ex.v, row);
+            a[i] = tanh_row_score(key, ex.q, ex.wc, c, ex.v, &mut []);
         }
         let mut max = a[0];
         for &x in &a[..ex.len] {

@@ -108,8 +108,7 @@ pub(crate) struct Step<T: Float> {
     pub(crate) x: Vec<T>,
     pub(crate) cell: RnnCache<T>,
     pub(crate) h: Vec<T>,
-    pub(crate) th: Vec<T>,
-    /// `[B, A]` attention query `W_s s_t` (th is recomputed from it in backward).
+    /// `[B, A]` attention query `W_s s_t` (backward recomputes `tanh(…)` from it).
     pub(crate) sp: Vec<T>,
     pub(crate) a: Vec<T>,
     pub(crate) cov: Vec<T>,
@@ -364,7 +363,6 @@ impl<T: Float> Params<T> {
             ..Default::default()
         };
         let (mut nll, mut covl) = (0.0f64, 0.0f64);
-        let mut th_pool = Vec::new();
         let dec_packed = self.decoder.pack_recurrent();
         for t in 0..nt {
             let (done, rest) = fw.steps.split_at_mut(t);
@@ -375,11 +373,8 @@ impl<T: Float> Params<T> {
                 enc_proj: &fw.enc_proj,
                 dec_packed: dec_packed.as_ref(),
             };
-            st.th = std::mem::take(&mut th_pool);
             let prev = Prev::of(done.last(), &fw.s0_h, &fw.s0_c);
             self.decoder_step(cfg, &ctx, &inp.dec_in[t * b..(t + 1) * b], &prev, st)?;
-            // Only one step's `th` is alive at a time; backward recomputes it.
-            th_pool = std::mem::take(&mut st.th);
         }
         // The vocabulary head of every step at once: one [T·B, H]·[H, V] product.
         fw.o_all.clear();
@@ -646,18 +641,15 @@ impl<T: Float> Params<T> {
         let sp = sized(&mut st.sp, b * a_dim);
         self.att_dec.forward(&st.h, b, sp);
         let sp = &st.sp;
-        sized(&mut st.th, b * s * a_dim);
         sized(&mut st.ctx, b * 2 * h);
         let mut a_bm = vec![T::ZERO; b * s];
         {
             let cov_all = &st.cov;
             let wc: &[T] = if cfg.coverage { &self.att_cov } else { &[] };
-            st.th
-                .par_chunks_mut(s * a_dim)
-                .zip(a_bm.par_chunks_mut(s))
+            a_bm.par_chunks_mut(s)
                 .zip(st.ctx.par_chunks_mut(2 * h))
                 .enumerate()
-                .for_each(|(bi, ((th, a), ctx_b))| {
+                .for_each(|(bi, (a, ctx_b))| {
                     let len = ctx.inp.src_lengths[bi];
                     let cov: Vec<T> = if cfg.coverage {
                         (0..len).map(|i| cov_all[i * b + bi]).collect()
@@ -676,7 +668,7 @@ impl<T: Float> Params<T> {
                         cov: &cov,
                         luong: cfg.attention == crate::AttentionKind::Luong,
                     };
-                    attention::forward_one(&ex, th, a, ctx_b);
+                    attention::forward_one(&ex, a, ctx_b);
                 });
         }
         sized(&mut st.a, s * b);
