@@ -148,6 +148,11 @@ struct DirCache<T> {
     aux: Vec<T>,
     /// LSTM: `[T, B, H]` `tanh(c_t)`; GRU: unused.
     tanh_c: Vec<T>,
+    /// Forward scratch: `[G·H]` summed biases, GRU `[B, 3H]` `W_hh h + b_hh`, and `[T, B, H]`
+    /// outputs when the directions run side by side.
+    bias: Vec<T>,
+    gh: Vec<T>,
+    out: Vec<T>,
 }
 
 /// A contiguous block of the batch and everything the stack computes for it.
@@ -165,9 +170,7 @@ struct Shard<T> {
     dirs: Vec<DirCache<T>>,
     /// Per layer `[T, Bs, D·H]`.
     outs: Vec<Vec<T>>,
-    /// GRU scratch `[Bs, 3H]`.
-    gh: Vec<T>,
-    /// `[G·H]` scratch: the summed biases (forward), the bias gradient (backward).
+    /// `[G·H]` scratch: the bias gradient (backward).
     bias: Vec<T>,
     /// Backward: gradient w.r.t. the current layer's output `[T, Bs, D·H]` and its input.
     d_cur: Vec<T>,
@@ -696,6 +699,113 @@ impl<T: Float> Rnn<T> {
     }
 }
 
+/// One layer-direction of a shard's forward pass: what it reads.
+struct DirJob<'a, T> {
+    p: &'a crate::params::DirParams<T>,
+    /// `W_hhᵀ` (`[H, G·H]`) when the caller transposed it, and the packed `W_hhᵀ`.
+    w_hh_t: Option<&'a [T]>,
+    packed: Option<&'a PackedMatrix>,
+    /// `[T, Bs, I]` input of the layer.
+    inp: &'a [T],
+    in_size: usize,
+    steps: usize,
+    bs: usize,
+    hidden: usize,
+    lstm: bool,
+    /// Right to left.
+    reverse: bool,
+    lengths: &'a [usize],
+}
+
+impl<T: Float> DirJob<'_, T> {
+    /// Runs the direction: gates, states and `tanh(c)` into `dc`; `h`/`c` (`[Bs, H]`, initial
+    /// state in, final out); outputs into `out` at row stride `out_stride`, offset `out_off`.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        dc: &mut DirCache<T>,
+        hs: &mut [T],
+        cs: &mut [T],
+        out: &mut [T],
+        out_stride: usize,
+        out_off: usize,
+        par: Par,
+    ) {
+        let (h, bs, p) = (self.hidden, self.bs, self.p);
+        let gh = p.b_ih.len();
+        let (steps, rows) = (self.steps, self.steps * self.bs);
+        // Input projections of every step at once: gates = x · W_ihᵀ + biases.
+        let gates = ensure(&mut dc.gates, rows * gh);
+        gemm(
+            MatMut::new(gates, rows, gh),
+            MatRef::new(self.inp, rows, self.in_size),
+            MatRef::new(&p.w_ih, gh, self.in_size).t(),
+            false,
+            par,
+        );
+        // LSTM: both biases enter the same pre-activation, so the step kernel adds their sum;
+        // the GRU's `b_ih` is added here.
+        let bias = ensure(&mut dc.bias, gh);
+        bias.copy_from_slice(&p.b_ih);
+        if self.lstm {
+            bias.iter_mut().zip(&p.b_hh).for_each(|(b, c)| *b += *c);
+        } else {
+            for row in gates.chunks_exact_mut(gh) {
+                row.iter_mut().zip(bias.iter()).for_each(|(g, b)| *g += *b);
+            }
+        }
+        let bias: &[T] = bias;
+        let h_prev = ensure(&mut dc.h_prev, rows * h);
+        let aux = ensure(&mut dc.aux, rows * h);
+        let tanh_c = ensure(&mut dc.tanh_c, if self.lstm { rows * h } else { 0 });
+        let gh_buf = ensure(&mut dc.gh, if self.lstm { 0 } else { bs * gh });
+        let w_hh = match self.w_hh_t {
+            Some(w) => MatRef::new(w, h, gh),
+            None => MatRef::new(&p.w_hh, gh, h).t(),
+        };
+        for step in 0..steps {
+            let t = if self.reverse { steps - 1 - step } else { step };
+            let g_t = &mut gates[t * bs * gh..][..bs * gh];
+            h_prev[t * bs * h..][..bs * h].copy_from_slice(hs);
+            let out_t = &mut out[t * bs * out_stride..][..bs * out_stride];
+            if self.lstm {
+                aux[t * bs * h..][..bs * h].copy_from_slice(cs);
+                step_product(g_t, hs, bs, self.packed, w_hh, par);
+                lstm_step_forward(LstmStep {
+                    hidden: h,
+                    gates: g_t,
+                    bias,
+                    c: cs,
+                    h: hs,
+                    tanh_c: &mut tanh_c[t * bs * h..][..bs * h],
+                    out: out_t,
+                    out_stride,
+                    out_off,
+                    t,
+                    lengths: self.lengths,
+                });
+            } else {
+                for row in gh_buf.chunks_exact_mut(gh) {
+                    row.copy_from_slice(&p.b_hh);
+                }
+                step_product(gh_buf, hs, bs, self.packed, w_hh, par);
+                gru_step_forward(GruStep {
+                    hidden: h,
+                    gates: g_t,
+                    gh: gh_buf,
+                    q: &mut aux[t * bs * h..][..bs * h],
+                    h: hs,
+                    out: out_t,
+                    out_stride,
+                    out_off,
+                    t,
+                    lengths: self.lengths,
+                });
+            }
+        }
+    }
+}
+
 impl<T: Float> Shard<T> {
     fn load_input(&mut self, cfg: &RnnConfig, input: &RnnInput<'_, T>) {
         let (b0, bs, batch, h) = (self.b0, self.bs, input.batch, cfg.hidden_size);
@@ -767,91 +877,83 @@ impl<T: Float> Shard<T> {
     ) {
         let cfg = params.config;
         let (h, nd, bs) = (cfg.hidden_size, cfg.directions(), self.bs);
-        let (gh, dh) = (cfg.cell.gates() * h, cfg.output_size());
+        let dh = cfg.output_size();
         let lstm = cfg.cell == CellKind::Lstm;
         let rows = steps * bs;
         self.dirs
             .resize_with(cfg.num_layers * nd, DirCache::default);
         self.outs.resize_with(cfg.num_layers, Vec::new);
+        // Spare threads (a batch smaller than the pool) run the two directions side by side,
+        // each on its own core with its `W_hh` in that core's cache, instead of splitting every
+        // step's small product.
+        let side_by_side = match par {
+            Par::Threads(n) if nd == 2 && n >= 2 => Some(if n >= 4 {
+                Par::Threads(n / 2)
+            } else {
+                Par::Seq
+            }),
+            _ => None,
+        };
         for l in 0..cfg.num_layers {
-            let in_size = cfg.layer_input_size(l);
             let (below, here) = self.outs.split_at_mut(l);
             let inp: &[T] = if l == 0 { &self.x } else { &below[l - 1] };
             let out = ensure(&mut here[0], rows * dh);
-            for d in 0..nd {
-                let idx = l * nd + d;
-                let p = &params.dirs[idx];
-                let dc = &mut self.dirs[idx];
-                // Input projections of every step at once: gates = x · W_ihᵀ + biases.
-                let gates = ensure(&mut dc.gates, rows * gh);
-                gemm(
-                    MatMut::new(gates, rows, gh),
-                    MatRef::new(inp, rows, in_size),
-                    MatRef::new(&p.w_ih, gh, in_size).t(),
-                    false,
-                    par,
-                );
-                // LSTM: both biases enter the same pre-activation, so the step kernel adds their
-                // sum; the GRU's `b_ih` is added here.
-                let bias = ensure(&mut self.bias, gh);
-                bias.copy_from_slice(&p.b_ih);
-                if lstm {
-                    bias.iter_mut().zip(&p.b_hh).for_each(|(b, c)| *b += *c);
-                } else {
-                    for row in gates.chunks_exact_mut(gh) {
-                        row.iter_mut().zip(bias.iter()).for_each(|(g, b)| *g += *b);
+            let job = |d: usize| DirJob {
+                p: &params.dirs[l * nd + d],
+                w_hh_t: w_hh_t.map(|w| &w[l * nd + d][..]),
+                packed: packed.map(|p| &p[l * nd + d]),
+                inp,
+                in_size: cfg.layer_input_size(l),
+                steps,
+                bs,
+                hidden: h,
+                lstm,
+                reverse: d == 1,
+                lengths: &self.lengths,
+            };
+            let dirs = &mut self.dirs[l * nd..(l + 1) * nd];
+            let hs = &mut self.state_h[l * nd * bs * h..(l + 1) * nd * bs * h];
+            let cs: &mut [T] = if lstm {
+                &mut self.state_c[l * nd * bs * h..(l + 1) * nd * bs * h]
+            } else {
+                &mut []
+            };
+            match side_by_side {
+                Some(inner) => {
+                    let (dc0, dc1) = dirs.split_at_mut(1);
+                    let (h0, h1) = hs.split_at_mut(bs * h);
+                    let (c0, c1) = cs.split_at_mut(if lstm { bs * h } else { 0 });
+                    let (j0, j1) = (job(0), job(1));
+                    // Each direction writes its own `[T, Bs, H]`, interleaved below.
+                    rayon::join(
+                        || {
+                            let dc = &mut dc0[0];
+                            let mut o = std::mem::take(&mut dc.out);
+                            j0.run(dc, h0, c0, ensure(&mut o, rows * h), h, 0, inner);
+                            dc.out = o;
+                        },
+                        || {
+                            let dc = &mut dc1[0];
+                            let mut o = std::mem::take(&mut dc.out);
+                            j1.run(dc, h1, c1, ensure(&mut o, rows * h), h, 0, inner);
+                            dc.out = o;
+                        },
+                    );
+                    for (d, dc) in dirs.iter().enumerate() {
+                        for (row, src) in out.chunks_exact_mut(dh).zip(dc.out.chunks_exact(h)) {
+                            row[d * h..(d + 1) * h].copy_from_slice(src);
+                        }
                     }
                 }
-                let bias: &[T] = bias;
-                let packed = packed.map(|p| &p[idx]);
-                let h_prev = ensure(&mut dc.h_prev, rows * h);
-                let aux = ensure(&mut dc.aux, rows * h);
-                let tanh_c = ensure(&mut dc.tanh_c, if lstm { rows * h } else { 0 });
-                let hs = &mut self.state_h[idx * bs * h..][..bs * h];
-                let gh_buf = ensure(&mut self.gh, if lstm { 0 } else { bs * gh });
-                for step in 0..steps {
-                    let t = if d == 1 { steps - 1 - step } else { step };
-                    let g_t = &mut gates[t * bs * gh..][..bs * gh];
-                    h_prev[t * bs * h..][..bs * h].copy_from_slice(hs);
-                    let out_t = &mut out[t * bs * dh..][..bs * dh];
-                    let w_hh = match w_hh_t {
-                        Some(w) => MatRef::new(&w[idx], h, gh),
-                        None => MatRef::new(&p.w_hh, gh, h).t(),
-                    };
-                    if lstm {
-                        let cs = &mut self.state_c[idx * bs * h..][..bs * h];
-                        aux[t * bs * h..][..bs * h].copy_from_slice(cs);
-                        step_product(g_t, hs, bs, packed, w_hh, par);
-                        lstm_step_forward(LstmStep {
-                            hidden: h,
-                            gates: g_t,
-                            bias,
-                            c: cs,
-                            h: hs,
-                            tanh_c: &mut tanh_c[t * bs * h..][..bs * h],
-                            out: out_t,
-                            out_stride: dh,
-                            out_off: d * h,
-                            t,
-                            lengths: &self.lengths,
-                        });
-                    } else {
-                        for row in gh_buf.chunks_exact_mut(gh) {
-                            row.copy_from_slice(&p.b_hh);
-                        }
-                        step_product(gh_buf, hs, bs, packed, w_hh, par);
-                        gru_step_forward(GruStep {
-                            hidden: h,
-                            gates: g_t,
-                            gh: gh_buf,
-                            q: &mut aux[t * bs * h..][..bs * h],
-                            h: hs,
-                            out: out_t,
-                            out_stride: dh,
-                            out_off: d * h,
-                            t,
-                            lengths: &self.lengths,
-                        });
+                None => {
+                    for (d, dc) in dirs.iter_mut().enumerate() {
+                        let hs = &mut hs[d * bs * h..(d + 1) * bs * h];
+                        let cs: &mut [T] = if lstm {
+                            &mut cs[d * bs * h..(d + 1) * bs * h]
+                        } else {
+                            &mut []
+                        };
+                        job(d).run(dc, hs, cs, out, dh, d * h, par);
                     }
                 }
             }

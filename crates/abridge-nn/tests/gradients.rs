@@ -256,6 +256,10 @@ fn fast_path_matches_reference_on_awkward_shapes() {
         (3, false, 4, 33, 4, 3, Some(vec![1, 4, 1])),
         (1, true, 6, 8, 7, 7, Some(vec![0, 0, 7, 1, 6, 2, 3])),
         (2, false, 2, 3, 3, 2, Some(vec![0, 0])),
+        // Fewer rows than threads, bidirectional: the directions run side by side (2 and 4
+        // threads), one layer's interleaved outputs feeding the next; ragged lengths.
+        (2, true, 5, 11, 6, 1, None),
+        (2, true, 4, 6, 5, 2, Some(vec![5, 2])),
     ];
     for (seed, (layers, bidir, input, hidden, steps, batch, lengths)) in
         shapes.into_iter().enumerate()
