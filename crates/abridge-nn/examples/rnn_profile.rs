@@ -12,15 +12,19 @@ fn main() {
     };
     let bwd = args.get(2).map(|s| s.as_str()) == Some("bwd");
     let threads: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2);
-    let (t, b, i, h) = (200, 32, 128, 256);
+    // Optional: batch (default 32, the benchmark's) and `bi` for a bidirectional layer (the
+    // summarizer's encoder; batch 1 is one document being summarized).
+    let b: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(32);
+    let bidir = args.get(5).map(|s| s.as_str()) == Some("bi");
+    let (t, i, h) = (200, 128, 256);
     let mut rng = Rng::new(1);
-    let cfg = RnnConfig::new(cell, i, h);
+    let cfg = RnnConfig::new(cell, i, h).with_bidirectional(bidir);
     let rnn = Rnn::new(RnnParams::<f32>::init_uniform(cfg, &mut rng));
     let mut grads = RnnParams::zeros(cfg);
     let x: Vec<f32> = (0..t * b * i)
         .map(|_| rng.uniform(-1.0, 1.0) as f32)
         .collect();
-    let gy: Vec<f32> = (0..t * b * h)
+    let gy: Vec<f32> = (0..t * b * cfg.output_size())
         .map(|_| rng.uniform(-1.0, 1.0) as f32)
         .collect();
     let pool = rayon::ThreadPoolBuilder::new()

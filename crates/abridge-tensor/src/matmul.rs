@@ -422,27 +422,38 @@ mod x86 {
         crate::simd::for_4x4_blocks(n, m, |j, q, i0, mi| {
             // SAFETY: the caller guarantees AVX-512F; reads were bounds-checked above.
             unsafe {
-                match mi {
-                    4 => block::<4>(a, k, i0, cols, stride, j, q, m, out),
-                    3 => block::<3>(a, k, i0, cols, stride, j, q, m, out),
-                    2 => block::<2>(a, k, i0, cols, stride, j, q, m, out),
-                    _ => block::<1>(a, k, i0, cols, stride, j, q, m, out),
+                match (mi, q) {
+                    (4, 4) => block::<4, 4>(a, k, i0, cols, stride, j, m, out),
+                    (3, 4) => block::<3, 4>(a, k, i0, cols, stride, j, m, out),
+                    (2, 4) => block::<2, 4>(a, k, i0, cols, stride, j, m, out),
+                    (1, 4) => block::<1, 4>(a, k, i0, cols, stride, j, m, out),
+                    // The last, partial block of columns: one at a time.
+                    _ => {
+                        for j in j..j + q {
+                            match mi {
+                                4 => block::<4, 1>(a, k, i0, cols, stride, j, m, out),
+                                3 => block::<3, 1>(a, k, i0, cols, stride, j, m, out),
+                                2 => block::<2, 1>(a, k, i0, cols, stride, j, m, out),
+                                _ => block::<1, 1>(a, k, i0, cols, stride, j, m, out),
+                            }
+                        }
+                    }
                 }
             }
         });
     }
 
-    /// Rows `i0..i0+M` of `a` times columns `j..j+q` (`q ≤ 4`).
+    /// Rows `i0..i0+M` of `a` times columns `j..j+Q` (`Q` is 4, or 1 for the last columns: the
+    /// counts are constants, so the inner loop has no branches).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const M: usize>(
+    unsafe fn block<const M: usize, const Q: usize>(
         a: &[f32],
         k: usize,
         i0: usize,
         cols: &[f32],
         stride: usize,
         j: usize,
-        q: usize,
         m: usize,
         out: &mut [f32],
     ) {
@@ -451,12 +462,12 @@ mod x86 {
         let mut p = 0;
         while p < full {
             let mut cv = [_mm512_setzero_ps(); 4];
-            for (r, v) in cv.iter_mut().enumerate().take(q) {
+            for (r, v) in cv.iter_mut().enumerate().take(Q) {
                 *v = _mm512_loadu_ps(cols.as_ptr().add((j + r) * stride + p));
             }
             for (i, acc) in acc.iter_mut().enumerate() {
                 let av = _mm512_loadu_ps(a.as_ptr().add((i0 + i) * k + p));
-                for r in 0..4 {
+                for r in 0..Q {
                     acc[r] = _mm512_fmadd_ps(av, cv[r], acc[r]);
                 }
             }
@@ -464,15 +475,36 @@ mod x86 {
         }
         for (i, acc) in acc.iter().enumerate() {
             let ai = &a[(i0 + i) * k..(i0 + i + 1) * k];
-            for (r, v) in acc.iter().enumerate().take(q) {
+            let mut sums = [0f32; 4];
+            _mm_storeu_ps(sums.as_mut_ptr(), hsum4(acc));
+            for (r, &s) in sums.iter().enumerate().take(Q) {
                 let col = &cols[(j + r) * stride..][..k];
-                let mut s = _mm512_reduce_add_ps(*v);
+                let mut s = s;
                 for p in full..k {
                     s += ai[p] * col[p];
                 }
                 out[(j + r) * m + i0 + i] += s;
             }
         }
+    }
+
+    /// The four lane sums of `v` (a transposing add tree: half the instructions of four
+    /// separate reductions).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn hsum4(v: &[__m512; 4]) -> __m128 {
+        let half = |x: __m512| {
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x)));
+            _mm256_add_ps(_mm512_castps512_ps256(x), hi)
+        };
+        let ab = _mm256_hadd_ps(half(v[0]), half(v[1]));
+        let cd = _mm256_hadd_ps(half(v[2]), half(v[3]));
+        // Lanes: [a b c d] of the low 128 bits of each input, then of the high 128 bits.
+        let abcd = _mm256_hadd_ps(ab, cd);
+        _mm_add_ps(
+            _mm256_castps256_ps128(abcd),
+            _mm256_extractf128_ps::<1>(abcd),
+        )
     }
 }
 
