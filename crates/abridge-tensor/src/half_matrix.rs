@@ -125,26 +125,36 @@ mod x86 {
         crate::simd::for_4x4_blocks(n, m, |j, q, i0, mi| {
             // SAFETY: the caller guarantees AVX-512F; the blocks are inside `[m, n]`.
             unsafe {
-                match mi {
-                    4 => block::<4>(x, i0, w, k, j, q, out),
-                    3 => block::<3>(x, i0, w, k, j, q, out),
-                    2 => block::<2>(x, i0, w, k, j, q, out),
-                    _ => block::<1>(x, i0, w, k, j, q, out),
+                match (mi, q) {
+                    (4, 4) => block::<4, 4>(x, i0, w, k, j, out),
+                    (3, 4) => block::<3, 4>(x, i0, w, k, j, out),
+                    (2, 4) => block::<2, 4>(x, i0, w, k, j, out),
+                    (1, 4) => block::<1, 4>(x, i0, w, k, j, out),
+                    // The last, partial block of rows of `w`: one at a time.
+                    _ => {
+                        for j in j..j + q {
+                            match mi {
+                                4 => block::<4, 1>(x, i0, w, k, j, out),
+                                3 => block::<3, 1>(x, i0, w, k, j, out),
+                                2 => block::<2, 1>(x, i0, w, k, j, out),
+                                _ => block::<1, 1>(x, i0, w, k, j, out),
+                            }
+                        }
+                    }
                 }
             }
         });
     }
 
-    /// Rows `i0..i0+M` of `x` times rows `j..j+q` (`q ≤ 4`) of `w`.
+    /// Rows `i0..i0+M` of `x` times rows `j..j+Q` of `w` (`Q` is 4, or 1 for the last rows: the
+    /// counts are constants, so the inner loop has no branches).
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const M: usize>(
+    unsafe fn block<const M: usize, const Q: usize>(
         x: &[f32],
         i0: usize,
         w: &[u16],
         k: usize,
         j: usize,
-        q: usize,
         out: Out,
     ) {
         let full = k / 16 * 16;
@@ -152,13 +162,13 @@ mod x86 {
         let mut p = 0;
         while p < full {
             let mut wv = [_mm512_setzero_ps(); 4];
-            for (r, v) in wv.iter_mut().enumerate().take(q) {
+            for (r, v) in wv.iter_mut().enumerate().take(Q) {
                 let h = _mm256_loadu_si256(w.as_ptr().add((j + r) * k + p) as *const __m256i);
                 *v = _mm512_cvtph_ps(h);
             }
             for (i, acc) in acc.iter_mut().enumerate() {
                 let xv = _mm512_loadu_ps(x.as_ptr().add((i0 + i) * k + p));
-                for r in 0..4 {
+                for r in 0..Q {
                     acc[r] = _mm512_fmadd_ps(xv, wv[r], acc[r]);
                 }
             }
@@ -166,8 +176,10 @@ mod x86 {
         }
         for (i, acc) in acc.iter().enumerate() {
             let xi = &x[(i0 + i) * k..(i0 + i + 1) * k];
-            for (r, a) in acc.iter().enumerate().take(q) {
-                let mut s = _mm512_reduce_add_ps(*a);
+            let mut sums = [0f32; 4];
+            _mm_storeu_ps(sums.as_mut_ptr(), crate::simd::hsum4(acc));
+            for (r, &s) in sums.iter().enumerate().take(Q) {
+                let mut s = s;
                 for p in full..k {
                     s += xi[p] * half::f16::from_bits(w[(j + r) * k + p]).to_f32();
                 }

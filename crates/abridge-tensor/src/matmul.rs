@@ -476,7 +476,7 @@ mod x86 {
         for (i, acc) in acc.iter().enumerate() {
             let ai = &a[(i0 + i) * k..(i0 + i + 1) * k];
             let mut sums = [0f32; 4];
-            _mm_storeu_ps(sums.as_mut_ptr(), hsum4(acc));
+            _mm_storeu_ps(sums.as_mut_ptr(), crate::simd::hsum4(acc));
             for (r, &s) in sums.iter().enumerate().take(Q) {
                 let col = &cols[(j + r) * stride..][..k];
                 let mut s = s;
@@ -486,25 +486,6 @@ mod x86 {
                 out[(j + r) * m + i0 + i] += s;
             }
         }
-    }
-
-    /// The four lane sums of `v` (a transposing add tree: half the instructions of four
-    /// separate reductions).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn hsum4(v: &[__m512; 4]) -> __m128 {
-        let half = |x: __m512| {
-            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x)));
-            _mm256_add_ps(_mm512_castps512_ps256(x), hi)
-        };
-        let ab = _mm256_hadd_ps(half(v[0]), half(v[1]));
-        let cd = _mm256_hadd_ps(half(v[2]), half(v[3]));
-        // Lanes: [a b c d] of the low 128 bits of each input, then of the high 128 bits.
-        let abcd = _mm256_hadd_ps(ab, cd);
-        _mm_add_ps(
-            _mm256_castps256_ps128(abcd),
-            _mm256_extractf128_ps::<1>(abcd),
-        )
     }
 }
 

@@ -95,3 +95,27 @@ macro_rules! __simd_dispatch {
         }
     };
 }
+
+/// The four lane sums of `v` (a transposing add tree: half the instructions of four separate
+/// reductions), for the few-row kernels' column blocks.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn hsum4(v: &[std::arch::x86_64::__m512; 4]) -> std::arch::x86_64::__m128 {
+    use std::arch::x86_64::*;
+    let half = |x: __m512| {
+        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x)));
+        _mm256_add_ps(_mm512_castps512_ps256(x), hi)
+    };
+    let ab = _mm256_hadd_ps(half(v[0]), half(v[1]));
+    let cd = _mm256_hadd_ps(half(v[2]), half(v[3]));
+    // Lanes: [a b c d] of the low 128 bits of each input, then of the high 128 bits.
+    let abcd = _mm256_hadd_ps(ab, cd);
+    _mm_add_ps(
+        _mm256_castps256_ps128(abcd),
+        _mm256_extractf128_ps::<1>(abcd),
+    )
+}
