@@ -140,6 +140,7 @@ mod x86 {
 
 /// Everything the kernels of one example read.
 pub struct Example<'a, T> {
+    /// The example's column among the `batch` columns of `keys` and `values`.
     pub bi: usize,
     pub batch: usize,
     pub len: usize,

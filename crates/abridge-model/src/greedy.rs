@@ -129,6 +129,7 @@ impl<T: Float> Params<T> {
                 inp: &inp,
                 enc_out: fw.enc.output(),
                 enc_proj: &fw.enc_proj,
+                enc_cols: None,
                 dec_packed: dec_packed.as_ref(),
             };
             let prev = crate::seq2seq::Prev::of(before.last(), &fw.s0_h, &fw.s0_c);

@@ -371,6 +371,7 @@ impl<T: Float> Params<T> {
                 inp,
                 enc_out: fw.enc.output(),
                 enc_proj: &fw.enc_proj,
+                enc_cols: None,
                 dec_packed: dec_packed.as_ref(),
             };
             let prev = Prev::of(done.last(), &fw.s0_h, &fw.s0_c);
@@ -463,9 +464,12 @@ impl<'a, T: Float> Prev<'a, T> {
 /// What every decoder step reads.
 pub(crate) struct StepContext<'a, T> {
     pub inp: &'a Inputs<'a>,
-    /// `[S, B, 2H]` encoder outputs and `[S, B, A]` their attention projections.
+    /// `[S, D, 2H]` encoder outputs and `[S, D, A]` their attention projections, and the
+    /// column `d` of each of the `B` rows (`None`: `D = B`, row `b` reads column `b`). Beams of
+    /// one document share its columns instead of each reading a copy.
     pub enc_out: &'a [T],
     pub enc_proj: &'a [T],
+    pub enc_cols: Option<&'a [usize]>,
     /// The decoder's `W_hhᵀ`, packed once for all steps of this pass (`None`: per call).
     pub dec_packed: Option<&'a abridge_nn::PackedRecurrent>,
 }
@@ -656,9 +660,13 @@ impl<T: Float> Params<T> {
                     } else {
                         Vec::new()
                     };
+                    let (col, cols) = match ctx.enc_cols {
+                        Some(c) => (c[bi], ctx.enc_proj.len() / (s * a_dim).max(1)),
+                        None => (bi, b),
+                    };
                     let ex = attention::Example {
-                        bi,
-                        batch: b,
+                        bi: col,
+                        batch: cols,
                         len,
                         keys: ctx.enc_proj,
                         values: ctx.enc_out,

@@ -22,12 +22,10 @@ pub struct Stepper<'m> {
     /// Extended-vocabulary size beyond `V` (the most of any document).
     n_oov: usize,
     enc: Forward<f32>,
-    /// Current rows (hypotheses), the document of each, and the encoder side gathered for them
-    /// (`[S, K, ·]`).
+    /// Current rows (hypotheses), the document of each (the rows' column in the encoder's
+    /// `[S, D, ·]` outputs, which the rows share), and their sources gathered (`[S, K]`).
     k: usize,
     row_doc: Vec<usize>,
-    enc_out_k: Vec<f32>,
-    enc_proj_k: Vec<f32>,
     src_k: Vec<u32>,
     src_ext_k: Vec<u32>,
     lens_k: Vec<usize>,
@@ -132,8 +130,6 @@ impl<'m> Stepper<'m> {
             enc,
             k: 0,
             row_doc: vec![],
-            enc_out_k: vec![],
-            enc_proj_k: vec![],
             src_k: vec![],
             src_ext_k: vec![],
             lens_k: vec![],
@@ -154,25 +150,9 @@ impl<'m> Stepper<'m> {
         self
     }
 
-    /// Gathers the encoder side of each row's document (`row_doc[r]`).
+    /// Gathers the sources of each row's document (`row_doc[r]`).
     fn set_rows(&mut self, row_doc: Vec<usize>) {
-        let (s, d, h2, a) = (
-            self.src_len,
-            self.lens.len(),
-            2 * self.cfg.hidden,
-            self.cfg.attn,
-        );
-        let gather = |m: &[f32], w: usize| -> Vec<f32> {
-            (0..s)
-                .flat_map(|i| {
-                    row_doc
-                        .iter()
-                        .flat_map(move |&doc| m[(i * d + doc) * w..][..w].iter().copied())
-                })
-                .collect()
-        };
-        self.enc_out_k = gather(self.enc.enc.output(), h2);
-        self.enc_proj_k = gather(&self.enc.enc_proj, a);
+        let (s, d) = (self.src_len, self.lens.len());
         let ids = |v: &[u32]| -> Vec<u32> {
             (0..s)
                 .flat_map(|i| row_doc.iter().map(move |&doc| v[i * d + doc]))
@@ -293,8 +273,9 @@ impl StepModel for Stepper<'_> {
         };
         let sctx = StepContext {
             inp: &inp,
-            enc_out: &self.enc_out_k,
-            enc_proj: &self.enc_proj_k,
+            enc_out: self.enc.enc.output(),
+            enc_proj: &self.enc.enc_proj,
+            enc_cols: Some(&self.row_doc),
             dec_packed: None,
         };
         let ids: Vec<u32> = tokens
