@@ -526,16 +526,20 @@ mod tests {
         assert_eq!(top_k(&row, 1), vec![2]);
     }
 
-    /// The one-pass selection against a full sort, on rows with ties, −∞ and NaN.
-    #[test]
-    fn top_k_equals_sorting_the_finite_entries() {
-        let mut x: u64 = 12345;
-        let mut next = || {
+    /// A small deterministic generator of `u32`s for the randomised tests.
+    fn lcg(mut x: u64) -> impl FnMut() -> u32 {
+        move || {
             x = x
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (x >> 33) as u32
-        };
+        }
+    }
+
+    /// The one-pass selection against a full sort, on rows with ties, −∞ and NaN.
+    #[test]
+    fn top_k_equals_sorting_the_finite_entries() {
+        let mut next = lcg(12345);
         for _ in 0..500 {
             // Up to 13 blocks of 16, so that whole blocks are skipped.
             let n = 1 + next() as usize % 200;
@@ -560,13 +564,7 @@ mod tests {
     /// min length and n-gram blocking on, including rows where blocking must be lifted.
     #[test]
     fn legal_top_k_equals_top_k_of_the_legal_row() {
-        let mut x: u64 = 777;
-        let mut next = || {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) as u32
-        };
+        let mut next = lcg(777);
         let mut lifted = 0;
         for _ in 0..2000 {
             let n = 4 + next() as usize % 100;
