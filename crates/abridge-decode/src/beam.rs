@@ -568,10 +568,10 @@ mod tests {
         let mut lifted = 0;
         for _ in 0..2000 {
             let n = 4 + next() as usize % 100;
-            let sparse = next() % 4 == 0; // few finite entries: blocking may leave none
+            let sparse = next().is_multiple_of(4); // few finite entries: blocking may leave none
             let row: Vec<f32> = (0..n)
                 .map(|_| {
-                    if sparse && next() % 8 != 0 {
+                    if sparse && !next().is_multiple_of(8) {
                         f32::NEG_INFINITY
                     } else {
                         -((next() % 50) as f32) * 0.25

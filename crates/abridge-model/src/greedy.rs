@@ -5,7 +5,7 @@ use abridge_tensor::Float;
 
 use rayon::prelude::*;
 
-use crate::seq2seq::{Forward, Inputs, ModelError, Step, StepContext};
+use crate::seq2seq::{Forward, Inputs, ModelError, Step, StepContext, VocabWeights};
 use crate::{ModelConfig, Params};
 
 /// Vocabulary id of `<unk>`, `<s>`, `</s>` (as `abridge_text::vocab` numbers them).
@@ -23,10 +23,6 @@ pub struct Sources<'a> {
     pub src_lengths: &'a [usize],
 }
 
-/// The most probable extended id of `P(w) = p_gen P_vocab(w) + (1 − p_gen) Σ_{i: x_i = w} a_i`
-/// (the lowest id among equals),
-/// without building the distribution: away from the source words `P(w) = p_gen P_vocab(w)`, so
-/// only the vocabulary's best and the source words need their full probability.
 /// The copy distribution of example `bi` grouped by word: `(w, Σ_{i: x_i = w} a_i)` in increasing
 /// `w`, for source ids `src_ext [S, B]` and attention `a [S, B]` over the first `len` positions.
 /// `pairs` is a reusable buffer.
@@ -51,26 +47,33 @@ pub(crate) fn copy_mass<T: Float>(
     out
 }
 
+/// The most probable extended id of `P(w) = p_gen P_vocab(w) + (1 − p_gen) Σ_{i: x_i = w} a_i`
+/// for example `bi` (the lowest id among equals), from its vocabulary logits (`[V]`, with
+/// `lse = ln Σ exp`), the step's `p_gen` and attention, without building the distribution: away
+/// from the source words `P(w) = p_gen P_vocab(w)`, so only the vocabulary's best and the source
+/// words need their full probability.
 pub(crate) fn argmax_final<T: Float>(
     cfg: &ModelConfig,
     st: &Step<T>,
+    logits: &[T],
+    lse: T,
     src: &Sources<'_>,
     bi: usize,
 ) -> u32 {
     let v = cfg.vocab;
     let b = src.batch;
-    let pv = &st.pv[bi * v..(bi + 1) * v];
     let mut gen = 0;
-    for (w, x) in pv.iter().enumerate() {
-        if *x > pv[gen] {
+    for (w, x) in logits.iter().enumerate() {
+        if *x > logits[gen] {
             gen = w;
         }
     }
     if !cfg.pointer {
         return gen as u32;
     }
+    let pv = |w: usize| (logits[w] - lse).to_f64().exp();
     let g = st.pg[bi].to_f64();
-    let mut best = (gen, g * pv[gen].to_f64());
+    let mut best = (gen, g * pv(gen));
     let words = copy_mass(
         src.src_ext,
         &st.a,
@@ -81,7 +84,7 @@ pub(crate) fn argmax_final<T: Float>(
     );
     for (w, mass) in words {
         let w = w as usize;
-        let gen_w = if w < v { g * pv[w].to_f64() } else { 0.0 };
+        let gen_w = if w < v { g * pv(w) } else { 0.0 };
         let p = gen_w + (1.0 - g) * mass;
         if p > best.1 || (p == best.1 && w < best.0) {
             best = (w, p);
@@ -123,6 +126,11 @@ impl<T: Float> Params<T> {
         // Beyond a few rows the vocabulary product is a GEMM whose crate would repack `W_v` at
         // every step: pack it once for all steps.
         let vocab_packed = if b > 8 { self.pack_vocab() } else { None };
+        let w = vocab_packed
+            .as_ref()
+            .map_or(VocabWeights::Plain, VocabWeights::Packed);
+        // One buffer of logits for all steps (each step's is read before the next).
+        let (mut logits, mut lse) = (Vec::new(), Vec::new());
         for t in 0..max_len {
             let (before, rest) = fw.steps.split_at_mut(t);
             let ctx = StepContext {
@@ -134,12 +142,12 @@ impl<T: Float> Params<T> {
             };
             let prev = crate::seq2seq::Prev::of(before.last(), &fw.s0_h, &fw.s0_c);
             self.decoder_step(cfg, &ctx, &ids, &prev, &mut rest[0])?;
-            let st = &mut rest[0];
-            self.vocab_softmax_packed(vocab_packed.as_ref(), &st.o, b, &mut st.pv);
             let st = &rest[0];
+            self.vocab_logits(w, &st.o, b, &mut logits, &mut lse);
+            let v = cfg.vocab;
             let picks: Vec<u32> = (0..b)
                 .into_par_iter()
-                .map(|bi| argmax_final(cfg, st, src, bi))
+                .map(|bi| argmax_final(cfg, st, &logits[bi * v..(bi + 1) * v], lse[bi], src, bi))
                 .collect();
             for (bi, &best) in picks.iter().enumerate() {
                 if !done[bi] {

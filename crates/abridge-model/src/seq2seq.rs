@@ -44,6 +44,15 @@ use crate::{attention, ModelConfig, Params};
 /// Smallest probability the loss takes the log of.
 pub const PROB_FLOOR: f64 = 1e-12;
 
+/// How decoding multiplies by `W_v`: as stored (the GEMM crate), packed once for the many steps
+/// of a batch ([`Params::pack_vocab`]), or rounded to f16 ([`Params::half_vocab`]).
+#[derive(Clone, Copy)]
+pub(crate) enum VocabWeights<'a> {
+    Plain,
+    Packed(&'a abridge_tensor::PackedMatrix),
+    Half(&'a abridge_tensor::HalfMatrix),
+}
+
 /// One batch, time-major, as `abridge_text::batch::Batch` lays it out.
 #[derive(Clone, Copy, Debug)]
 pub struct Inputs<'a> {
@@ -495,7 +504,10 @@ impl<T: Float> Params<T> {
 
     /// `P_vocab = softmax(W_v o + b_v)` for `rows` rows of `o [rows, H]` into `pv [rows, V]`.
     pub(crate) fn vocab_softmax(&self, o: &[T], rows: usize, pv: &mut Vec<T>) {
-        self.vocab_softmax_packed(None, o, rows, pv)
+        let v = self.out_vocab.n_out;
+        let y = sized(pv, rows * v);
+        self.out_vocab.forward_with(self.vocab_weight(), o, rows, y);
+        pv.par_chunks_mut(v * 8).for_each(|c| softmax_rows(c, v));
     }
 
     /// `W_vᵀ` packed for [`abridge_tensor::PackedMatrix::mul_par`], for many products with the
@@ -509,48 +521,31 @@ impl<T: Float> Params<T> {
         ))
     }
 
-    /// [`vocab_softmax`](Self::vocab_softmax), on `W_vᵀ` from [`pack_vocab`](Self::pack_vocab)
-    /// when given.
-    pub(crate) fn vocab_softmax_packed(
-        &self,
-        packed: Option<&abridge_tensor::PackedMatrix>,
-        o: &[T],
-        rows: usize,
-        pv: &mut Vec<T>,
-    ) {
-        let v = self.out_vocab.n_out;
-        let y = sized(pv, rows * v);
-        match (packed, T::as_f32(o)) {
-            (Some(pk), Some(o32)) => {
-                let y32 = T::as_f32_mut(y).expect("T is f32 when `o` is");
-                pk.mul_par(o32, rows, y32);
-                for row in y.chunks_exact_mut(v) {
-                    row.iter_mut()
-                        .zip(&self.out_vocab.b)
-                        .for_each(|(x, b)| *x += *b);
-                }
-            }
-            _ => self.out_vocab.forward_with(self.vocab_weight(), o, rows, y),
-        }
-        pv.par_chunks_mut(v * 8).for_each(|c| softmax_rows(c, v));
-    }
-
-    /// Logits `W_v o + b_v` of `rows` rows into `logits [rows, V]` (`W_v` in f16 when given:
-    /// inference) and each row's `ln Σ_j exp(logit_j)` into `lse [rows]`, so that
-    /// `log P_vocab(w) = logit_w − lse`: the decoder's search reads the log-probabilities from
-    /// these in the one pass that writes them out.
+    /// Logits `W_v o + b_v` of `rows` rows into `logits [rows, V]` and each row's
+    /// `ln Σ_j exp(logit_j)` into `lse [rows]`, so that `log P_vocab(w) = logit_w − lse`: decoding
+    /// reads what it needs from these (an argmax, the search's log-probabilities) without a
+    /// softmax pass over the vocabulary. `logits` is overwritten, not cleared first.
     pub(crate) fn vocab_logits(
         &self,
-        w: Option<&abridge_tensor::HalfMatrix>,
+        w: VocabWeights<'_>,
         o: &[T],
         rows: usize,
         logits: &mut Vec<T>,
         lse: &mut Vec<T>,
     ) {
         let v = self.out_vocab.n_out;
-        let y = sized(logits, rows * v);
-        let bias: &[T] = match w {
-            Some(w) => {
+        if logits.len() != rows * v {
+            logits.clear();
+            logits.resize(rows * v, T::ZERO);
+        }
+        let y = &mut logits[..];
+        let with_bias = match (w, T::as_f32(o)) {
+            (VocabWeights::Packed(pk), Some(o32)) => {
+                let y32 = T::as_f32_mut(y).expect("T is f32 when `o` is");
+                pk.mul_par(o32, rows, y32);
+                true
+            }
+            (VocabWeights::Half(w), _) => {
                 let of: Vec<f32>;
                 let o32 = match T::as_f32(o) {
                     Some(o) => o,
@@ -569,16 +564,20 @@ impl<T: Float> Params<T> {
                             .for_each(|(a, b)| *a = T::from_f64(*b as f64));
                     }
                 }
-                &self.out_vocab.b
+                true
             }
-            None => {
+            _ => {
                 self.out_vocab.forward_with(self.vocab_weight(), o, rows, y);
-                &[]
+                false
             }
         };
+        let bias: &[T] = if with_bias { &self.out_vocab.b } else { &[] };
         lse.clear();
         lse.resize(rows, T::ZERO);
-        add_bias_lse_rows(y, v, bias, lse);
+        logits
+            .par_chunks_mut(v * 4)
+            .zip(lse.par_chunks_mut(4))
+            .for_each(|(y, l)| add_bias_lse_rows(y, v, bias, l));
     }
 
     /// `W_v` rounded to f16, for [`crate::Stepper::with_half_vocab`].

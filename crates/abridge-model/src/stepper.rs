@@ -7,7 +7,7 @@
 use abridge_decode::{StepModel, StepOutput};
 
 use crate::greedy::copy_mass;
-use crate::seq2seq::{Forward, Inputs, ModelError, Prev, Step, StepContext};
+use crate::seq2seq::{Forward, Inputs, ModelError, Prev, Step, StepContext, VocabWeights};
 use crate::{ModelConfig, Params};
 
 const UNK: u32 = 1;
@@ -294,8 +294,8 @@ impl StepModel for Stepper<'_> {
             .expect("shapes are built here and were validated in Stepper::new");
         // `st.pv` holds the logits here, `log P_vocab = logit − lse` (read once, below).
         let mut lse = Vec::new();
-        self.params
-            .vocab_logits(self.half, &st.o, k, &mut st.pv, &mut lse);
+        let w = self.half.map_or(VocabWeights::Plain, VocabWeights::Half);
+        self.params.vocab_logits(w, &st.o, k, &mut st.pv, &mut lse);
         let v = self.cfg.vocab;
         let mut out = StepOutput::default();
         out.log_probs.reserve(k * (v + self.n_oov));

@@ -176,3 +176,54 @@ fn batched_documents_decode_as_they_do_alone() {
         }
     }
 }
+
+/// `Params::greedy` (a batch, vocabulary logits; packed `W_v` beyond 8 rows) against beam search
+/// of width 1 through the stepper, document by document, with the pointer and coverage.
+#[test]
+fn greedy_batch_decoding_is_beam_search_of_width_one() {
+    use abridge_decode::{beam_search, BeamConfig};
+    use abridge_model::Sources;
+    for (cell, n_docs) in [(CellKind::Lstm, 12), (CellKind::Gru, 5)] {
+        let mut c = cfg(true);
+        (c.cell, c.vocab, c.emb, c.hidden, c.attn) = (cell, 40, 8, 19, 21);
+        let mut p = Params::<f32>::init(&c, &mut Rng::new(11));
+        p.for_each_mut(|_, v| v.iter_mut().for_each(|x| *x *= 4.0));
+        // `<unk>` (1) never wins: the stepper bans it under the pointer, greedy does not.
+        p.out_vocab.b[1] = -50.0;
+        let mut rng = Rng::new(5);
+        let lens: Vec<usize> = (0..n_docs).map(|d| 1 + (d * 7) % 13).collect();
+        let s = *lens.iter().max().unwrap();
+        let (mut src, mut ext) = (vec![0u32; s * n_docs], vec![0u32; s * n_docs]);
+        for (d, &len) in lens.iter().enumerate() {
+            for i in 0..len {
+                let e = if (i + d) % 5 == 0 {
+                    40 + (i % 2) as u32
+                } else {
+                    4 + rng.below(36) as u32
+                };
+                ext[i * n_docs + d] = e;
+                src[i * n_docs + d] = if e >= 40 { 1 } else { e };
+            }
+        }
+        let max_len = 8;
+        let sources = Sources {
+            batch: n_docs,
+            src_len: s,
+            src: &src,
+            src_ext: &ext,
+            src_lengths: &lens,
+        };
+        let greedy = p.greedy(&c, &sources, max_len).unwrap();
+        let beam = BeamConfig {
+            beam: 1,
+            max_len,
+            ..Default::default()
+        };
+        for (d, got) in greedy.iter().enumerate() {
+            let col = |m: &[u32]| (0..lens[d]).map(|i| m[i * n_docs + d]).collect::<Vec<_>>();
+            let mut m = Stepper::new(&p, &c, &col(&src), &col(&ext)).unwrap();
+            let best = beam_search(&mut m, &beam);
+            assert_eq!(got, &best[0].tokens, "{cell:?} doc {d}");
+        }
+    }
+}
