@@ -131,8 +131,9 @@ fn zeroed<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
 }
 
 /// `acc[j] += Σ_i m[i, j]` for a row-major `[rows, acc.len()]` matrix.
-fn add_column_sums<T: Float>(acc: &mut [T], m: &[T]) {
-    for row in m.chunks_exact(acc.len()) {
+/// `acc += Σ_r m[r, ..acc.len()]` over the rows of `m [·, width]`.
+fn add_column_sums<T: Float>(acc: &mut [T], m: &[T], width: usize) {
+    for row in m.chunks_exact(width) {
         acc.iter_mut().zip(row).for_each(|(a, v)| *a += *v);
     }
 }
@@ -175,8 +176,10 @@ struct Shard<T> {
     /// Backward: gradient w.r.t. the current layer's output `[T, Bs, D·H]` and its input.
     d_cur: Vec<T>,
     d_below: Vec<T>,
-    /// `[T, Bs, 3H]` GRU `δa_h` (`δa_x` is written over the gates).
+    /// GRU: `[T, Bs, H]` the `n` part of `δa_h`, and `[Bs, 3H]` a step's whole `δa_h` (`δa_x`
+    /// is written over the gates).
     da_h: Vec<T>,
+    da_h_step: Vec<T>,
     /// `[L·D, Bs, H]`: `δh_n`/`δc_n` in, `δh0`/`δc0` out.
     d_state_h: Vec<T>,
     d_state_c: Vec<T>,
@@ -406,19 +409,19 @@ fn step_product<T: Float>(
 /// transposed product.
 const MIN_ROWS_TRANSPOSED_GRAD: usize = 256;
 
-/// `dw [G·H, n] += δaᵀ · v` for `δa [rows, G·H]` and `v [rows, n]`, computed as `(vᵀ·δa)ᵀ` into
-/// `scratch`: in that orientation the GEMM crate runs 1.1–1.4× faster on these shapes (measured:
-/// `cargo run --release -p abridge-tensor --example step_product`), which pays for the transpose.
+/// `dw [G, n] += δaᵀ · v` for `δa [rows, G]` (a view: it may be some columns of a wider matrix)
+/// and `v [rows, n]`, computed as `(vᵀ·δa)ᵀ` into `scratch`: in that orientation the GEMM crate
+/// runs 1.1–1.4× faster on these shapes (measured: `cargo run --release -p abridge-tensor
+/// --example step_product`), which pays for the transpose.
 fn add_weight_grad<T: Float>(
     dw: &mut [T],
-    da: &[T],
+    da: MatRef<'_, T>,
     v: &[T],
-    rows: usize,
     scratch: &mut Vec<T>,
     par: Par,
 ) {
+    let (rows, gh) = (da.rows(), da.cols());
     let n = v.len() / rows.max(1);
-    let gh = dw.len() / n.max(1);
     if rows == 0 || n == 0 {
         return;
     }
@@ -426,7 +429,7 @@ fn add_weight_grad<T: Float>(
         // A step or two (a decoder step): accumulate directly, keep no scratch.
         gemm(
             MatMut::new(dw, gh, n),
-            MatRef::new(da, rows, gh).t(),
+            da.t(),
             MatRef::new(v, rows, n),
             true,
             par,
@@ -437,7 +440,7 @@ fn add_weight_grad<T: Float>(
     gemm(
         MatMut::new(s, n, gh),
         MatRef::new(v, rows, n).t(),
-        MatRef::new(da, rows, gh),
+        da,
         false,
         par,
     );
@@ -983,7 +986,10 @@ impl<T: Float> Shard<T> {
                 // δa (GRU: δa_x) overwrites the gate activations in place (see `LstmStepBack`,
                 // `GruStepBack`).
                 let da_x = &mut dc.gates[..rows * gh];
-                let da_h = ensure(&mut self.da_h, if lstm { 0 } else { rows * gh });
+                // GRU: `δa_h` equals `δa_x` but in its `n` part (times `r`); only that part is kept
+                // for the weight gradient, `[T, Bs, H]`, the whole row of a step in `da_h_t`.
+                let da_hn = ensure(&mut self.da_h, if lstm { 0 } else { rows * h });
+                let dah_t = ensure(&mut self.da_h_step, if lstm { 0 } else { bs * gh });
                 let dhs = &mut self.d_state_h[idx * bs * h..][..bs * h];
                 let w_hh = MatRef::new(&p.w_hh, gh, h);
                 // LSTM: `δb` (of either bias: they enter the same pre-activation) is summed by the
@@ -1011,7 +1017,6 @@ impl<T: Float> Shard<T> {
                         });
                         step_product(dhs, dax_t, bs, None, w_hh, par);
                     } else {
-                        let dah_t = &mut da_h[t * bs * gh..][..bs * gh];
                         gru_step_backward(GruStepBack {
                             hidden: h,
                             gates: dax_t,
@@ -1025,21 +1030,33 @@ impl<T: Float> Shard<T> {
                             t,
                             lengths: &self.lengths,
                         });
+                        for (dst, row) in da_hn[t * bs * h..][..bs * h]
+                            .chunks_exact_mut(h)
+                            .zip(dah_t.chunks_exact(gh))
+                        {
+                            dst.copy_from_slice(&row[2 * h..]);
+                        }
                         step_product(dhs, dah_t, bs, None, w_hh, par);
                     }
                 }
                 // Weight gradients of all steps at once.
                 let da_x: &[T] = da_x;
-                let da_h: &[T] = if lstm { da_x } else { da_h };
-                add_weight_grad(&mut g.w_ih, da_x, inp, rows, &mut self.dw_t, par);
-                add_weight_grad(&mut g.w_hh, da_h, &dc.h_prev, rows, &mut self.dw_t, par);
+                let (dw_t, h_prev) = (&mut self.dw_t, &dc.h_prev[..]);
+                add_weight_grad(&mut g.w_ih, MatRef::new(da_x, rows, gh), inp, dw_t, par);
                 if lstm {
+                    add_weight_grad(&mut g.w_hh, MatRef::new(da_x, rows, gh), h_prev, dw_t, par);
                     g.b_ih.iter_mut().zip(db.iter()).for_each(|(a, b)| *a += *b);
                     g.b_hh.iter_mut().zip(db.iter()).for_each(|(a, b)| *a += *b);
                 } else {
+                    // W_hh's r, z rows from δa_x's r, z columns; its n rows from δa_h's n part.
+                    let (w_rz, w_n) = g.w_hh.split_at_mut(2 * h * h);
+                    let rz = MatRef::strided(da_x, rows, 2 * h, gh, 1);
+                    add_weight_grad(w_rz, rz, h_prev, dw_t, par);
+                    add_weight_grad(w_n, MatRef::new(da_hn, rows, h), h_prev, dw_t, par);
                     // δb = column sums of δa.
-                    add_column_sums(&mut g.b_ih, da_x);
-                    add_column_sums(&mut g.b_hh, da_h);
+                    add_column_sums(&mut g.b_ih, da_x, gh);
+                    add_column_sums(&mut g.b_hh[..2 * h], da_x, gh);
+                    add_column_sums(&mut g.b_hh[2 * h..], da_hn, h);
                 }
                 gemm(
                     MatMut::new(d_below, rows, in_size),
