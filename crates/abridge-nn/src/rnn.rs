@@ -675,7 +675,7 @@ impl<T: Float> Rnn<T> {
         cache.consumed = true;
         cache.shards.par_iter_mut().for_each(|shard| {
             shard.load_grad_out(&cfg, grad, steps, batch);
-            shard.backward(params, steps, par);
+            shard.backward(params, steps, grad.d_output, batch, par);
         });
 
         let lstm = cfg.cell == CellKind::Lstm;
@@ -852,7 +852,8 @@ impl<T: Float> Shard<T> {
         let (b0, bs, h) = (self.b0, self.bs, cfg.hidden_size);
         let ld = cfg.num_layers * cfg.directions();
         match grad.d_output {
-            Some(d) => gather(&mut self.d_cur, d, steps, batch, cfg.output_size(), b0, bs),
+            // Backward reads the caller's rows in place.
+            Some(_) => {}
             None => drop(zeroed(&mut self.d_cur, steps * bs * cfg.output_size())),
         }
         match grad.d_h_n {
@@ -963,7 +964,16 @@ impl<T: Float> Shard<T> {
         }
     }
 
-    fn backward(&mut self, params: &RnnParams<T>, steps: usize, par: Par) {
+    /// `d_output`: the caller's `[T, B, D·H]` gradient of the top layer's output, read in place
+    /// (`None`: zero, loaded into `d_cur`); `batch` is its `B`.
+    fn backward(
+        &mut self,
+        params: &RnnParams<T>,
+        steps: usize,
+        d_output: Option<&[T]>,
+        batch: usize,
+        par: Par,
+    ) {
         let cfg = params.config;
         let (h, nd, bs) = (cfg.hidden_size, cfg.directions(), self.bs);
         let (gh, dh) = (cfg.cell.gates() * h, cfg.output_size());
@@ -978,6 +988,11 @@ impl<T: Float> Shard<T> {
             let in_size = cfg.layer_input_size(l);
             let inp: &[T] = if l == 0 { &self.x } else { &self.outs[l - 1] };
             let d_below = zeroed(&mut self.d_below, rows * in_size);
+            // Rows of step `t` start at `t · stride` (rows) in `d_src`.
+            let (d_src, stride): (&[T], usize) = match d_output {
+                Some(full) if l + 1 == cfg.num_layers => (&full[self.b0 * dh..], batch),
+                _ => (&self.d_cur, bs),
+            };
             for d in 0..nd {
                 let idx = l * nd + d;
                 let p = &params.dirs[idx];
@@ -997,7 +1012,7 @@ impl<T: Float> Shard<T> {
                 let db = zeroed(&mut self.bias, gh);
                 for step in 0..steps {
                     let t = if d == 1 { step } else { steps - 1 - step };
-                    let d_out = &self.d_cur[t * bs * dh..][..bs * dh];
+                    let d_out = &d_src[t * stride * dh..][..bs * dh];
                     let dax_t = &mut da_x[t * bs * gh..][..bs * gh];
                     if lstm {
                         let dcs = &mut self.d_state_c[idx * bs * h..][..bs * h];
