@@ -14,6 +14,11 @@ fn main() {
     let mut rng = Rng::new(0);
     let params = Params::<f32>::init(&cfg, &mut rng);
     let (b, s) = (32, 200);
+    // Tokens to decode (default 30, the anchor's; 1 shows the encoder's share).
+    let steps: usize = std::env::args()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(30);
     let src: Vec<u32> = (0..s * b).map(|_| 4 + rng.below(19996) as u32).collect();
     let lens = vec![s; b];
     let pool = rayon::ThreadPoolBuilder::new()
@@ -31,7 +36,7 @@ fn main() {
                 src_ext: &src,
                 src_lengths: &lens,
             };
-            params.greedy(&cfg, &srcs, 30).unwrap();
+            params.greedy(&cfg, &srcs, steps).unwrap();
             ms.push(t0.elapsed().as_secs_f64() * 1e3);
         }
         ms.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -101,6 +101,19 @@ impl<T: Float> Params<T> {
         src: &Sources<'_>,
         max_len: usize,
     ) -> Result<Vec<Vec<u32>>, ModelError> {
+        self.greedy_with(cfg, src, max_len, &mut Forward::new())
+    }
+
+    /// [`greedy`](Self::greedy) in the buffers of `fw`, kept from call to call (the encoder's
+    /// work buffers of a batch are tens of megabytes: allocating them afresh costs page faults on
+    /// every call). `fw` may have served any other pass before.
+    pub fn greedy_with(
+        &self,
+        cfg: &ModelConfig,
+        src: &Sources<'_>,
+        max_len: usize,
+        fw: &mut Forward<T>,
+    ) -> Result<Vec<Vec<u32>>, ModelError> {
         let b = src.batch;
         let dummy = vec![BOS; max_len.max(1) * b];
         let zeros = vec![0usize; b];
@@ -116,8 +129,11 @@ impl<T: Float> Params<T> {
             tgt_lengths: &zeros,
         };
         inp.validate(cfg)?;
-        let mut fw = Forward::new();
-        self.encode(cfg, &inp, &mut fw)?;
+        // Decoding runs without dropout; the caller's setting is put back.
+        let dropout = fw.dropout_seed.take();
+        let encoded = self.encode(cfg, &inp, fw);
+        fw.dropout_seed = dropout;
+        encoded?;
         fw.steps.resize_with(max_len, Step::default);
         let mut out = vec![Vec::new(); b];
         let mut done = vec![false; b];

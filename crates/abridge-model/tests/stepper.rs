@@ -214,6 +214,21 @@ fn greedy_batch_decoding_is_beam_search_of_width_one() {
             src_lengths: &lens,
         };
         let greedy = p.greedy(&c, &sources, max_len).unwrap();
+        // Buffers kept from another call (another batch shape; dropout set) change nothing.
+        let mut fw = abridge_model::Forward::new();
+        fw.set_dropout(Some(3));
+        let other = Sources {
+            batch: 2,
+            src_len: 3,
+            src: &[5, 6, 7, 8, 9, 0],
+            src_ext: &[5, 6, 7, 8, 9, 0],
+            src_lengths: &[3, 2],
+        };
+        p.greedy_with(&c, &other, 4, &mut fw).unwrap();
+        assert_eq!(
+            p.greedy_with(&c, &sources, max_len, &mut fw).unwrap(),
+            greedy
+        );
         let beam = BeamConfig {
             beam: 1,
             max_len,

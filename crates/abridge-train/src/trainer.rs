@@ -211,6 +211,7 @@ pub fn dev_rouge(
         true,
     );
     let mut sums = [0.0f64; 3];
+    let mut fw = Forward::new(); // one set of buffers for every batch
     for idx in plan(&dev.data, &cfg) {
         let b = Batch::new(&dev.data, &idx);
         let src = abridge_model::Sources {
@@ -220,7 +221,9 @@ pub fn dev_rouge(
             src_ext: &b.src_ext,
             src_lengths: &b.src_lengths,
         };
-        let out = ck.params.greedy(&ck.config, &src, dev.max_decode.max(1))?;
+        let out = ck
+            .params
+            .greedy_with(&ck.config, &src, dev.max_decode.max(1), &mut fw)?;
         for (k, ids) in out.iter().enumerate() {
             let ex = &dev.data[idx[k]];
             let words: Vec<&str> = ids

@@ -449,8 +449,10 @@ fn decode(a: &crate::cli::TrainBenchArgs) -> Result<()> {
         }
         Ok(median(v))
     };
+    // One set of buffers across calls, as PyTorch's caching allocator keeps its blocks.
+    let mut fw = abridge_model::Forward::new();
     let greedy_b = time(&mut || {
-        params.greedy(
+        params.greedy_with(
             &cfg,
             &Sources {
                 batch: b,
@@ -460,12 +462,13 @@ fn decode(a: &crate::cli::TrainBenchArgs) -> Result<()> {
                 src_lengths: &lens,
             },
             t,
+            &mut fw,
         )?;
         Ok(())
     })?;
     let one: Vec<u32> = (0..s).map(|i| src[i * b]).collect();
     let greedy_1 = time(&mut || {
-        params.greedy(
+        params.greedy_with(
             &cfg,
             &Sources {
                 batch: 1,
@@ -475,6 +478,7 @@ fn decode(a: &crate::cli::TrainBenchArgs) -> Result<()> {
                 src_lengths: &[s],
             },
             t,
+            &mut fw,
         )?;
         Ok(())
     })?;
