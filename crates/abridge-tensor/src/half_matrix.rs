@@ -123,27 +123,26 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     pub unsafe fn kernel_avx512(x: &[f32], m: usize, w: &[u16], k: usize, n: usize, out: Out) {
         crate::simd::for_4x4_blocks(n, m, |j, q, i0, mi| {
+            let mut rows = Rows { x, i0, w, k, out };
             // SAFETY: the caller guarantees AVX-512F; the blocks are inside `[m, n]`.
-            unsafe {
-                match (mi, q) {
-                    (4, 4) => block::<4, 4>(x, i0, w, k, j, out),
-                    (3, 4) => block::<3, 4>(x, i0, w, k, j, out),
-                    (2, 4) => block::<2, 4>(x, i0, w, k, j, out),
-                    (1, 4) => block::<1, 4>(x, i0, w, k, j, out),
-                    // The last, partial block of rows of `w`: one at a time.
-                    _ => {
-                        for j in j..j + q {
-                            match mi {
-                                4 => block::<4, 1>(x, i0, w, k, j, out),
-                                3 => block::<3, 1>(x, i0, w, k, j, out),
-                                2 => block::<2, 1>(x, i0, w, k, j, out),
-                                _ => block::<1, 1>(x, i0, w, k, j, out),
-                            }
-                        }
-                    }
-                }
-            }
+            unsafe { crate::simd::run_block(&mut rows, mi, q, j) };
         });
+    }
+
+    /// [`block`]'s arguments but the rows of `w`, for [`crate::simd::run_block`].
+    struct Rows<'a> {
+        x: &'a [f32],
+        i0: usize,
+        w: &'a [u16],
+        k: usize,
+        out: Out,
+    }
+
+    impl crate::simd::Block for Rows<'_> {
+        unsafe fn block<const M: usize, const Q: usize>(&mut self, j: usize) {
+            // SAFETY: per the caller (AVX-512F, a block inside `[m, n]`).
+            unsafe { block::<M, Q>(self.x, self.i0, self.w, self.k, j, self.out) }
+        }
     }
 
     /// Rows `i0..i0+M` of `x` times rows `j..j+Q` of `w` (`Q` is 4, or 1 for the last rows: the

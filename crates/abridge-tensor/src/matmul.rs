@@ -420,27 +420,37 @@ mod x86 {
         let n = out.len() / m;
         assert!(a.len() == m * k && (n == 0 || cols.len() >= (n - 1) * stride + k));
         crate::simd::for_4x4_blocks(n, m, |j, q, i0, mi| {
+            let mut dots = Dots {
+                a,
+                k,
+                i0,
+                cols,
+                stride,
+                m,
+                out: &mut *out,
+            };
             // SAFETY: the caller guarantees AVX-512F; reads were bounds-checked above.
-            unsafe {
-                match (mi, q) {
-                    (4, 4) => block::<4, 4>(a, k, i0, cols, stride, j, m, out),
-                    (3, 4) => block::<3, 4>(a, k, i0, cols, stride, j, m, out),
-                    (2, 4) => block::<2, 4>(a, k, i0, cols, stride, j, m, out),
-                    (1, 4) => block::<1, 4>(a, k, i0, cols, stride, j, m, out),
-                    // The last, partial block of columns: one at a time.
-                    _ => {
-                        for j in j..j + q {
-                            match mi {
-                                4 => block::<4, 1>(a, k, i0, cols, stride, j, m, out),
-                                3 => block::<3, 1>(a, k, i0, cols, stride, j, m, out),
-                                2 => block::<2, 1>(a, k, i0, cols, stride, j, m, out),
-                                _ => block::<1, 1>(a, k, i0, cols, stride, j, m, out),
-                            }
-                        }
-                    }
-                }
-            }
+            unsafe { crate::simd::run_block(&mut dots, mi, q, j) };
         });
+    }
+
+    /// [`block`]'s arguments but the columns, for [`crate::simd::run_block`].
+    struct Dots<'a> {
+        a: &'a [f32],
+        k: usize,
+        i0: usize,
+        cols: &'a [f32],
+        stride: usize,
+        m: usize,
+        out: &'a mut [f32],
+    }
+
+    impl crate::simd::Block for Dots<'_> {
+        unsafe fn block<const M: usize, const Q: usize>(&mut self, j: usize) {
+            let s = self;
+            // SAFETY: per the caller (AVX-512F, bounds checked by `dots_rows_f32`).
+            unsafe { block::<M, Q>(s.a, s.k, s.i0, s.cols, s.stride, j, s.m, s.out) }
+        }
     }
 
     /// Rows `i0..i0+M` of `a` times columns `j..j+Q` (`Q` is 4, or 1 for the last columns: the

@@ -119,3 +119,40 @@ pub(crate) unsafe fn hsum4(v: &[std::arch::x86_64::__m512; 4]) -> std::arch::x86
         _mm256_extractf128_ps::<1>(abcd),
     )
 }
+
+/// A few-row kernel's block: rows `i0..i0 + M` (`M ≤ 4`; `i0` is the implementor's) times columns
+/// `j..j + Q`, `Q` 4 or 1 (the ragged last columns), both constants so that the kernel's loops
+/// unroll without branches. [`run_block`] picks the constants.
+pub(crate) trait Block {
+    /// # Safety
+    /// As the kernel's (its CPU features, its bounds).
+    unsafe fn block<const M: usize, const Q: usize>(&mut self, j: usize);
+}
+
+/// Runs `k`'s block of `mi` rows (1 to 4) over columns `j..j + q` (`q ≤ 4`): at once when `q` is
+/// 4, else column by column.
+///
+/// # Safety
+/// As [`Block::block`].
+#[inline(always)]
+pub(crate) unsafe fn run_block<K: Block>(k: &mut K, mi: usize, q: usize, j: usize) {
+    // SAFETY: per the caller.
+    unsafe {
+        match (mi, q) {
+            (4, 4) => k.block::<4, 4>(j),
+            (3, 4) => k.block::<3, 4>(j),
+            (2, 4) => k.block::<2, 4>(j),
+            (1, 4) => k.block::<1, 4>(j),
+            _ => {
+                for j in j..j + q {
+                    match mi {
+                        4 => k.block::<4, 1>(j),
+                        3 => k.block::<3, 1>(j),
+                        2 => k.block::<2, 1>(j),
+                        _ => k.block::<1, 1>(j),
+                    }
+                }
+            }
+        }
+    }
+}
