@@ -9,7 +9,9 @@ use crate::seq2seq::{Forward, Inputs, ModelError, PROB_FLOOR};
 use crate::{attention, ModelConfig, Params};
 
 impl<T: Float> Params<T> {
-    /// Backpropagation through the last [`Params::forward`] held by `fw`.
+    /// Backpropagation through the last [`Params::forward`] held by `fw`, once: it consumes the
+    /// pass (a second call, or one without a forward, is [`abridge_nn::RnnError::NoForward`] and
+    /// leaves `grads` untouched).
     pub fn backward(
         &self,
         cfg: &ModelConfig,
@@ -17,8 +19,20 @@ impl<T: Float> Params<T> {
         fw: &mut Forward<T>,
         grads: &mut Params<T>,
     ) -> Result<(), ModelError> {
+        if !fw.pending {
+            return Err(abridge_nn::RnnError::NoForward.into());
+        }
         let (b, s, nt) = (inp.batch, inp.src_len, inp.tgt_len);
         let (e, h, ad) = (cfg.emb, cfg.hidden, cfg.attn);
+        let rows = nt * b * self.out_hidden.n_out;
+        if fw.o_all.len() != rows || fw.steps.len() < nt {
+            return Err(ModelError::Shape {
+                what: "decoder outputs of the forward pass (backward got other inputs)",
+                expected: rows,
+                got: fw.o_all.len(),
+            });
+        }
+        fw.pending = false;
         let lstm = cfg.cell == CellKind::Lstm;
         let n = fw.loss.tokens.max(1) as f64;
         let lam = if cfg.coverage { cfg.cov_weight } else { 0.0 };

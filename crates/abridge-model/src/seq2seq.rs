@@ -145,6 +145,8 @@ pub struct Forward<T: Float> {
     /// The head's gradients are in `d_o_all` and the caller's gradients already
     /// ([`Params::forward_backward`]); backward starts below the head.
     pub(crate) head_done: bool,
+    /// A forward pass is held that no backward has consumed yet.
+    pub(crate) pending: bool,
     /// Bytes of the head's block of logits (`None`: [`crate::head::HEAD_BLOCK_BYTES`]).
     pub(crate) head_block_bytes: Option<usize>,
     pub(crate) enc: RnnCache<T>,
@@ -363,6 +365,7 @@ impl<T: Float> Params<T> {
     ) -> Result<Loss, ModelError> {
         inp.validate(cfg)?;
         fw.head_done = false;
+        fw.pending = false;
         let (b, nt) = (inp.batch, inp.tgt_len);
         self.encode(cfg, inp, fw)?;
         // Decoder.
@@ -437,6 +440,7 @@ impl<T: Float> Params<T> {
                 0.0
             };
         fw.loss = loss;
+        fw.pending = true;
         Ok(loss)
     }
 }

@@ -304,3 +304,42 @@ fn f32_model_matches_f64_model() {
         });
     }
 }
+
+/// Backward consumes its forward pass: a second call, one without a forward, and one with other
+/// inputs are errors that leave the gradients untouched (the last without consuming the pass).
+#[test]
+fn backward_needs_its_own_forward_pass() {
+    let case = Case::new(cfg(CellKind::Lstm, true, true));
+    let (c, inp) = (&case.cfg, case.inputs());
+    let params = case.params();
+    let zero = params.zeros_like();
+    let untouched = |g: &mut Params<f64>| {
+        let mut z = zero.clone();
+        let mut a = Vec::new();
+        g.for_each_mut(|_, v| a.push(v.to_vec()));
+        let mut b = Vec::new();
+        z.for_each_mut(|_, v| b.push(v.to_vec()));
+        a == b
+    };
+    let mut fw = Forward::new();
+    let mut g = params.zeros_like();
+    assert!(params.backward(c, &inp, &mut fw, &mut g).is_err());
+    assert!(untouched(&mut g));
+    params.forward_backward(c, &inp, &mut fw, &mut g).unwrap();
+    let mut g2 = params.zeros_like();
+    assert!(params.backward(c, &inp, &mut fw, &mut g2).is_err());
+    assert!(untouched(&mut g2));
+    params.forward(c, &inp, &mut fw).unwrap();
+    let shorter = Inputs {
+        tgt_len: 3,
+        dec_in: &case.dec_in[..6],
+        targets: &case.targets[..6],
+        tgt_lengths: &[3, 2],
+        ..inp
+    };
+    assert!(params.backward(c, &shorter, &mut fw, &mut g2).is_err());
+    assert!(untouched(&mut g2));
+    // The refused call did not consume the pass: the right inputs still get their gradients.
+    params.backward(c, &inp, &mut fw, &mut g2).unwrap();
+    assert!(!untouched(&mut g2));
+}
