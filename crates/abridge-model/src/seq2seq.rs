@@ -224,6 +224,13 @@ fn sized<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
     v
 }
 
+/// `v` at length `n` for a caller that overwrites every entry: kept contents are not zeroed first
+/// (a pass over tens of megabytes for the head's block and the attention keys).
+fn overwritten<T: Float>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    v.resize(n, T::ZERO);
+    v
+}
+
 impl<'a> Inputs<'a> {
     pub(crate) fn validate(&self, cfg: &ModelConfig) -> Result<(), ModelError> {
         let (b, s, t) = (self.batch, self.src_len, self.tgt_len);
@@ -307,7 +314,7 @@ impl<T: Float> Params<T> {
         self.encoder.forward(&enc_in, &mut fw.enc)?;
         let enc_out = fw.enc.output();
         self.att_enc
-            .forward(enc_out, s * b, sized(&mut fw.enc_proj, s * b * a_dim));
+            .forward(enc_out, s * b, overwritten(&mut fw.enc_proj, s * b * a_dim));
         // Bridge from the last layer's final states.
         let top = (cfg.enc_layers - 1) * 2;
         let cat = |states: &[T], out: &mut Vec<T>| {
@@ -509,7 +516,7 @@ impl<T: Float> Params<T> {
     /// `P_vocab = softmax(W_v o + b_v)` for `rows` rows of `o [rows, H]` into `pv [rows, V]`.
     pub(crate) fn vocab_softmax(&self, o: &[T], rows: usize, pv: &mut Vec<T>) {
         let v = self.out_vocab.n_out;
-        let y = sized(pv, rows * v);
+        let y = overwritten(pv, rows * v);
         self.out_vocab.forward_with(self.vocab_weight(), o, rows, y);
         pv.par_chunks_mut(v * 8).for_each(|c| softmax_rows(c, v));
     }
@@ -538,11 +545,7 @@ impl<T: Float> Params<T> {
         lse: &mut Vec<T>,
     ) {
         let v = self.out_vocab.n_out;
-        if logits.len() != rows * v {
-            logits.clear();
-            logits.resize(rows * v, T::ZERO);
-        }
-        let y = &mut logits[..];
+        let y = overwritten(logits, rows * v);
         let with_bias = match (w, T::as_f32(o)) {
             (VocabWeights::Packed(pk), Some(o32)) => {
                 let y32 = T::as_f32_mut(y).expect("T is f32 when `o` is");
