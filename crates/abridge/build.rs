@@ -10,6 +10,8 @@ const FILES: [&str; 4] = [
     "manifest.json",
 ];
 
+const SELECTOR: [&str; 2] = ["selector.json", "selector.safetensors"];
+
 fn main() {
     let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
         .join("../../models/default");
@@ -20,5 +22,13 @@ fn main() {
     }
     if FILES.iter().all(|f| dir.join(f).is_file()) {
         println!("cargo::rustc-cfg=bundled_model");
+    }
+    // The content selector is optional; both of its files or neither.
+    println!("cargo::rustc-check-cfg=cfg(bundled_selector)");
+    for f in SELECTOR {
+        println!("cargo::rerun-if-changed={}", dir.join(f).display());
+    }
+    if SELECTOR.iter().all(|f| dir.join(f).is_file()) {
+        println!("cargo::rustc-cfg=bundled_selector");
     }
 }

@@ -10,6 +10,10 @@ pub struct StepOutput {
     /// `[K, S]` attention over the source (empty when the model has none; coverage penalties then
     /// count as zero).
     pub attention: Vec<f32>,
+    /// `[K]` the probability that each row's next token is generated rather than copied (a
+    /// pointer-generator's `p_gen`; empty when the model has none). Carried into
+    /// [`Hypothesis::p_gen`].
+    pub p_gen: Vec<f32>,
 }
 
 /// A model the search can drive.
@@ -65,6 +69,8 @@ pub struct Hypothesis {
     pub score: f64,
     /// Whether it ended with `</s>` (rather than at `max_len`).
     pub ended: bool,
+    /// `p_gen` at the step that produced each token (empty when the model reports none).
+    pub p_gen: Vec<f32>,
 }
 
 #[derive(Clone, Debug)]
@@ -72,6 +78,7 @@ struct Live {
     tokens: Vec<u32>,
     log_prob: f64,
     coverage: Vec<f32>,
+    p_gen: Vec<f32>,
 }
 
 /// Tokens that would complete an n-gram already present in `tokens`.
@@ -128,6 +135,7 @@ fn finish(h: Live, eos_logp: Option<f32>, cfg: &BeamConfig) -> Hypothesis {
         log_prob,
         score,
         ended: eos_logp.is_some(),
+        p_gen: h.p_gen,
     }
 }
 
@@ -273,7 +281,7 @@ pub fn beam_search_observed<M: StepModel, O: Observer + ?Sized>(
         let v = model.vocab();
         let rows = beam.parents.len();
         let s = out.attention.len() / rows;
-        beam.advance(&out.log_probs, v, &out.attention, s, cfg, obs);
+        beam.advance(&out.log_probs, v, &out.attention, s, &out.p_gen, cfg, obs);
     }
     beam.into_result()
 }
@@ -316,7 +324,8 @@ pub fn beam_search_batch<M: StepModel>(
                 .flat_map(|r| out.attention[r * s_all..r * s_all + s].iter().copied())
                 .collect();
             let lp = &out.log_probs[row0 * v..(row0 + n) * v];
-            beams[d].advance(lp, v, &attention, s, cfg, &mut ());
+            let pg = out.p_gen.get(row0..row0 + n).unwrap_or(&[]);
+            beams[d].advance(lp, v, &attention, s, pg, cfg, &mut ());
             start[d] = row0;
         }
     }
@@ -342,6 +351,7 @@ impl Beam {
                 tokens: Vec::new(),
                 log_prob: 0.0,
                 coverage: Vec::new(),
+                p_gen: Vec::new(),
             }],
             parents: vec![0],
             last: vec![cfg.bos],
@@ -353,13 +363,15 @@ impl Beam {
     }
 
     /// One step, given this document's rows of the model output: `log_probs [K, v]` and
-    /// `attention [K, s]` (`s` = 0 without attention).
+    /// `attention [K, s]` (`s` = 0 without attention), `p_gen [K]` (or empty).
+    #[allow(clippy::too_many_arguments)]
     fn advance<O: Observer + ?Sized>(
         &mut self,
         log_probs: &[f32],
         v: usize,
         attention: &[f32],
         s: usize,
+        p_gen: &[f32],
         cfg: &BeamConfig,
         obs: &mut O,
     ) {
@@ -433,6 +445,7 @@ impl Beam {
                         tokens: h.tokens.clone(),
                         log_prob: h.log_prob,
                         coverage: c.coverage,
+                        p_gen: h.p_gen.clone(),
                     },
                     Some(c.log_prob),
                     cfg,
@@ -440,6 +453,8 @@ impl Beam {
             } else {
                 let mut tokens = h.tokens.clone();
                 tokens.push(c.token);
+                let mut pg = h.p_gen.clone();
+                pg.extend(p_gen.get(c.hyp));
                 if tokens.len() >= cfg.max_len {
                     // At the length limit: finished without `</s>`.
                     *fate = Fate::Finished;
@@ -448,6 +463,7 @@ impl Beam {
                             tokens,
                             log_prob: h.log_prob + c.log_prob as f64,
                             coverage: c.coverage,
+                            p_gen: pg,
                         },
                         None,
                         cfg,
@@ -459,6 +475,7 @@ impl Beam {
                     tokens,
                     log_prob: h.log_prob + c.log_prob as f64,
                     coverage: c.coverage,
+                    p_gen: pg,
                 });
                 next_parents.push(c.hyp);
                 next_last.push(c.token);
@@ -495,6 +512,7 @@ pub fn greedy<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Hypothesis {
         tokens: Vec::new(),
         log_prob: 0.0,
         coverage: Vec::new(),
+        p_gen: Vec::new(),
     };
     let mut last = cfg.bos;
     loop {
@@ -506,6 +524,7 @@ pub fn greedy<M: StepModel>(model: &mut M, cfg: &BeamConfig) -> Hypothesis {
             return finish(h, Some(row[w]), cfg);
         }
         h.tokens.push(w as u32);
+        h.p_gen.extend(out.p_gen.first());
         h.log_prob += row[w] as f64;
         if h.tokens.len() >= cfg.max_len {
             return finish(h, None, cfg);

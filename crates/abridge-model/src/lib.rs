@@ -15,13 +15,15 @@ pub mod head;
 pub mod linear;
 pub mod optim;
 pub mod params;
+pub mod selector;
 pub mod seq2seq;
 pub mod stepper;
 
 pub use config::{AttentionKind, ModelConfig};
 pub use greedy::Sources;
 pub use linear::Linear;
-pub use optim::{clip_global_norm, Optimizer};
+pub use optim::{clip_global_norm, clip_tensors, Optimizer};
 pub use params::Params;
+pub use selector::{copy_labels, Selector, SelectorBatch, SelectorCache, SelectorConfig, SelectorError};
 pub use seq2seq::{Forward, Inputs, Loss, ModelError};
 pub use stepper::{StepDetails, Stepper};

@@ -93,8 +93,15 @@ impl Optimizer {
         grads: &mut Params<T>,
         scale: f64,
     ) {
-        let ps = params.tensors_mut();
-        let gs = grads.tensors_mut();
+        let ps = params.tensors_mut().into_iter().map(|(_, _, p)| p).collect();
+        let gs = grads.tensors_mut().into_iter().map(|(_, _, g)| &*g).collect();
+        self.step_tensors(ps, gs, scale)
+    }
+
+    /// One update of any list of tensors (`params[k]` from `grads[k]`, the same list and order at
+    /// every call), with the learning rate multiplied by `scale`.
+    pub fn step_tensors<T: Float>(&mut self, ps: Vec<&mut [T]>, gs: Vec<&[T]>, scale: f64) {
+        assert_eq!(ps.len(), gs.len(), "one gradient per parameter tensor");
         match self {
             Optimizer::Adam {
                 lr,
@@ -106,13 +113,13 @@ impl Optimizer {
                 v,
             } => {
                 if m.is_empty() {
-                    *m = ps.iter().map(|(_, _, p)| vec![0.0f32; p.len()]).collect();
+                    *m = ps.iter().map(|p| vec![0.0f32; p.len()]).collect();
                     *v = m.clone();
                 }
                 *t += 1;
                 let (c1, c2) = (1.0 - beta1.powi(*t as i32), 1.0 - beta2.powi(*t as i32));
                 let (lr, b1, b2, eps) = (*lr * scale, *beta1, *beta2, *eps);
-                for (k, ((_, _, p), (_, _, g))) in ps.into_iter().zip(gs).enumerate() {
+                for (k, (p, g)) in ps.into_iter().zip(gs).enumerate() {
                     // Element-wise, so splitting into chunks changes nothing in the result.
                     let k_ = AdamConsts {
                         b1: b1 as f32,
@@ -130,13 +137,10 @@ impl Optimizer {
             }
             Optimizer::Adagrad { lr, acc, initial } => {
                 if acc.is_empty() {
-                    *acc = ps
-                        .iter()
-                        .map(|(_, _, p)| vec![*initial as f32; p.len()])
-                        .collect();
+                    *acc = ps.iter().map(|p| vec![*initial as f32; p.len()]).collect();
                 }
                 let lr = *lr * scale;
-                for (k, ((_, _, p), (_, _, g))) in ps.into_iter().zip(gs).enumerate() {
+                for (k, (p, g)) in ps.into_iter().zip(gs).enumerate() {
                     p.par_chunks_mut(4096)
                         .zip(g.par_chunks(4096))
                         .zip(acc[k].par_chunks_mut(4096))
@@ -158,6 +162,11 @@ impl Optimizer {
 /// each, so the adds do not wait on one another), blocks in parallel, their sums added in order —
 /// the same result for any number of threads.
 pub fn global_norm<T: Float>(grads: &mut Params<T>) -> f64 {
+    global_norm_of(&grads.tensors_mut().into_iter().map(|(_, _, g)| &*g).collect::<Vec<_>>())
+}
+
+/// [`global_norm`] of any list of tensors.
+pub fn global_norm_of<T: Float>(grads: &[&[T]]) -> f64 {
     const BLOCK: usize = 1 << 14;
     fn sum_sq<T: Float>(x: &[T]) -> f64 {
         let mut acc = [0.0f64; 8];
@@ -175,7 +184,7 @@ pub fn global_norm<T: Float>(grads: &mut Params<T>) -> f64 {
         acc.iter().sum::<f64>() + tail
     }
     let mut total = 0.0f64;
-    for (_, _, g) in grads.tensors_mut() {
+    for g in grads {
         let sums: Vec<f64> = g.par_chunks(BLOCK).map(sum_sq).collect();
         total += sums.iter().sum::<f64>();
     }
@@ -185,13 +194,21 @@ pub fn global_norm<T: Float>(grads: &mut Params<T>) -> f64 {
 /// Scales gradients so their global norm is at most `max`; returns the norm before clipping.
 /// A non-finite norm is returned as is and nothing is scaled (the caller skips the batch).
 pub fn clip_global_norm<T: Float>(grads: &mut Params<T>, max: f64) -> f64 {
-    let norm = global_norm(grads);
+    clip_tensors(
+        grads.tensors_mut().into_iter().map(|(_, _, g)| g).collect(),
+        max,
+    )
+}
+
+/// [`clip_global_norm`] of any list of tensors.
+pub fn clip_tensors<T: Float>(mut grads: Vec<&mut [T]>, max: f64) -> f64 {
+    let norm = global_norm_of(&grads.iter().map(|g| &**g).collect::<Vec<_>>());
     if norm.is_finite() && norm > max {
         let s = T::from_f64(max / norm);
-        grads.for_each_mut(|_, g| {
+        for g in grads.iter_mut() {
             g.par_chunks_mut(1 << 14)
-                .for_each(|c| c.iter_mut().for_each(|x| *x *= s))
-        });
+                .for_each(|c| c.iter_mut().for_each(|x| *x *= s));
+        }
     }
     norm
 }

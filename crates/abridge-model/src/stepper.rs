@@ -35,6 +35,10 @@ pub struct Stepper<'m> {
     src_ext: Vec<u32>,
     /// `W_v` in f16 (decoding streams it once per token; half the bytes).
     half: Option<&'m abridge_tensor::HalfMatrix>,
+    /// `[S, D]`: 1 where the pointer may copy from (see [`Stepper::with_copy_mask`]); empty = all.
+    copy_mask: Vec<f32>,
+    /// `[S, K]` the copy distribution of the current step when masked.
+    a_copy: Vec<f32>,
 }
 
 fn gather_rows(m: &[f32], width: usize, parents: &[usize]) -> Vec<f32> {
@@ -137,6 +141,8 @@ impl<'m> Stepper<'m> {
             src,
             src_ext,
             half: None,
+            copy_mask: Vec::new(),
+            a_copy: Vec::new(),
         };
         st.set_rows((0..d).collect());
         Ok(st)
@@ -148,6 +154,48 @@ impl<'m> Stepper<'m> {
     pub fn with_half_vocab(mut self, w: &'m abridge_tensor::HalfMatrix) -> Self {
         self.half = Some(w);
         self
+    }
+
+    /// Bottom-up copy attention (Gehrmann et al. 2018): the pointer copies only from source
+    /// positions `i` of document `d` with `keep[d][i]` (a content selector's `q_i ≥ ε`). The copy
+    /// distribution is the step's attention times the mask, renormalised,
+    /// `ã_i = a_i m_i / Σ_j a_j m_j`; the context vector, coverage and `p_gen` still come from the
+    /// whole attention (the decoder's state evolves as it was trained). A row whose attention
+    /// falls entirely on masked positions copies with its unmasked attention. `keep[d]` is as long
+    /// as document `d` (a shorter mask leaves the rest copyable).
+    pub fn with_copy_mask(mut self, keep: &[Vec<bool>]) -> Self {
+        let d = self.lens.len();
+        self.copy_mask = vec![1.0; self.src_len * d];
+        for (j, m) in keep.iter().enumerate().take(d) {
+            for (i, &k) in m.iter().enumerate().take(self.src_len) {
+                self.copy_mask[i * d + j] = if k { 1.0 } else { 0.0 };
+            }
+        }
+        self
+    }
+
+    /// With a copy mask, writes this step's copy distribution `[S, K]` (the attention `a`, masked
+    /// and renormalised per row) into `a_copy` and returns true.
+    fn mask_copy_attention(&mut self, a: &[f32]) -> bool {
+        if self.copy_mask.is_empty() {
+            return false;
+        }
+        let (s, k, d) = (self.src_len, self.k, self.lens.len());
+        self.a_copy.clear();
+        self.a_copy.resize(s * k, 0.0);
+        for (bi, &doc) in self.row_doc.iter().enumerate() {
+            let z: f32 = (0..s)
+                .map(|i| a[i * k + bi] * self.copy_mask[i * d + doc])
+                .sum();
+            for i in 0..s {
+                self.a_copy[i * k + bi] = if z > 0.0 {
+                    a[i * k + bi] * self.copy_mask[i * d + doc] / z
+                } else {
+                    a[i * k + bi]
+                };
+            }
+        }
+        true
     }
 
     /// Gathers the sources of each row's document (`row_doc[r]`).
@@ -300,6 +348,11 @@ impl StepModel for Stepper<'_> {
         let mut out = StepOutput::default();
         out.log_probs.reserve(k * (v + self.n_oov));
         let mut pairs = Vec::with_capacity(s);
+        let a_copy = if self.cfg.pointer && self.mask_copy_attention(&st.a) {
+            &self.a_copy
+        } else {
+            &st.a
+        };
         for (bi, &lse) in lse.iter().enumerate() {
             let row_start = out.log_probs.len();
             let logits = &st.pv[bi * v..(bi + 1) * v];
@@ -312,7 +365,7 @@ impl StepModel for Stepper<'_> {
             out.log_probs
                 .resize(row_start + v + self.n_oov, f32::NEG_INFINITY);
             if self.cfg.pointer {
-                for (w, mass) in copy_mass(&self.src_ext_k, &st.a, k, bi, s, &mut pairs) {
+                for (w, mass) in copy_mass(&self.src_ext_k, a_copy, k, bi, s, &mut pairs) {
                     let gen = if (w as usize) < v {
                         g * (logits[w as usize] - lse).exp()
                     } else {
@@ -327,6 +380,9 @@ impl StepModel for Stepper<'_> {
                 out.log_probs[row_start + UNK as usize] = f32::NEG_INFINITY;
             }
             out.attention.extend((0..s).map(|i| st.a[i * k + bi]));
+        }
+        if self.cfg.pointer {
+            out.p_gen.extend_from_slice(&st.pg[..k]);
         }
         self.prev = Some(st);
         out

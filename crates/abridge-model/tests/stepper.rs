@@ -242,3 +242,56 @@ fn greedy_batch_decoding_is_beam_search_of_width_one() {
         }
     }
 }
+
+/// Bottom-up copy attention: with a mask, copying comes only from kept positions (renormalised),
+/// while the attention, context and `p_gen` are unchanged; an all-true mask changes nothing; a
+/// row whose attention falls only on masked positions copies unmasked.
+#[test]
+fn copy_mask_restricts_what_the_pointer_copies() {
+    let c = cfg(true);
+    let p = Params::<f32>::init(&c, &mut Rng::new(1));
+    let (src, ext) = ([4u32, 1, 5, 1, 6], [4u32, 12, 5, 13, 6]);
+    let plain = Stepper::new(&p, &c, &src, &ext).unwrap().step(&[0], &[2]);
+    let all = Stepper::new(&p, &c, &src, &ext)
+        .unwrap()
+        .with_copy_mask(&[vec![true; 5]])
+        .step(&[0], &[2]);
+    assert_eq!(plain, all, "a mask that keeps everything changes nothing");
+    // Keep only position 1 (OOV 12): 13 can no longer be produced; 12 gets all the copy mass.
+    let keep = vec![false, true, false, false, false];
+    let mut m = Stepper::new(&p, &c, &src, &ext)
+        .unwrap()
+        .with_copy_mask(&[keep.clone()]);
+    let out = m.step(&[0], &[2]);
+    assert_eq!(out.attention, plain.attention, "attention itself is not masked");
+    assert_eq!(out.p_gen, plain.p_gen);
+    let g = out.p_gen[0];
+    assert!(g > 0.0 && g < 1.0);
+    assert_eq!(out.log_probs[13], f32::NEG_INFINITY, "masked OOV cannot be copied");
+    assert!((out.log_probs[12] - (1.0 - g).ln()).abs() < 1e-5);
+    // In-vocabulary source words at masked positions keep only their generation probability.
+    let gen4 = plain.log_probs[4].exp() - (1.0 - g) * plain.attention[0];
+    assert!((out.log_probs[4].exp() - gen4).abs() < 1e-6);
+    // Batched: the mask of document 1 does not leak into document 0.
+    let d0 = (&src[..], &ext[..]);
+    let d1 = (&src[..3], &ext[..3]);
+    let mut b = Stepper::new_batch(&p, &c, &[d0, d1])
+        .unwrap()
+        .with_copy_mask(&[vec![true; 5], keep[..3].to_vec()]);
+    let ob = b.step(&[0, 1], &[2, 2]);
+    let v = 14;
+    assert_eq!(&ob.log_probs[..v], &plain.log_probs[..]);
+    let alone = Stepper::new(&p, &c, &src[..3], &ext[..3])
+        .unwrap()
+        .with_copy_mask(&[keep[..3].to_vec()])
+        .step(&[0], &[2]);
+    for (x, y) in ob.log_probs[v..v + 13].iter().zip(&alone.log_probs) {
+        assert!((x - y).abs() < 1e-5 || (x == y), "{x} vs {y}");
+    }
+    // Nothing kept: the row copies with its whole attention.
+    let none = Stepper::new(&p, &c, &src, &ext)
+        .unwrap()
+        .with_copy_mask(&[vec![false; 5]])
+        .step(&[0], &[2]);
+    assert_eq!(none, plain);
+}

@@ -8,6 +8,8 @@
 //! * [`rouge155`]: `ROUGE-1.5.5.pl` as papers run it: ROUGE-N, L, W-1.2, S\*, SU\*, `-m`, `-s`,
 //!   `-l`/`-b`, `-f A`/`-f B`, five-decimal rounding, and its corpus average with confidence interval.
 //! * [`corpus`]: scoring many pairs in parallel and aggregating them.
+//! * [`signals`]: faithfulness signals beside ROUGE (novel n-grams, verbatim sentences, repeats,
+//!   numbers and names supported by the source).
 //!
 //! The behaviour of both, quirks included, is specified in `../shared/rouge/README.md`, and
 //! `tests/conformance.rs` checks every published expected value.
@@ -19,6 +21,7 @@ pub mod lcs;
 pub mod nltk_porter;
 pub mod rouge155;
 pub mod rouge_score;
+pub mod signals;
 pub mod stem;
 pub mod tokenize;
 

@@ -140,6 +140,18 @@ impl Vocab {
         &self.tokens
     }
 
+    /// `fnv1a64:…` of the tokens in id order (each followed by a newline): two vocabularies with
+    /// the same fingerprint map every token to the same id.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for t in &self.tokens {
+            for &b in t.as_bytes().iter().chain(b"\n") {
+                h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("fnv1a64:{h:016x}")
+    }
+
     pub fn encode<S: AsRef<str>>(&self, tokens: &[S]) -> Vec<u32> {
         tokens.iter().map(|t| self.id(t.as_ref())).collect()
     }

@@ -42,14 +42,14 @@ pub enum CheckpointError {
     Vocab(#[from] VocabError),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
     move |source| CheckpointError::Io {
         path: path.into(),
         source,
     }
 }
 
-fn invalid(path: &Path, msg: impl Into<String>) -> CheckpointError {
+pub(crate) fn invalid(path: &Path, msg: impl Into<String>) -> CheckpointError {
     CheckpointError::Invalid {
         path: path.into(),
         msg: msg.into(),
@@ -84,17 +84,17 @@ pub struct Checkpoint {
     pub state: TrainState,
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
+pub(crate) fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
-fn st_write(
+pub(crate) fn st_write(
     path: &Path,
     tensors: Vec<(String, Vec<usize>, Dtype, Vec<u8>)>,
     meta: HashMap<String, String>,

@@ -400,7 +400,8 @@ fn summarize_latency(a: &crate::cli::SummarizeBenchArgs) -> Result<()> {
     let (m, name) = load_default_or(a.model.as_deref(), None)?;
     let text = std::fs::read_to_string(&a.input)
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.input.display()))?;
-    let beam = beam_config(&a.decode)?;
+    beam_config(&a.decode)?;
+    let beam = m.decoding(&a.decode)?;
     let src = m.src_len(&a.decode);
     let tokens = m.tokenize(&text).len();
     let first = summarize_text(&m, &text, &beam, src)?;

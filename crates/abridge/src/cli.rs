@@ -31,6 +31,9 @@ pub enum Command {
     Embeddings(EmbeddingsCommand),
     /// Train a summarizer (pointer-generator with attention, optionally coverage).
     Train(Box<TrainArgs>),
+    /// The content selector (Gehrmann et al. 2018) that restricts what the pointer copies.
+    #[command(subcommand)]
+    Selector(SelectorCommand),
     /// Summarize documents with a trained model (beam search).
     Summarize(Box<SummarizeArgs>),
     /// Decode a test set, score it with ROUGE (both flavours) beside Lead-3, and time it.
@@ -117,11 +120,84 @@ pub struct EvalArgs {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum SelectorCommand {
+    /// Train a selector for a model folder on pairs (labels: the source runs each reference
+    /// copies) and write `selector.json` + `selector.safetensors` into it (or --out).
+    Train(Box<SelectorTrainArgs>),
+}
+
+#[derive(Args, Debug)]
+pub struct SelectorTrainArgs {
+    /// Training pairs (documents and reference summaries).
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+    /// The model folder the selector is for (its vocabulary, tokenizer and source length).
+    #[arg(long)]
+    pub model: std::path::PathBuf,
+    /// Where to write the selector's two files (default: the model folder).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// Dev pairs: the selector with the best dev loss is kept.
+    #[arg(long)]
+    pub dev: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 1000)]
+    pub dev_examples: usize,
+    #[arg(long)]
+    pub max_examples: Option<usize>,
+    /// Source tokens per document (default: the model's training length).
+    #[arg(long)]
+    pub max_src_len: Option<usize>,
+    /// lstm or gru.
+    #[arg(long, default_value = "lstm")]
+    pub cell: String,
+    #[arg(long, default_value_t = 128)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 1)]
+    pub layers: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 5.0)]
+    pub clip: f64,
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
+    #[arg(long, default_value_t = 500)]
+    pub eval_every: usize,
+    #[arg(long, default_value_t = 100)]
+    pub log_every: usize,
+    /// The decoding threshold ε stored with the selector (copying keeps tokens with q ≥ ε).
+    #[arg(long, default_value_t = 0.15)]
+    pub threshold: f32,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Store the weights in f16 (half the size; what a bundled model carries).
+    #[arg(long)]
+    pub f16: bool,
+}
+
+#[derive(Subcommand, Debug)]
 pub enum BaselineCommand {
     /// Lead-k: the first k sentences of each document, scored with ROUGE against the summaries.
     Lead {
         #[command(flatten)]
         corpus: CorpusArgs,
+        #[arg(long, default_value_t = 3)]
+        k: usize,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// The content selector as an extractive summarizer: the k sentences (within the model's
+    /// source length) with the highest mean selection probability, in document order; scored
+    /// beside Lead-k on the same pairs.
+    Select {
+        #[command(flatten)]
+        corpus: CorpusArgs,
+        /// Model folder with a selector (default: the bundled model).
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
         #[arg(long, default_value_t = 3)]
         k: usize,
         #[arg(long, value_enum, default_value = "text")]
@@ -173,6 +249,21 @@ pub struct DecodeArgs {
     /// Source tokens kept (default: as many as the model was trained on, else 400).
     #[arg(long)]
     pub max_src_len: Option<usize>,
+    /// Content selection (bottom-up copy attention): the pointer copies only source tokens the
+    /// model's selector marks. auto = on when the model folder has a selector.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub selector: SelectorArg,
+    /// ε: copy only tokens whose selection probability is at least this (default: the value
+    /// stored with the selector, tuned on dev).
+    #[arg(long)]
+    pub select_threshold: Option<f32>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum SelectorArg {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Args, Debug)]

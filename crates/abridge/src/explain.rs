@@ -121,7 +121,8 @@ fn gate_trace(name: String, lstm: bool, h: usize, tr: &[(Vec<f32>, Vec<f32>)]) -
 }
 
 pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Result<Explanation> {
-    let beam = beam_config(&a.decode)?;
+    beam_config(&a.decode)?;
+    let beam = m.decoding(&a.decode)?;
     let mut toks = m.tokenize(text);
     if toks.is_empty() {
         bail!("the document has no words");

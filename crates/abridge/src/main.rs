@@ -9,6 +9,7 @@ mod export;
 mod loadtest;
 mod report;
 mod rouge;
+mod select;
 mod serve;
 mod serve_api;
 mod summarize;
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
         cli::Command::Vocab(cmd) => data::vocab(cmd),
         cli::Command::Embeddings(cmd) => data::embeddings(cmd),
         cli::Command::Train(args) => train::run(&args),
+        cli::Command::Selector(cli::SelectorCommand::Train(args)) => select::train(&args),
         cli::Command::Summarize(args) => summarize::run(&args),
         cli::Command::Eval(args) => summarize::eval(&args),
         cli::Command::Baseline(cmd) => summarize::baseline(cmd),

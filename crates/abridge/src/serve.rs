@@ -223,8 +223,11 @@ async fn handle(
         }
     })?;
     let req = parse_request(&body, &st.defaults, st.limits)?;
-    let beam =
-        beam_config(&req.decode).map_err(|e| ApiError::new(400, "invalid_field", e.to_string()))?;
+    beam_config(&req.decode).map_err(|e| ApiError::new(400, "invalid_field", e.to_string()))?;
+    let beam = st
+        .model
+        .decoding(&req.decode)
+        .map_err(|e| ApiError::new(400, "invalid_field", format!("{e:#}")))?;
     let max_src = st.model.src_len(&st.defaults);
     let name = |i: usize| {
         if req.many {
@@ -546,6 +549,8 @@ pub fn openapi_doc() -> serde_json::Value {
                 "coverage_penalty": {"type": "string", "enum": ["none", "gnmt", "summary"]},
                 "beta": {"type": "number", "minimum": 0, "maximum": crate::serve_api::MAX_PENALTY_WEIGHT},
                 "block_ngram": {"type": "integer", "minimum": 0, "maximum": crate::serve_api::MAX_NGRAM},
+                "selector": {"type": "string", "enum": ["auto", "on", "off"], "description": "Content selection: copy only tokens the model's selector marks (auto: when it has one)"},
+                "select_threshold": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "description": "Selection probability a token needs to be copied (default: the selector's)"},
             }},
             "Summary": {"type": "object", "properties": {
                 "summary": {"type": "string"}, "tokens": {"type": "integer"},

@@ -8,7 +8,7 @@
 
 use serde::Deserialize;
 
-use crate::cli::{CoveragePenaltyArg, DecodeArgs, LengthPenaltyArg};
+use crate::cli::{CoveragePenaltyArg, DecodeArgs, LengthPenaltyArg, SelectorArg};
 
 /// Upper bounds on the knobs a client may ask for (they bound the work of one request).
 pub const MAX_BEAM: usize = 16;
@@ -54,6 +54,8 @@ struct Raw {
     coverage_penalty: Option<String>,
     beta: Option<f64>,
     block_ngram: Option<usize>,
+    selector: Option<String>,
+    select_threshold: Option<f32>,
 }
 
 /// A validated request.
@@ -124,6 +126,14 @@ pub fn validate_decode(d: &DecodeArgs) -> Result<(), ApiError> {
     }
     weight("alpha", d.alpha)?;
     weight("beta", d.beta)?;
+    if let Some(t) = d.select_threshold {
+        if !(t.is_finite() && (0.0..1.0).contains(&t)) {
+            return Err(ApiError::field(
+                "select_threshold",
+                format!("must be a number in [0, 1), got {t}"),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -231,6 +241,12 @@ pub fn parse_request(
     if let Some(v) = raw.block_ngram {
         d.block_ngram = v;
     }
+    if let Some(v) = raw.selector {
+        d.selector = parse_enum::<SelectorArg>("selector", &v)?;
+    }
+    if let Some(v) = raw.select_threshold {
+        d.select_threshold = Some(v);
+    }
     validate_decode(&d)?;
     Ok(SummarizeRequest {
         texts,
@@ -255,6 +271,8 @@ mod tests {
             beta: 0.0,
             block_ngram: 3,
             max_src_len: Some(400),
+            selector: SelectorArg::Auto,
+            select_threshold: None,
         }
     }
     const LIM: RequestLimits = RequestLimits { max_docs: 8 };

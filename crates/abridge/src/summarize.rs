@@ -14,8 +14,10 @@ use serde_json::json;
 
 use crate::cli::{
     BaselineCommand, CoveragePenaltyArg, DecodeArgs, EvalArgs, Format, LengthPenaltyArg, OutFormat,
-    SummarizeArgs,
+    SelectorArg, SummarizeArgs,
 };
+use abridge_model::Selector;
+use abridge_train::selector_file::SelectorFile;
 use crate::with_threads;
 
 /// A loaded model and how its training run tokenized text.
@@ -31,9 +33,55 @@ pub struct Loaded {
     pub half_vocab: abridge_tensor::HalfMatrix,
     /// Source length the model was trained on (from its manifest).
     pub train_src_len: Option<usize>,
+    /// The content selector stored with the model, if any.
+    pub selector: Option<(SelectorFile, Selector<f32>)>,
+}
+
+/// How to decode: the beam search's settings and the copy threshold of content selection
+/// (`None` = off).
+#[derive(Clone, Debug)]
+pub struct Decoding {
+    pub beam: BeamConfig,
+    pub select: Option<f32>,
 }
 
 impl Loaded {
+    /// The decoding settings of `d` for this model: the beam search's, and content selection
+    /// (`--selector on` without a selector is an error naming the model).
+    pub fn decoding(&self, d: &DecodeArgs) -> Result<Decoding> {
+        let beam = beam_config(d)?;
+        if let Some(t) = d.select_threshold {
+            if !(t.is_finite() && (0.0..1.0).contains(&t)) {
+                bail!("--select-threshold must be a number in [0, 1), got {t}");
+            }
+        }
+        let select = match (d.selector, &self.selector) {
+            (SelectorArg::Off, _) => None,
+            (SelectorArg::On, None) => bail!(
+                "--selector on: this model has no content selector (train one with `abridge \
+                 selector train --model DIR`)"
+            ),
+            (_, Some((file, _))) => Some(d.select_threshold.unwrap_or(file.threshold)),
+            (SelectorArg::Auto, None) => None,
+        };
+        Ok(Decoding { beam, select })
+    }
+
+    /// Per document (vocabulary ids), which positions the pointer may copy from at threshold
+    /// `t`; `None` without a selector.
+    pub fn copy_masks(&self, docs: &[&[u32]], t: Option<f32>) -> Result<Option<Vec<Vec<bool>>>> {
+        let (Some(t), Some((_, sel))) = (t, &self.selector) else {
+            return Ok(None);
+        };
+        let probs = sel.predict(docs)?;
+        Ok(Some(
+            probs
+                .into_iter()
+                .map(|p| p.into_iter().map(|q| q >= t).collect())
+                .collect(),
+        ))
+    }
+
     /// Source tokens to keep: `--max-src-len` if given, else the training length, else 400.
     pub fn src_len(&self, d: &DecodeArgs) -> usize {
         d.max_src_len.or(self.train_src_len).unwrap_or(400).max(1)
@@ -49,20 +97,29 @@ impl Loaded {
     }
 }
 
-/// Loads a checkpoint folder, or a run folder's `best` (else `latest`) checkpoint.
-pub fn load_model(path: &Path, lowercase: Option<bool>) -> Result<Loaded> {
-    let dir = abridge_train::checkpoint::resolve(path, "best")
+/// The folder holding the weights: `path` itself, or a run folder's `best` (else `latest`)
+/// checkpoint.
+pub fn model_dir(path: &Path) -> Result<PathBuf> {
+    abridge_train::checkpoint::resolve(path, "best")
         .or_else(|_| abridge_train::checkpoint::resolve(path, "latest"))
         .with_context(|| {
             format!(
                 "{}: neither a model folder nor a run folder with a `best` or `latest` checkpoint",
                 path.display()
             )
-        })?;
+        })
+}
+
+/// Loads a checkpoint folder, or a run folder's `best` (else `latest`) checkpoint.
+pub fn load_model(path: &Path, lowercase: Option<bool>) -> Result<Loaded> {
+    let dir = model_dir(path)?;
     let (cfg, params, vocab) = abridge_train::checkpoint::read_model(&dir)?;
+    let selector = abridge_train::selector_file::read(&dir, &vocab)?;
     // The run's manifest (beside the checkpoint) says how training text was tokenized.
     let manifest = find_manifest(&dir);
-    Ok(assemble(cfg, params, vocab, manifest.as_ref(), lowercase))
+    let mut m = assemble(cfg, params, vocab, manifest.as_ref(), lowercase);
+    m.selector = selector;
+    Ok(m)
 }
 
 /// The manifest of a model folder, or of the run folder around a checkpoint.
@@ -117,6 +174,7 @@ fn assemble(
     });
     Loaded {
         train_src_len,
+        selector: None,
         cfg,
         half_vocab: params.half_vocab(),
         params,
@@ -142,6 +200,11 @@ mod bundled {
     pub const VOCAB: &[u8] = file!("vocab.json");
     pub const WEIGHTS: &[u8] = file!("model.safetensors");
     pub const MANIFEST: &[u8] = file!("manifest.json");
+    #[cfg(bundled_selector)]
+    pub const SELECTOR: Option<(&[u8], &[u8])> =
+        Some((file!("selector.json"), file!("selector.safetensors")));
+    #[cfg(not(bundled_selector))]
+    pub const SELECTOR: Option<(&[u8], &[u8])> = None;
 }
 
 /// The bundled model, if this build carries one.
@@ -157,13 +220,14 @@ pub fn load_bundled(lowercase: Option<bool>) -> Result<Option<Loaded>> {
         )?;
         let manifest: serde_json::Value =
             serde_json::from_slice(bundled::MANIFEST).context("<bundled model>/manifest.json")?;
-        Ok(Some(assemble(
-            cfg,
-            params,
-            vocab,
-            Some(&manifest),
-            lowercase,
-        )))
+        let selector = bundled::SELECTOR
+            .map(|(json, weights)| {
+                abridge_train::selector_file::from_bytes(name, json, weights, &vocab)
+            })
+            .transpose()?;
+        let mut m = assemble(cfg, params, vocab, Some(&manifest), lowercase);
+        m.selector = selector;
+        Ok(Some(m))
     }
     #[cfg(not(bundled_model))]
     {
@@ -196,13 +260,23 @@ pub struct Summary {
     /// Source words outside the vocabulary that the pointer copied.
     pub copied_oov: Vec<String>,
     pub score: f64,
+    /// `p_gen` at each token (empty without the pointer).
+    pub p_gen: Vec<f32>,
+}
+
+impl Summary {
+    /// The mean `p_gen` over the tokens (`None` without the pointer or tokens).
+    pub fn mean_p_gen(&self) -> Option<f64> {
+        (!self.p_gen.is_empty())
+            .then(|| self.p_gen.iter().map(|&g| g as f64).sum::<f64>() / self.p_gen.len() as f64)
+    }
 }
 
 /// Summarizes one document's text.
 pub fn summarize_text(
     m: &Loaded,
     text: &str,
-    beam: &BeamConfig,
+    dec: &Decoding,
     max_src_len: usize,
 ) -> Result<Summary> {
     let mut toks = m.tokenize(text);
@@ -210,7 +284,7 @@ pub fn summarize_text(
         bail!("the document has no words");
     }
     toks.truncate(max_src_len.max(1));
-    Ok(summarize_tokens(m, &toks, beam, &mut ())?.0)
+    Ok(summarize_tokens(m, &toks, dec, &mut ())?.0)
 }
 
 /// Summarizes one tokenized document (non-empty) with beam search watched by `obs`; the flag
@@ -218,7 +292,7 @@ pub fn summarize_text(
 pub fn summarize_tokens<O: Observer + ?Sized>(
     m: &Loaded,
     toks: &[String],
-    beam: &BeamConfig,
+    dec: &Decoding,
     obs: &mut O,
 ) -> Result<(Summary, bool)> {
     if toks.is_empty() {
@@ -228,7 +302,10 @@ pub fn summarize_tokens<O: Observer + ?Sized>(
     let src = m.vocab.encode(toks);
     let mut stepper =
         Stepper::new(&m.params, &m.cfg, &src, &ext.src)?.with_half_vocab(&m.half_vocab);
-    let (hyps, stopped) = beam_search_observed(&mut stepper, beam, obs);
+    if let Some(masks) = m.copy_masks(&[&src], dec.select)? {
+        stepper = stepper.with_copy_mask(&masks);
+    }
+    let (hyps, stopped) = beam_search_observed(&mut stepper, &dec.beam, obs);
     Ok((summary_of(m, &ext, hyps)?, stopped))
 }
 
@@ -238,7 +315,7 @@ pub fn summarize_tokens<O: Observer + ?Sized>(
 pub fn summarize_batch(
     m: &Loaded,
     texts: &[&str],
-    beam: &BeamConfig,
+    dec: &Decoding,
     max_src_len: usize,
 ) -> Vec<Result<Summary>> {
     let docs: Vec<Option<(Extended, Vec<u32>)>> = texts
@@ -258,12 +335,14 @@ pub fn summarize_batch(
             .map(|(ext, src)| (&src[..], &ext.src[..]))
             .collect();
         let lens: Vec<usize> = pairs.iter().map(|(s, _)| s.len()).collect();
-        Stepper::new_batch(&m.params, &m.cfg, &pairs)
-            .map(|st| {
-                let mut st = st.with_half_vocab(&m.half_vocab);
-                abridge_decode::beam_search_batch(&mut st, &lens, beam)
-            })
-            .map_err(anyhow::Error::from)
+        let srcs: Vec<&[u32]> = pairs.iter().map(|(s, _)| *s).collect();
+        m.copy_masks(&srcs, dec.select).and_then(|masks| {
+            let mut st = Stepper::new_batch(&m.params, &m.cfg, &pairs)?.with_half_vocab(&m.half_vocab);
+            if let Some(masks) = masks {
+                st = st.with_copy_mask(&masks);
+            }
+            Ok(abridge_decode::beam_search_batch(&mut st, &lens, &dec.beam))
+        })
     };
     let mut decoded = match decoded {
         Ok(d) => d.into_iter(),
@@ -308,6 +387,7 @@ fn summary_of(
         tokens: words,
         copied_oov,
         score: best.score,
+        p_gen: best.p_gen,
     })
 }
 
@@ -411,8 +491,9 @@ fn documents(a: &SummarizeArgs) -> Result<Vec<(String, String)>> {
 }
 
 pub fn run(a: &SummarizeArgs) -> Result<()> {
-    let beam = beam_config(&a.decode)?;
+    beam_config(&a.decode)?;
     let (m, _) = load_default_or(a.model.as_deref(), a.lowercase)?;
+    let beam = m.decoding(&a.decode)?;
     let docs = documents(a)?;
     let results: Vec<Result<Summary>> = with_threads(a.threads, || {
         use rayon::prelude::*;
@@ -455,6 +536,40 @@ pub fn run(a: &SummarizeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Faithfulness signals of the model's summaries and, for comparison, of the references, each
+/// against its document (tokenized as the model reads it).
+fn faithfulness(
+    m: &Loaded,
+    ex: &[abridge_text::corpus::Example],
+    summaries: &[Option<Summary>],
+) -> (
+    abridge_rouge::signals::SignalMeans,
+    abridge_rouge::signals::SignalMeans,
+) {
+    use abridge_rouge::signals::{signals, SignalMeans};
+    use rayon::prelude::*;
+    let rows: Vec<_> = ex
+        .par_iter()
+        .zip(summaries)
+        .map(|(e, s)| {
+            let src = m.tokenize(&e.text);
+            let reference = split_sentences(&m.tokenize(&e.summary));
+            let model = s
+                .as_ref()
+                .map(|s| (signals(&src, &split_sentences(&s.tokens)), s.mean_p_gen()));
+            (model, signals(&src, &reference))
+        })
+        .collect();
+    let (mut model, mut refs) = (SignalMeans::default(), SignalMeans::default());
+    for (ms, rs) in rows {
+        if let Some((s, g)) = ms {
+            model.add(&s, g);
+        }
+        refs.add(&rs, None);
+    }
+    (model, refs)
+}
+
 /// The first `k` sentences of a document (tokenized, sentence-split, detokenized one per line).
 pub fn lead(tok: &Tokenizer, text: &str, k: usize) -> String {
     let tokens = tok.tokenize(text);
@@ -466,12 +581,54 @@ pub fn lead(tok: &Tokenizer, text: &str, k: usize) -> String {
         .join("\n")
 }
 
+/// The selector's extractive summary of tokens `toks` (already cut to the model's source
+/// length): the `k` sentences with the highest mean selection probability, in document order.
+pub fn select_sentences(m: &Loaded, toks: &[String], k: usize) -> Result<String> {
+    let Some((_, sel)) = &m.selector else {
+        bail!("this model has no content selector (train one with `abridge selector train`)");
+    };
+    if toks.is_empty() {
+        return Ok(String::new());
+    }
+    let q = sel.predict(&[&m.vocab.encode(toks)])?.remove(0);
+    let sents = split_sentences(toks);
+    let mut scored: Vec<(usize, f64)> = Vec::with_capacity(sents.len());
+    let mut at = 0;
+    for (i, s) in sents.iter().enumerate() {
+        let mean = q[at..at + s.len()].iter().map(|&x| x as f64).sum::<f64>() / s.len() as f64;
+        scored.push((i, mean));
+        at += s.len();
+    }
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut keep: Vec<usize> = scored.iter().take(k).map(|&(i, _)| i).collect();
+    keep.sort_unstable();
+    Ok(keep
+        .iter()
+        .map(|&i| detokenize(&sents[i]))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
 pub fn baseline(cmd: BaselineCommand) -> Result<()> {
-    let BaselineCommand::Lead {
-        corpus: a,
-        k,
-        format,
-    } = cmd;
+    let (a, k, format, model) = match &cmd {
+        BaselineCommand::Lead { corpus, k, format } => (corpus, *k, *format, None),
+        BaselineCommand::Select {
+            corpus,
+            model,
+            k,
+            format,
+        } => {
+            let (mut m, name) = load_default_or(
+                model.as_deref(),
+                if corpus.lowercase { Some(true) } else { None },
+            )?;
+            m.tokenizer.pretokenized = corpus.pretokenized;
+            if m.selector.is_none() {
+                bail!("{name}: this model has no content selector (train one with `abridge selector train`)");
+            }
+            (corpus, *k, *format, Some(m))
+        }
+    };
     let corpus = Corpus::guess(
         &a.file,
         Fields {
@@ -480,7 +637,7 @@ pub fn baseline(cmd: BaselineCommand) -> Result<()> {
         },
     )?;
     let tok = Tokenizer {
-        lowercase: a.lowercase,
+        lowercase: model.as_ref().map_or(a.lowercase, |m| m.tokenizer.lowercase),
         pretokenized: a.pretokenized,
     };
     let (ex, stats) = corpus.read_all(a.strict)?;
@@ -490,7 +647,7 @@ pub fn baseline(cmd: BaselineCommand) -> Result<()> {
             stats.bad, stats.first_bad[0]
         );
     }
-    let pairs: Vec<abridge_rouge::corpus::Pair> = with_threads(a.threads, || {
+    let lead_pairs: Vec<abridge_rouge::corpus::Pair> = with_threads(a.threads, || {
         use rayon::prelude::*;
         ex.par_iter()
             .map(|e| abridge_rouge::corpus::Pair {
@@ -500,6 +657,25 @@ pub fn baseline(cmd: BaselineCommand) -> Result<()> {
             })
             .collect()
     });
+    let mut systems = vec![(format!("lead-{k}"), lead_pairs)];
+    if let Some(m) = &model {
+        let src_len = m.train_src_len.unwrap_or(400);
+        let pairs: Result<Vec<abridge_rouge::corpus::Pair>> = with_threads(a.threads, || {
+            use rayon::prelude::*;
+            ex.par_iter()
+                .map(|e| {
+                    let mut toks = m.tokenize(&e.text);
+                    toks.truncate(src_len);
+                    Ok(abridge_rouge::corpus::Pair {
+                        id: e.line.to_string(),
+                        hyp: select_sentences(m, &toks, k)?,
+                        refs: vec![e.summary.clone()],
+                    })
+                })
+                .collect()
+        });
+        systems.insert(0, (format!("select-{k}"), pairs?));
+    }
     let types = vec![
         RougeType::N(1),
         RougeType::N(2),
@@ -507,32 +683,38 @@ pub fn baseline(cmd: BaselineCommand) -> Result<()> {
         RougeType::Lsum,
     ];
     let scorer = RougeScorer::new(types.clone(), true);
-    let per = with_threads(a.threads, || {
-        abridge_rouge::corpus::score_all(&scorer, &pairs)
-    });
-    let summary = abridge_rouge::corpus::summarize(&types, &per, 42, 1000, 0.95)
-        .context("no pairs to score")?;
-    match format {
-        Format::Json => {
-            let scores: serde_json::Map<String, serde_json::Value> = summary
-                .iter()
-                .map(|s| (s.rouge_type.name(), json!({"f": s.mean.fmeasure, "p": s.mean.precision, "r": s.mean.recall, "f_low": s.interval.low[2], "f_high": s.interval.high[2]})))
-                .collect();
-            println!(
-                "{}",
-                json!({"baseline": format!("lead-{k}"), "pairs": pairs.len(), "rouge": "rouge-score 0.1.2, stemming", "scores": scores})
-            );
-        }
-        Format::Text => {
-            println!("Lead-{k} on {} pairs (rouge-score 0.1.2 flavour, stemming; F1 with 95% bootstrap interval):", pairs.len());
-            for s in &summary {
+    let mut results = Vec::new();
+    for (name, pairs) in &systems {
+        let per = with_threads(a.threads, || {
+            abridge_rouge::corpus::score_all(&scorer, pairs)
+        });
+        let summary = abridge_rouge::corpus::summarize(&types, &per, 42, 1000, 0.95)
+            .context("no pairs to score")?;
+        results.push((name, pairs.len(), summary));
+    }
+    for (name, n, summary) in results {
+        match format {
+            Format::Json => {
+                let scores: serde_json::Map<String, serde_json::Value> = summary
+                    .iter()
+                    .map(|s| (s.rouge_type.name(), json!({"f": s.mean.fmeasure, "p": s.mean.precision, "r": s.mean.recall, "f_low": s.interval.low[2], "f_high": s.interval.high[2]})))
+                    .collect();
                 println!(
-                    "  {:10} {:.2} [{:.2}, {:.2}]",
-                    s.rouge_type.name(),
-                    100.0 * s.mean.fmeasure,
-                    100.0 * s.interval.low[2],
-                    100.0 * s.interval.high[2]
+                    "{}",
+                    json!({"baseline": name, "pairs": n, "rouge": "rouge-score 0.1.2, stemming", "scores": scores})
                 );
+            }
+            Format::Text => {
+                println!("{name} on {n} pairs (rouge-score 0.1.2 flavour, stemming; F1 with 95% bootstrap interval):");
+                for s in &summary {
+                    println!(
+                        "  {:10} {:.2} [{:.2}, {:.2}]",
+                        s.rouge_type.name(),
+                        100.0 * s.mean.fmeasure,
+                        100.0 * s.interval.low[2],
+                        100.0 * s.interval.high[2]
+                    );
+                }
             }
         }
     }
@@ -543,11 +725,12 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     use abridge_rouge::corpus::{
         score_all, score_all_155, summarize as rs_summary, summarize_155, Pair,
     };
-    let beam = beam_config(&a.decode)?;
+    beam_config(&a.decode)?;
     let (mut m, _) = load_default_or(
         a.model.as_deref(),
         if a.corpus.lowercase { Some(true) } else { None },
     )?;
+    let beam = m.decoding(&a.decode)?;
     m.tokenizer.pretokenized = a.corpus.pretokenized;
     let corpus = Corpus::guess(
         &a.corpus.file,
@@ -579,20 +762,31 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     // their hypotheses at once), groups in parallel: one per worker keeps every core busy without
     // per-step synchronisation.
     let group = a.batch_docs.max(1);
-    let decodes: Vec<String> = with_threads(a.corpus.threads, || {
+    let summaries: Vec<Option<Summary>> = with_threads(a.corpus.threads, || {
         use rayon::prelude::*;
         ex.par_chunks(group)
             .flat_map_iter(|g| {
                 let texts: Vec<&str> = g.iter().map(|e| e.text.as_str()).collect();
                 let out = summarize_batch(&m, &texts, &beam, m.src_len(&a.decode));
                 bar.inc(g.len() as u64);
-                out.into_iter()
-                    .map(|s| s.map(|s| s.text).unwrap_or_default())
+                out.into_iter().map(Result::ok)
             })
             .collect()
     });
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
+    let decodes: Vec<String> = summaries
+        .iter()
+        .map(|s| s.as_ref().map(|s| s.text.clone()).unwrap_or_default())
+        .collect();
+    let (model_signals, ref_signals) = with_threads(a.corpus.threads, || {
+        faithfulness(&m, &ex, &summaries)
+    });
+    let mean_words = summaries
+        .iter()
+        .map(|s| s.as_ref().map_or(0, |s| s.tokens.len()))
+        .sum::<usize>() as f64
+        / ex.len() as f64;
     if let Some(path) = &a.out {
         let mut f = std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -647,8 +841,14 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             .map(|t| 100.0 * t.mean.fmeasure)
             .collect()
     };
+    let signals_json = |s: &abridge_rouge::signals::SignalMeans| -> serde_json::Value {
+        s.means().into_iter().map(|(n, v)| (n.to_string(), json!(v))).collect::<serde_json::Map<_, _>>().into()
+    };
     let out = json!({
         "pairs": ex.len(), "seconds": secs, "articles_per_s": ex.len() as f64 / secs,
+        "selector": beam.select.map(|t| json!({"threshold": t})),
+        "mean_words": mean_words,
+        "faithfulness": {"model": signals_json(&model_signals), "reference": signals_json(&ref_signals)},
         "rouge_score_stem": {"model": f(&model_rs), "lead3": f(&lead_rs), "types": ["rouge1", "rouge2", "rougeLsum"]},
         "rouge155_see_et_al": model_155.iter().map(|m| json!({"metric": m.name, "F": m.f.avg, "ci": [m.f.ci_low, m.f.ci_high]})).collect::<Vec<_>>(),
     });
@@ -676,6 +876,16 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
                     "ROUGE-1.5.5 (-c 95 -r 1000 -n 2 -m -a) {}: F {:.5} ({:.5} - {:.5})",
                     m.name, m.f.avg, m.f.ci_low, m.f.ci_high
                 );
+            }
+            match beam.select {
+                Some(t) => println!("content selection: on (copy threshold {t})"),
+                None => println!("content selection: off"),
+            }
+            println!("mean summary length: {mean_words:.1} tokens");
+            println!("faithfulness (mean per summary, %)   model  reference");
+            for ((name, mv), (_, rv)) in model_signals.means().into_iter().zip(ref_signals.means()) {
+                let pct = |v: Option<f64>| v.map_or("     -".to_string(), |v| format!("{:6.2}", 100.0 * v));
+                println!("  {name:24}          {}   {}", pct(mv), pct(rv));
             }
         }
     }
