@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The recipe of the bundled default model (models/cnndm-pg): See et al. (2017) pointer-generator,
-# trained on CNN/DailyMail, then a short coverage phase. Run from the repository root with the
-# corpus at ../shared/data/cnndm. Time-boxed: MAIN_MIN minutes without coverage, COV_MIN with it.
-# Afterwards: `abridge export runs/cnndm-pg-cov models/cnndm-pg --dtype f16`.
+# The recipe of the bundled default model (models/default): See et al. (2017) pointer-generator,
+# trained on CNN/DailyMail, then a short coverage phase, then its content selector (Gehrmann et
+# al. 2018). Run from the repository root with the corpus at ../shared/data/cnndm. Time-boxed:
+# MAIN_MIN minutes without coverage, COV_MIN with it, SEL_MIN for the selector; each stage is its
+# own command and can be skipped (MAIN=0, COV=0, SEL=0) to resume the recipe after a stop.
 set -euo pipefail
 DATA=${DATA:-../shared/data/cnndm}
 OUT=${OUT:-runs}
 MAIN_MIN=${MAIN_MIN:-80}
 COV_MIN=${COV_MIN:-12}
+SEL_MIN=${SEL_MIN:-25}
+SEL_THRESHOLD=${SEL_THRESHOLD:-0.1}
+MODEL=${MODEL:-models/default}
 THREADS=${THREADS:-2}
 BIN=${BIN:-target/release/abridge}
 cargo build --release
@@ -17,6 +21,12 @@ common=(--pretokenized --dev "$DATA/dev.jsonl.zst" --dev-examples 300 --eval-eve
 [ "${MAIN:-1}" = 0 ] || "$BIN" train "$DATA/train.jsonl.zst" --out "$OUT/cnndm-pg" "${common[@]}" \
     --vocab-size 20000 --cell lstm --emb 128 --hidden 256 --attn 256 --enc-layers 1 \
     --lr 0.001 --max-steps 100000 --max-minutes "$MAIN_MIN" --patience 0 --seed 1
-"$BIN" train "$DATA/train.jsonl.zst" --out "$OUT/cnndm-pg-cov" "${common[@]}" \
+[ "${COV:-1}" = 0 ] || "$BIN" train "$DATA/train.jsonl.zst" --out "$OUT/cnndm-pg-cov" "${common[@]}" \
     --init-from "$OUT/cnndm-pg" --coverage --cov-weight 1 \
     --lr 0.0005 --warmup-steps 100 --max-steps 100000 --max-minutes "$COV_MIN" --patience 0 --seed 2
+[ "${EXPORT:-1}" = 0 ] || "$BIN" export "$OUT/cnndm-pg-cov" "$MODEL" --dtype f16 --force
+# The selector reads the model's vocabulary and tokenization and writes selector.json and
+# selector.safetensors into the model folder (the best dev loss of SEL_MIN minutes).
+[ "${SEL:-1}" = 0 ] || "$BIN" selector train "$DATA/train.jsonl.zst" --pretokenized --model "$MODEL" \
+    --dev "$DATA/dev.jsonl.zst" --dev-examples 1000 --layers 2 --hidden 128 --always-copy-top 50 \
+    --max-minutes "$SEL_MIN" --eval-every 1000 --threads "$THREADS" --f16 --threshold "$SEL_THRESHOLD"

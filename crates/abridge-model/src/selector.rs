@@ -365,8 +365,14 @@ impl<T: Float> Selector<T> {
 /// earliest occurrence among equals), mark those `n` source tokens selected and continue at
 /// `j + n`; a reference token found nowhere in the source is skipped. This is Gehrmann et al.'s
 /// rule: a token is selected when it is part of the longest possible subsequence copied from the
-/// source into the reference.
-pub fn copy_labels<S: PartialEq>(src: &[S], reference: &[S]) -> Vec<bool> {
+/// source into the reference. One refinement: a run of a single token for which `trivial` holds
+/// (a function word or punctuation mark, which any summary repeats) selects nothing, so the
+/// labels mark content rather than the first `the` of the article.
+pub fn copy_labels<S: PartialEq>(
+    src: &[S],
+    reference: &[S],
+    trivial: impl Fn(&S) -> bool,
+) -> Vec<bool> {
     let mut sel = vec![false; src.len()];
     let mut j = 0;
     while j < reference.len() {
@@ -382,10 +388,12 @@ pub fn copy_labels<S: PartialEq>(src: &[S], reference: &[S]) -> Vec<bool> {
         }
         if best == 0 {
             j += 1;
-        } else {
-            sel[at..at + best].iter_mut().for_each(|s| *s = true);
-            j += best;
+            continue;
         }
+        if best > 1 || !trivial(&src[at]) {
+            sel[at..at + best].iter_mut().for_each(|s| *s = true);
+        }
+        j += best;
     }
     sel
 }
@@ -400,7 +408,7 @@ mod tests {
         let r: Vec<&str> = "a dog sat on the mat today".split(' ').collect();
         // "dog sat on the" (4, at 8) is longer than any run through the first "sat on the";
         // then "mat" alone (at 5); "a" and "today" are not in the source.
-        let got = copy_labels(&src, &r);
+        let got = copy_labels(&src, &r, |_| false);
         let want: Vec<usize> = vec![5, 8, 9, 10, 11];
         let sel: Vec<usize> = got
             .iter()
@@ -409,7 +417,11 @@ mod tests {
             .map(|(i, _)| i)
             .collect();
         assert_eq!(sel, want);
-        assert_eq!(copy_labels::<&str>(&[], &r), Vec::<bool>::new());
-        assert!(copy_labels(&src, &[]).iter().all(|&s| !s));
+        assert_eq!(copy_labels::<&str>(&[], &r, |_| false), Vec::<bool>::new());
+        assert!(copy_labels(&src, &[], |_| false).iter().all(|&s| !s));
+        // A lone trivial token selects nothing; inside a longer run it does.
+        let t = copy_labels(&src, &r, |w| *w == "mat" || *w == "on");
+        assert_eq!(t.iter().filter(|&&s| s).count(), 4, "{t:?}");
+        assert!(t[10] && !t[5]);
     }
 }

@@ -24,6 +24,9 @@ pub const CONFIG: &str = "selector.json";
 pub const WEIGHTS: &str = "selector.safetensors";
 const FORMAT: &str = "abridge-selector";
 const VERSION: u32 = 1;
+/// Ids below this are the special tokens (`<pad>`, `<unk>`, `<s>`, `</s>`); words follow by
+/// decreasing frequency.
+const FIRST_WORD: u32 = 4;
 
 /// `selector.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,13 +41,28 @@ pub struct SelectorFile {
     pub threshold: f32,
     /// Source tokens it was trained on (documents are cut there, as the summarizer's).
     pub max_src_len: usize,
+    /// The vocabulary's `N` most frequent words (ids `4..4+N`: function words, punctuation)
+    /// stay copyable whatever their selection probability; a lone one is never a label.
+    #[serde(default)]
+    pub always_copy_top: u32,
     /// How it was trained (data, steps, dev metrics): a record, not read back.
     #[serde(default)]
     pub training: serde_json::Value,
 }
 
 impl SelectorFile {
-    pub fn new(sizes: SelectorConfig, vocab: &Vocab, threshold: f32, max_src_len: usize) -> Self {
+    /// Whether vocabulary id `id` is one of the always-copyable most frequent words.
+    pub fn always_copy(&self, id: u32) -> bool {
+        id >= FIRST_WORD && id < FIRST_WORD + self.always_copy_top
+    }
+
+    pub fn new(
+        sizes: SelectorConfig,
+        vocab: &Vocab,
+        threshold: f32,
+        max_src_len: usize,
+        always_copy_top: u32,
+    ) -> Self {
         Self {
             format: FORMAT.into(),
             version: VERSION,
@@ -52,6 +70,7 @@ impl SelectorFile {
             vocab_fingerprint: vocab.fingerprint(),
             threshold,
             max_src_len,
+            always_copy_top,
             training: serde_json::Value::Null,
         }
     }

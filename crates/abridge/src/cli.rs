@@ -173,6 +173,10 @@ pub struct SelectorTrainArgs {
     pub threshold: f32,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The vocabulary's N most frequent words (function words, punctuation) stay copyable at
+    /// decoding whatever the selector says, and a lone one is never a training label.
+    #[arg(long, default_value_t = 50)]
+    pub always_copy_top: u32,
     /// Store the weights in f16 (half the size; what a bundled model carries).
     #[arg(long)]
     pub f16: bool,

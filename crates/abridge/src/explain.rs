@@ -86,6 +86,20 @@ pub struct Explanation {
     pub encoder: Vec<GateTrace>,
     pub decoder: GateTrace,
     pub beam: Vec<TreeNode>,
+    /// Content selection: `[S]` each source token's selection probability, and the copy
+    /// threshold (tokens below it could not be copied); absent when selection was off.
+    pub selection: Option<Selection>,
+    /// Faithfulness signals of the summary against the source (`abridge_rouge::signals`), %.
+    pub faithfulness: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Selection {
+    pub threshold: f32,
+    pub probs: Vec<f32>,
+    /// `[S]` whether the pointer could copy each token (`probs ≥ threshold`, or one of the
+    /// always-copyable most frequent words).
+    pub copyable: Vec<bool>,
 }
 
 /// Units shown in the per-unit forget/update heatmaps.
@@ -168,6 +182,21 @@ pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Res
     let ids = summary.ids.clone();
     let src = m.vocab.encode(&toks);
     let mut st = Stepper::new(&m.params, &m.cfg, &src, &ext.src)?.with_half_vocab(&m.half_vocab);
+    let selection = match (beam.select, &m.selector) {
+        (Some(threshold), Some((_, sel))) => {
+            let copyable = m
+                .copy_masks(&[&src], Some(threshold))?
+                .map(|mut v| v.remove(0))
+                .unwrap_or_default();
+            st = st.with_copy_mask(std::slice::from_ref(&copyable));
+            Some(Selection {
+                threshold,
+                probs: sel.predict(&[&src])?.remove(0),
+                copyable,
+            })
+        }
+        _ => None,
+    };
     let mut steps = Vec::new();
     let mut dec = Vec::new();
     let mut last = BOS;
@@ -202,6 +231,17 @@ pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Res
         dec.push((d.gates, d.memory));
         last = y;
     }
+    let signals = abridge_rouge::signals::signals(
+        &toks,
+        &abridge_text::tokenize::split_sentences(&summary.tokens),
+    );
+    let mut means = abridge_rouge::signals::SignalMeans::default();
+    means.add(&signals, summary.mean_p_gen());
+    let faithfulness = means
+        .means()
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), serde_json::json!(v.map(|v| 100.0 * v))))
+        .collect();
     // 3. The encoder.
     let lstm = m.cfg.cell == abridge_nn::CellKind::Lstm;
     let h = m.cfg.hidden;
@@ -235,6 +275,8 @@ pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Res
         encoder,
         decoder: gate_trace("decoder".into(), lstm, h, &dec),
         beam: beam_nodes,
+        selection,
+        faithfulness,
     })
 }
 

@@ -344,7 +344,34 @@ tr.pruned{color:#999}tr.finished{background:#eaf7ea}
             esc(&s.token)
         );
     }
+    o.push_str("</p><p class=\"note\">Faithfulness (% of the summary): ");
+    let signals: Vec<String> = ex
+        .faithfulness
+        .iter()
+        .map(|(k, v)| {
+            let v = v.as_f64().map_or("-".into(), |v| format!("{v:.1}"));
+            format!("{} {v}", esc(k))
+        })
+        .collect();
+    o.push_str(&signals.join(" · "));
     o.push_str("</p>");
+    if let Some(sel) = &ex.selection {
+        let _ = write!(
+            o,
+            "<h2>Content selection</h2><p class=\"note\">Each source token shaded by its selection probability (darker = more likely in a summary); struck through = below the copy threshold {:.2}, so the pointer could not copy it.</p><p>",
+            sel.threshold
+        );
+        for ((t, &q), &keep) in ex.source.iter().zip(&sel.probs).zip(&sel.copyable) {
+            let _ = write!(
+                o,
+                "<span class=\"tok\" style=\"background:{}{}\" title=\"q = {q:.3}\">{}</span> ",
+                blue(q),
+                if keep { "" } else { ";text-decoration:line-through" },
+                esc(t)
+            );
+        }
+        o.push_str("</p>");
+    }
     let out_labels: Vec<String> = ex.steps.iter().map(|s| s.token.clone()).collect();
     let src_labels = &ex.source;
     o.push_str("<h2>Attention</h2><p class=\"note\">Row = output token, column = source token; darker = more attention (square-root scale).</p><div class=\"scroll\">");

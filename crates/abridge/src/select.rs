@@ -57,14 +57,16 @@ fn read_tagged(
                     return None;
                 }
                 let reference = m.tokenize(&e.summary);
-                let labels = copy_labels(&src, &reference)
+                let ids = m.vocab.encode(&src);
+                let trivial = |w: &String| {
+                    let id = m.vocab.id(w);
+                    (4..4 + a.always_copy_top).contains(&id)
+                };
+                let labels = copy_labels(&src, &reference, trivial)
                     .into_iter()
                     .map(u8::from)
                     .collect();
-                Some(Tagged {
-                    ids: m.vocab.encode(&src),
-                    labels,
-                })
+                Some(Tagged { ids, labels })
             })
             .collect();
         out.extend(tagged);
@@ -327,7 +329,7 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
                 history.push(json!({"step": step, "minutes": minutes, "dev_loss": d.loss, "auc": d.auc, "f1": d.f1}));
                 if improved {
                     best = Some(d);
-                    let mut file = SelectorFile::new(cfg, &m.vocab, a.threshold, src_len);
+                    let mut file = SelectorFile::new(cfg, &m.vocab, a.threshold, src_len, a.always_copy_top);
                     file.training = json!({
                         "data": a.corpus.file.display().to_string(),
                         "documents": data.len(),

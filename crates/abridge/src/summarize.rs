@@ -70,14 +70,20 @@ impl Loaded {
     /// Per document (vocabulary ids), which positions the pointer may copy from at threshold
     /// `t`; `None` without a selector.
     pub fn copy_masks(&self, docs: &[&[u32]], t: Option<f32>) -> Result<Option<Vec<Vec<bool>>>> {
-        let (Some(t), Some((_, sel))) = (t, &self.selector) else {
+        let (Some(t), Some((file, sel))) = (t, &self.selector) else {
             return Ok(None);
         };
         let probs = sel.predict(docs)?;
         Ok(Some(
             probs
                 .into_iter()
-                .map(|p| p.into_iter().map(|q| q >= t).collect())
+                .zip(docs)
+                .map(|(p, d)| {
+                    p.into_iter()
+                        .zip(d.iter())
+                        .map(|(q, &id)| q >= t || file.always_copy(id))
+                        .collect()
+                })
                 .collect(),
         ))
     }

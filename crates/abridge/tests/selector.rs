@@ -84,6 +84,18 @@ fn selector_trains_decodes_and_refuses_a_foreign_model() {
     let bad = abridge(&["eval", "--model", model, data, "--select-threshold", "1.5"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--select-threshold"));
 
+    // explain shows each source token's selection probability and what could be copied.
+    let doc = dir.path().join("doc.txt");
+    std::fs::write(&doc, "alpha beta w1 gamma delta w2 . epsilon zeta .").unwrap();
+    let ex: serde_json::Value = serde_json::from_str(&ok(abridge(&[
+        "explain", "--model", model, doc.to_str().unwrap(), "--format", "json",
+    ])))
+    .unwrap();
+    let sel = &ex["selection"];
+    assert_eq!(sel["probs"].as_array().unwrap().len(), 10, "{ex}");
+    assert_eq!(sel["copyable"].as_array().unwrap().len(), 10);
+    assert!(ex["faithfulness"]["novel_1gram"].is_number(), "{ex}");
+
     // The selector as an extractive summarizer, beside Lead-3.
     let rows = json(abridge(&[
         "baseline", "select", data, "--model", model, "--k", "1", "--format", "json",
