@@ -24,6 +24,8 @@ pub use greedy::Sources;
 pub use linear::Linear;
 pub use optim::{clip_global_norm, clip_tensors, Optimizer};
 pub use params::Params;
-pub use selector::{copy_labels, Selector, SelectorBatch, SelectorCache, SelectorConfig, SelectorError};
+pub use selector::{
+    copy_labels, Selector, SelectorBatch, SelectorCache, SelectorConfig, SelectorError,
+};
 pub use seq2seq::{Forward, Inputs, Loss, ModelError};
 pub use stepper::{StepDetails, Stepper};

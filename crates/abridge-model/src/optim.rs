@@ -93,8 +93,16 @@ impl Optimizer {
         grads: &mut Params<T>,
         scale: f64,
     ) {
-        let ps = params.tensors_mut().into_iter().map(|(_, _, p)| p).collect();
-        let gs = grads.tensors_mut().into_iter().map(|(_, _, g)| &*g).collect();
+        let ps = params
+            .tensors_mut()
+            .into_iter()
+            .map(|(_, _, p)| p)
+            .collect();
+        let gs = grads
+            .tensors_mut()
+            .into_iter()
+            .map(|(_, _, g)| &*g)
+            .collect();
         self.step_tensors(ps, gs, scale)
     }
 
@@ -162,7 +170,13 @@ impl Optimizer {
 /// each, so the adds do not wait on one another), blocks in parallel, their sums added in order —
 /// the same result for any number of threads.
 pub fn global_norm<T: Float>(grads: &mut Params<T>) -> f64 {
-    global_norm_of(&grads.tensors_mut().into_iter().map(|(_, _, g)| &*g).collect::<Vec<_>>())
+    global_norm_of(
+        &grads
+            .tensors_mut()
+            .into_iter()
+            .map(|(_, _, g)| &*g)
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// [`global_norm`] of any list of tensors.

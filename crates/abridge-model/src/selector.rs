@@ -7,7 +7,9 @@
 //! Shapes (time-major, like the summarizer's encoder), `S` source steps, `B` documents:
 //!
 //! ```text
-//! x = E[ids]                 [S, B, E]      E: [V, E] embedding table
+//! x = E[ids]                 [S, B, E]      E: [V, E] embedding table (input "words")
+//!   or x = f                 [S, B, F]      given features (input "features": the
+//!                                           summarizer's encoder states, F = 2H)
 //! h = BiRNN(x, lengths)      [S, B, 2H]     LSTM or GRU, L layers, both directions
 //! z = h w + b                [S, B]         w: [1, 2H], b: [1]
 //! q = σ(z)                   [S, B]
@@ -33,11 +35,24 @@ pub struct SelectorConfig {
     pub emb: usize,
     pub hidden: usize,
     pub layers: usize,
+    /// `F > 0`: the tagger reads `F` given features per token (the summarizer's encoder states)
+    /// instead of its own word embeddings (then absent); 0: word embeddings of size `emb`.
+    #[serde(default)]
+    pub features: usize,
 }
 
 impl SelectorConfig {
+    /// Width of a token's input to the stack.
+    pub fn input_size(&self) -> usize {
+        if self.features > 0 {
+            self.features
+        } else {
+            self.emb
+        }
+    }
+
     fn rnn(&self) -> RnnConfig {
-        RnnConfig::new(self.cell, self.emb, self.hidden)
+        RnnConfig::new(self.cell, self.input_size(), self.hidden)
             .with_layers(self.layers)
             .with_bidirectional(true)
     }
@@ -49,6 +64,7 @@ impl SelectorConfig {
             ("emb", self.emb, 4096),
             ("hidden", self.hidden, 4096),
             ("layers", self.layers, 8),
+            ("input", self.input_size(), 8192),
         ] {
             if v == 0 || v > max {
                 return Err(format!("selector `{name}` is {v}, outside 1..={max}"));
@@ -62,7 +78,7 @@ impl SelectorConfig {
 #[derive(Clone, Debug)]
 pub struct Selector<T> {
     pub cfg: SelectorConfig,
-    /// `[V, E]`
+    /// `[V, E]` (empty with feature input)
     pub embedding: Vec<T>,
     /// Bidirectional `E → H` stack, `L` layers.
     pub rnn: Rnn<T>,
@@ -93,10 +109,12 @@ pub enum SelectorError {
     Rnn(#[from] RnnError),
 }
 
-/// A batch: ids `[S, B]` time-major (anything past a document's length is ignored).
+/// A batch: ids `[S, B]` time-major (anything past a document's length is ignored), and with
+/// feature input the features `[S, B, F]`.
 #[derive(Clone, Copy, Debug)]
-pub struct SelectorBatch<'a> {
+pub struct SelectorBatch<'a, T> {
     pub ids: &'a [u32],
+    pub features: Option<&'a [T]>,
     pub steps: usize,
     pub batch: usize,
     pub lengths: &'a [usize],
@@ -156,9 +174,14 @@ impl<T: Float> SelectorCache<T> {
 impl<T: Float> Selector<T> {
     /// Random initialisation: PyTorch's defaults for the layers, embeddings uniform in ±0.1.
     pub fn init(cfg: SelectorConfig, rng: &mut Rng) -> Self {
+        let table = if cfg.features > 0 {
+            0
+        } else {
+            cfg.vocab * cfg.emb
+        };
         Self {
             cfg,
-            embedding: (0..cfg.vocab * cfg.emb)
+            embedding: (0..table)
                 .map(|_| T::from_f64(rng.uniform(-0.1, 0.1)))
                 .collect(),
             rnn: Rnn::new(RnnParams::init_uniform(cfg.rnn(), rng)),
@@ -168,9 +191,14 @@ impl<T: Float> Selector<T> {
 
     /// Zeros of the same shapes (a gradient accumulator).
     pub fn zeros(cfg: SelectorConfig) -> Self {
+        let table = if cfg.features > 0 {
+            0
+        } else {
+            cfg.vocab * cfg.emb
+        };
         Self {
             cfg,
-            embedding: vec![T::ZERO; cfg.vocab * cfg.emb],
+            embedding: vec![T::ZERO; table],
             rnn: Rnn::new(RnnParams::zeros(cfg.rnn())),
             out: Linear::zeros(2 * cfg.hidden, 1, true),
         }
@@ -180,8 +208,14 @@ impl<T: Float> Selector<T> {
     /// PyTorch-style names: `embedding.weight`, `rnn.weight_ih_l0_reverse`, `out.weight`, ….
     pub fn tensors_mut(&mut self) -> Vec<(String, Vec<usize>, &mut [T])> {
         let (v, e, h) = (self.cfg.vocab, self.cfg.emb, self.cfg.hidden);
-        let mut out: Vec<(String, Vec<usize>, &mut [T])> =
-            vec![("embedding.weight".into(), vec![v, e], &mut self.embedding[..])];
+        let mut out: Vec<(String, Vec<usize>, &mut [T])> = Vec::new();
+        if !self.embedding.is_empty() {
+            out.push((
+                "embedding.weight".into(),
+                vec![v, e],
+                &mut self.embedding[..],
+            ));
+        }
         out.extend(
             self.rnn
                 .params
@@ -204,10 +238,11 @@ impl<T: Float> Selector<T> {
     /// Forward pass over a batch; the logits are in `cache.logits()`.
     pub fn forward(
         &self,
-        b: &SelectorBatch<'_>,
+        b: &SelectorBatch<'_, T>,
         cache: &mut SelectorCache<T>,
     ) -> Result<(), SelectorError> {
         let (s, n, e, v) = (b.steps, b.batch, self.cfg.emb, self.cfg.vocab);
+        let f = self.cfg.features;
         let shape = |what, expected, got| SelectorError::Shape {
             what,
             expected,
@@ -230,10 +265,20 @@ impl<T: Float> Selector<T> {
             return Err(SelectorError::Id { id, limit: v });
         }
         cache.x.clear();
-        cache.x.reserve(s * n * e);
-        for &id in b.ids {
-            let id = id as usize;
-            cache.x.extend_from_slice(&self.embedding[id * e..(id + 1) * e]);
+        if f > 0 {
+            let x = b.features.unwrap_or(&[]);
+            if x.len() != s * n * f {
+                return Err(shape("features", s * n * f, x.len()));
+            }
+            cache.x.extend_from_slice(x);
+        } else {
+            cache.x.reserve(s * n * e);
+            for &id in b.ids {
+                let id = id as usize;
+                cache
+                    .x
+                    .extend_from_slice(&self.embedding[id * e..(id + 1) * e]);
+            }
         }
         self.rnn.forward(
             &RnnInput {
@@ -317,6 +362,9 @@ impl<T: Float> Selector<T> {
             },
             &mut grads.rnn.params,
         )?;
+        if self.cfg.features > 0 {
+            return Ok(());
+        }
         let dx = cache.rnn.dx();
         for (j, &len) in cache.lengths.iter().enumerate() {
             for i in 0..len {
@@ -332,8 +380,12 @@ impl<T: Float> Selector<T> {
     }
 
     /// Selection probabilities of each document (`docs[d]` non-empty vocabulary ids), encoded
-    /// together.
-    pub fn predict(&self, docs: &[&[u32]]) -> Result<Vec<Vec<f32>>, SelectorError> {
+    /// together; with feature input, `features` is `[S, D, F]` (`S` the longest document).
+    pub fn predict(
+        &self,
+        docs: &[&[u32]],
+        features: Option<&[T]>,
+    ) -> Result<Vec<Vec<f32>>, SelectorError> {
         let n = docs.len();
         let s = docs.iter().map(|d| d.len()).max().unwrap_or(0);
         if n == 0 || s == 0 {
@@ -350,6 +402,7 @@ impl<T: Float> Selector<T> {
         self.forward(
             &SelectorBatch {
                 ids: &ids,
+                features,
                 steps: s,
                 batch: n,
                 lengths: &lengths,
@@ -404,7 +457,9 @@ mod tests {
 
     #[test]
     fn labels_take_the_longest_runs() {
-        let src: Vec<&str> = "the cat sat on the mat . the dog sat on the cat".split(' ').collect();
+        let src: Vec<&str> = "the cat sat on the mat . the dog sat on the cat"
+            .split(' ')
+            .collect();
         let r: Vec<&str> = "a dog sat on the mat today".split(' ').collect();
         // "dog sat on the" (4, at 8) is longer than any run through the first "sat on the";
         // then "mat" alone (at 5); "a" and "today" are not in the source.

@@ -164,6 +164,12 @@ impl<'m> Stepper<'m> {
     /// falls entirely on masked positions copies with its unmasked attention. `keep[d]` is as long
     /// as document `d` (a shorter mask leaves the rest copyable).
     pub fn with_copy_mask(mut self, keep: &[Vec<bool>]) -> Self {
+        self.set_copy_mask(keep);
+        self
+    }
+
+    /// [`Stepper::with_copy_mask`] on a stepper already made (before its first step).
+    pub fn set_copy_mask(&mut self, keep: &[Vec<bool>]) {
         let d = self.lens.len();
         self.copy_mask = vec![1.0; self.src_len * d];
         for (j, m) in keep.iter().enumerate().take(d) {
@@ -171,7 +177,12 @@ impl<'m> Stepper<'m> {
                 self.copy_mask[i * d + j] = if k { 1.0 } else { 0.0 };
             }
         }
-        self
+    }
+
+    /// The encoder's outputs `[S, D, 2H]` (time-major, documents side by side, zero past each
+    /// document's length): what a feature-input content selector reads.
+    pub fn encoder_output(&self) -> &[f32] {
+        self.enc.enc.output()
     }
 
     /// With a copy mask, writes this step's copy distribution `[S, K]` (the attention `a`, masked

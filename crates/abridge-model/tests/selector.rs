@@ -3,8 +3,7 @@
 //! and a few hundred steps of training that learn a copy rule.
 
 use abridge_model::{
-    clip_tensors, Optimizer, Selector, SelectorBatch, SelectorCache, SelectorConfig,
-    SelectorError,
+    clip_tensors, Optimizer, Selector, SelectorBatch, SelectorCache, SelectorConfig, SelectorError,
 };
 use abridge_nn::CellKind;
 use abridge_tensor::Rng;
@@ -17,7 +16,13 @@ fn cfg(cell: CellKind) -> SelectorConfig {
         emb: 3,
         hidden: 4,
         layers: 2,
+        features: 0,
     }
+}
+
+/// `[S=5, B=3, F=2]` features for the feature-input selector.
+fn features() -> Vec<f64> {
+    abridge_testkit::randn(5 * 3 * 2, 11)
 }
 
 /// `[S=5, B=3]` ids, lengths 5, 2, 4 (and a repeated id, so embedding rows collect two
@@ -26,28 +31,37 @@ const IDS: [u32; 15] = [1, 2, 3, 4, 4, 5, 6, 0, 1, 3, 0, 2, 2, 0, 6];
 const LENS: [usize; 3] = [5, 2, 4];
 const LABELS: [f64; 15] = [1., 0., 1., 0., 1., 0., 1., 0., 0., 1., 1., 0., 0., 0., 1.];
 
-fn batch() -> SelectorBatch<'static> {
+fn batch(f: Option<&[f64]>) -> SelectorBatch<'_, f64> {
     SelectorBatch {
         ids: &IDS,
+        features: f,
         steps: 5,
         batch: 3,
         lengths: &LENS,
     }
 }
 
-fn loss(sel: &Selector<f64>) -> f64 {
+fn loss(sel: &Selector<f64>, f: Option<&[f64]>) -> f64 {
     let mut cache = SelectorCache::default();
-    sel.forward(&batch(), &mut cache).unwrap();
+    sel.forward(&batch(f), &mut cache).unwrap();
     Selector::loss(&cache, &LABELS).unwrap().0
 }
 
-fn check(cell: CellKind) {
-    let mut sel = Selector::<f64>::init(cfg(cell), &mut Rng::new(5));
+fn check(cell: CellKind, feats: bool) {
+    let mut c = cfg(cell);
+    let fv = features();
+    let f = if feats {
+        c.features = 2;
+        Some(&fv[..])
+    } else {
+        None
+    };
+    let mut sel = Selector::<f64>::init(c, &mut Rng::new(5));
     for (_, _, t) in sel.tensors_mut() {
         t.iter_mut().for_each(|x| *x *= 3.0);
     }
     let mut cache = SelectorCache::default();
-    sel.forward(&batch(), &mut cache).unwrap();
+    sel.forward(&batch(f), &mut cache).unwrap();
     let (_, dz) = Selector::loss(&cache, &LABELS).unwrap();
     let mut grads = Selector::zeros(sel.cfg);
     sel.backward(&mut cache, &dz, &mut grads).unwrap();
@@ -63,33 +77,32 @@ fn check(cell: CellKind) {
         .collect();
     for (k, (name, g)) in analytic.iter().enumerate() {
         let mut probe = sel.clone();
-        check_gradient_with_floor(
-            &format!("{cell:?} {name}"),
-            g,
-            1e-5,
-            1e-5,
-            1e-5,
-            |i, d| {
-                let keep = probe.tensors_mut()[k].2[i];
-                probe.tensors_mut()[k].2[i] = keep + d;
-                let l = loss(&probe);
-                probe.tensors_mut()[k].2[i] = keep;
-                l
-            },
-        );
+        check_gradient_with_floor(&format!("{cell:?} {name}"), g, 1e-5, 1e-5, 1e-5, |i, d| {
+            let keep = probe.tensors_mut()[k].2[i];
+            probe.tensors_mut()[k].2[i] = keep + d;
+            let l = loss(&probe, f);
+            probe.tensors_mut()[k].2[i] = keep;
+            l
+        });
     }
-    // Ids that are never inside a length (id 0 only at padded positions here) get no gradient.
-    assert!(analytic[0].1[..3].iter().all(|&g| g == 0.0));
+    if feats {
+        assert!(analytic.iter().all(|(n, _)| n != "embedding.weight"));
+    } else {
+        // Ids never inside a length (id 0 only at padded positions here) get no gradient.
+        assert!(analytic[0].1[..3].iter().all(|&g| g == 0.0));
+    }
 }
 
 #[test]
 fn lstm_selector_gradients_match_finite_differences() {
-    check(CellKind::Lstm);
+    check(CellKind::Lstm, false);
+    check(CellKind::Lstm, true);
 }
 
 #[test]
 fn gru_selector_gradients_match_finite_differences() {
-    check(CellKind::Gru);
+    check(CellKind::Gru, false);
+    check(CellKind::Gru, true);
 }
 
 #[test]
@@ -101,19 +114,19 @@ fn f32_selector_matches_f64() {
         a.iter_mut().zip(b.iter()).for_each(|(x, y)| *x = *y as f32);
     }
     let docs: [&[u32]; 2] = [&[1, 2, 3, 4], &[6, 5]];
-    let p32 = s32.predict(&docs).unwrap();
-    let p64 = s64.predict(&docs).unwrap();
+    let p32 = s32.predict(&docs, None).unwrap();
+    let p64 = s64.predict(&docs, None).unwrap();
     assert_eq!(p32.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 2]);
     for (a, b) in p32.iter().flatten().zip(p64.iter().flatten()) {
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     }
     // A document decoded alone gets the same probabilities as in a batch.
-    let alone = s64.predict(&docs[1..]).unwrap();
+    let alone = s64.predict(&docs[1..], None).unwrap();
     for (a, b) in alone[0].iter().zip(&p64[1]) {
         assert!((a - b).abs() < 1e-6);
     }
     assert!(matches!(
-        s64.predict(&[&[7u32][..]]),
+        s64.predict(&[&[7u32][..]], None),
         Err(SelectorError::Id { id: 7, limit: 7 })
     ));
 }
@@ -128,6 +141,7 @@ fn selector_learns_a_context_rule() {
         emb: 8,
         hidden: 16,
         layers: 1,
+        features: 0,
     };
     let mut rng = Rng::new(1);
     let mut sel = Selector::<f32>::init(cfg, &mut rng);
@@ -135,7 +149,9 @@ fn selector_learns_a_context_rule() {
     let mut opt = Optimizer::adam(0.02);
     let mut cache = SelectorCache::default();
     let make = |rng: &mut Rng, n: usize, s: usize| {
-        let ids: Vec<u32> = (0..s * n).map(|_| (rng.uniform(0.0, 8.0) as u32).min(7)).collect();
+        let ids: Vec<u32> = (0..s * n)
+            .map(|_| (rng.uniform(0.0, 8.0) as u32).min(7))
+            .collect();
         let mut labels = vec![0f32; s * n];
         for i in 1..s {
             for j in 0..n {
@@ -149,6 +165,7 @@ fn selector_learns_a_context_rule() {
         let lens = [12usize; 8];
         let b = SelectorBatch {
             ids: &ids,
+            features: None,
             steps: 12,
             batch: 8,
             lengths: &lens,
@@ -169,7 +186,7 @@ fn selector_learns_a_context_rule() {
         .map(|j| (0..12).map(|i| ids[i * 16 + j]).collect())
         .collect();
     let refs: Vec<&[u32]> = docs.iter().map(|d| &d[..]).collect();
-    let probs = sel.predict(&refs).unwrap();
+    let probs = sel.predict(&refs, None).unwrap();
     let mut right = 0;
     for (j, p) in probs.iter().enumerate() {
         for (i, &q) in p.iter().enumerate() {

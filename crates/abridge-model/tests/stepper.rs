@@ -263,11 +263,18 @@ fn copy_mask_restricts_what_the_pointer_copies() {
         .unwrap()
         .with_copy_mask(&[keep.clone()]);
     let out = m.step(&[0], &[2]);
-    assert_eq!(out.attention, plain.attention, "attention itself is not masked");
+    assert_eq!(
+        out.attention, plain.attention,
+        "attention itself is not masked"
+    );
     assert_eq!(out.p_gen, plain.p_gen);
     let g = out.p_gen[0];
     assert!(g > 0.0 && g < 1.0);
-    assert_eq!(out.log_probs[13], f32::NEG_INFINITY, "masked OOV cannot be copied");
+    assert_eq!(
+        out.log_probs[13],
+        f32::NEG_INFINITY,
+        "masked OOV cannot be copied"
+    );
     assert!((out.log_probs[12] - (1.0 - g).ln()).abs() < 1e-5);
     // In-vocabulary source words at masked positions keep only their generation probability.
     let gen4 = plain.log_probs[4].exp() - (1.0 - g) * plain.attention[0];

@@ -67,7 +67,10 @@ pub fn signals<S: AsRef<str>>(source: &[S], summary: &[Vec<S>]) -> Signals {
         verbatim_sentences: share(verbatim, sents.iter().filter(|s| !s.is_empty()).count()),
         repeated_trigrams: share(repeated, flat.len().saturating_sub(2)),
         numbers_in_source: share(
-            numbers.iter().filter(|t| src_set.contains(t.as_str())).count(),
+            numbers
+                .iter()
+                .filter(|t| src_set.contains(t.as_str()))
+                .count(),
             numbers.len(),
         ),
         capitalised_in_source: share(

@@ -141,7 +141,18 @@ fn params_from_bytes(
     }
     let st = SafeTensors::deserialize(bytes).map_err(|e| invalid(path, e.to_string()))?;
     let mut params = Params::<f32>::init(cfg, &mut Rng::new(0));
-    for (name, shape, data) in params.tensors_mut() {
+    fill_tensors(&st, path, params.tensors_mut())?;
+    Ok(params)
+}
+
+/// Reads every named tensor of `into` (`(name, shape, values)`) from `st`, f32 or f16, checking
+/// its shape; `path` names the file in errors.
+pub(crate) fn fill_tensors(
+    st: &SafeTensors<'_>,
+    path: &Path,
+    into: Vec<(String, Vec<usize>, &mut [f32])>,
+) -> Result<(), CheckpointError> {
+    for (name, shape, data) in into {
         let t = st
             .tensor(&name)
             .map_err(|_| invalid(path, format!("tensor `{name}` is missing")))?;
@@ -162,11 +173,32 @@ fn params_from_bytes(
             }
         } else {
             for (d, c) in data.iter_mut().zip(t.data().chunks_exact(4)) {
-                *d = f32::from_le_bytes(c.try_into().unwrap());
+                *d = f32::from_le_bytes(c.try_into().expect("4 bytes"));
             }
         }
     }
-    Ok(params)
+    Ok(())
+}
+
+/// Tensors as safetensors entries in `dtype` (f16 rounds to nearest).
+pub(crate) fn encode_tensors(
+    tensors: Vec<(String, Vec<usize>, &mut [f32])>,
+    dtype: WeightType,
+) -> Vec<(String, Vec<usize>, Dtype, Vec<u8>)> {
+    tensors
+        .into_iter()
+        .map(|(n, shape, d)| match dtype {
+            WeightType::F32 => (n, shape, Dtype::F32, f32_bytes(d)),
+            WeightType::F16 => (
+                n,
+                shape,
+                Dtype::F16,
+                d.iter()
+                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                    .collect(),
+            ),
+        })
+        .collect()
 }
 
 /// How [`write_model`] stores weights.
@@ -186,21 +218,7 @@ pub fn write_model(
     dtype: WeightType,
 ) -> Result<(), CheckpointError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let tensors = params
-        .tensors_mut()
-        .into_iter()
-        .map(|(n, shape, d)| match dtype {
-            WeightType::F32 => (n, shape, Dtype::F32, f32_bytes(d)),
-            WeightType::F16 => (
-                n,
-                shape,
-                Dtype::F16,
-                d.iter()
-                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
-                    .collect(),
-            ),
-        })
-        .collect();
+    let tensors = encode_tensors(params.tensors_mut(), dtype);
     let meta = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("version".to_string(), VERSION.to_string()),

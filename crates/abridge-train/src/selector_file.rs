@@ -15,10 +15,12 @@ use std::path::Path;
 use abridge_model::{Selector, SelectorConfig};
 use abridge_tensor::Rng;
 use abridge_text::vocab::Vocab;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{f32_bytes, invalid, io, st_write, CheckpointError, WeightType};
+use crate::checkpoint::{
+    encode_tensors, fill_tensors, invalid, io, st_write, CheckpointError, WeightType,
+};
 
 pub const CONFIG: &str = "selector.json";
 pub const WEIGHTS: &str = "selector.safetensors";
@@ -83,21 +85,7 @@ pub fn write(
     sel: &mut Selector<f32>,
     dtype: WeightType,
 ) -> Result<(), CheckpointError> {
-    let tensors = sel
-        .tensors_mut()
-        .into_iter()
-        .map(|(n, shape, d)| match dtype {
-            WeightType::F32 => (n, shape, Dtype::F32, f32_bytes(d)),
-            WeightType::F16 => (
-                n,
-                shape,
-                Dtype::F16,
-                d.iter()
-                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
-                    .collect(),
-            ),
-        })
-        .collect();
+    let tensors = encode_tensors(sel.tensors_mut(), dtype);
     let meta = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
         ("version".to_string(), VERSION.to_string()),
@@ -110,8 +98,13 @@ pub fn write(
     crate::checkpoint::write_atomic(&dir.join(CONFIG), &json)
 }
 
-/// The selector of model folder `dir`, `None` when it has none (no `selector.json`).
-pub fn read(dir: &Path, vocab: &Vocab) -> Result<Option<(SelectorFile, Selector<f32>)>, CheckpointError> {
+/// The selector of model folder `dir`, `None` when it has none (no `selector.json`);
+/// `encoder_width` is the summarizer's `2H` (what a feature-input selector reads).
+pub fn read(
+    dir: &Path,
+    vocab: &Vocab,
+    encoder_width: usize,
+) -> Result<Option<(SelectorFile, Selector<f32>)>, CheckpointError> {
     let cfg = dir.join(CONFIG);
     if !cfg.exists() {
         return Ok(None);
@@ -119,7 +112,7 @@ pub fn read(dir: &Path, vocab: &Vocab) -> Result<Option<(SelectorFile, Selector<
     let json = std::fs::read(&cfg).map_err(io(&cfg))?;
     let w = dir.join(WEIGHTS);
     let weights = std::fs::read(&w).map_err(io(&w))?;
-    from_bytes(dir, &json, &weights, vocab).map(Some)
+    from_bytes(dir, &json, &weights, vocab, encoder_width).map(Some)
 }
 
 /// A selector from the bytes of its two files (e.g. embedded in the binary), checked against
@@ -129,6 +122,7 @@ pub fn from_bytes(
     json: &[u8],
     weights: &[u8],
     vocab: &Vocab,
+    encoder_width: usize,
 ) -> Result<(SelectorFile, Selector<f32>), CheckpointError> {
     let cfg_path = dir.join(CONFIG);
     let f: SelectorFile = serde_json::from_slice(json)
@@ -156,6 +150,16 @@ pub fn from_bytes(
             ),
         ));
     }
+    if f.sizes.features != 0 && f.sizes.features != encoder_width {
+        return Err(invalid(
+            &cfg_path,
+            format!(
+                "the selector reads {} encoder features per token but this model's encoder gives \
+                 {encoder_width}; train one for this model with `abridge selector train`",
+                f.sizes.features
+            ),
+        ));
+    }
     if !(f.threshold.is_finite() && (0.0..1.0).contains(&f.threshold)) {
         return Err(invalid(
             &cfg_path,
@@ -174,33 +178,16 @@ pub fn from_bytes(
     }
     let st = SafeTensors::deserialize(weights).map_err(|e| invalid(&w_path, e.to_string()))?;
     let mut sel = Selector::<f32>::init(f.sizes, &mut Rng::new(0));
-    for (name, shape, data) in sel.tensors_mut() {
-        let t = st
-            .tensor(&name)
-            .map_err(|_| invalid(&w_path, format!("tensor `{name}` is missing")))?;
-        if !matches!(t.dtype(), Dtype::F32 | Dtype::F16) || t.shape() != shape.as_slice() {
-            return Err(invalid(
-                &w_path,
-                format!(
-                    "tensor `{name}` is {:?} {:?}, expected F32 or F16 {:?}",
-                    t.dtype(),
-                    t.shape(),
-                    shape
-                ),
-            ));
-        }
-        if t.dtype() == Dtype::F16 {
-            for (d, c) in data.iter_mut().zip(t.data().chunks_exact(2)) {
-                *d = half::f16::from_le_bytes([c[0], c[1]]).to_f32();
-            }
-        } else {
-            for (d, c) in data.iter_mut().zip(t.data().chunks_exact(4)) {
-                *d = f32::from_le_bytes(c.try_into().expect("4 bytes"));
-            }
-        }
-        if data.iter().any(|x| !x.is_finite()) {
-            return Err(invalid(&w_path, format!("tensor `{name}` has non-finite values")));
-        }
+    fill_tensors(&st, &w_path, sel.tensors_mut())?;
+    if let Some((name, _, _)) = sel
+        .tensors_mut()
+        .into_iter()
+        .find(|(_, _, d)| d.iter().any(|x| !x.is_finite()))
+    {
+        return Err(invalid(
+            &w_path,
+            format!("tensor `{name}` has non-finite values"),
+        ));
     }
     Ok((f, sel))
 }

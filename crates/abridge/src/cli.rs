@@ -150,6 +150,10 @@ pub struct SelectorTrainArgs {
     /// lstm or gru.
     #[arg(long, default_value = "lstm")]
     pub cell: String,
+    /// What the tagger reads: `encoder` = the summarizer's own (frozen) encoder states, `words` =
+    /// word embeddings of its own (initialised from the summarizer's).
+    #[arg(long, default_value = "encoder")]
+    pub input: String,
     #[arg(long, default_value_t = 128)]
     pub hidden: usize,
     #[arg(long, default_value_t = 1)]

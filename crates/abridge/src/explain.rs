@@ -182,20 +182,24 @@ pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Res
     let ids = summary.ids.clone();
     let src = m.vocab.encode(&toks);
     let mut st = Stepper::new(&m.params, &m.cfg, &src, &ext.src)?.with_half_vocab(&m.half_vocab);
-    let selection = match (beam.select, &m.selector) {
-        (Some(threshold), Some((_, sel))) => {
+    let selection = match beam.select {
+        Some(threshold) => {
             let copyable = m
-                .copy_masks(&[&src], Some(threshold))?
+                .copy_masks(&st, &[&src], Some(threshold))?
                 .map(|mut v| v.remove(0))
                 .unwrap_or_default();
-            st = st.with_copy_mask(std::slice::from_ref(&copyable));
+            let probs = m
+                .selection(&st, &[&src])?
+                .map(|mut v| v.remove(0))
+                .unwrap_or_default();
+            st.set_copy_mask(std::slice::from_ref(&copyable));
             Some(Selection {
                 threshold,
-                probs: sel.predict(&[&src])?.remove(0),
+                probs,
                 copyable,
             })
         }
-        _ => None,
+        None => None,
     };
     let mut steps = Vec::new();
     let mut dec = Vec::new();

@@ -366,7 +366,11 @@ tr.pruned{color:#999}tr.finished{background:#eaf7ea}
                 o,
                 "<span class=\"tok\" style=\"background:{}{}\" title=\"q = {q:.3}\">{}</span> ",
                 blue(q),
-                if keep { "" } else { ";text-decoration:line-through" },
+                if keep {
+                    ""
+                } else {
+                    ";text-decoration:line-through"
+                },
                 esc(t)
             );
         }

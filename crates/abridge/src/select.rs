@@ -11,7 +11,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use abridge_model::{copy_labels, Optimizer, Selector, SelectorBatch, SelectorCache, SelectorConfig};
+use abridge_model::{
+    copy_labels, Optimizer, Selector, SelectorBatch, SelectorCache, SelectorConfig,
+};
 use abridge_nn::CellKind;
 use abridge_tensor::Rng;
 use abridge_text::corpus::{Corpus, Fields};
@@ -104,6 +106,25 @@ fn assemble(data: &[Tagged], idx: &[usize]) -> (Vec<u32>, Vec<f32>, Vec<usize>, 
     (ids, labels, lengths, s)
 }
 
+/// The summarizer's encoder states `[S, B, 2H]` of a batch (for a feature-input selector), or
+/// `None` for a word-input one.
+fn encoder_features(
+    m: &Loaded,
+    sel: &Selector<f32>,
+    data: &[Tagged],
+    idx: &[usize],
+) -> Result<Option<Vec<f32>>> {
+    if sel.cfg.features == 0 {
+        return Ok(None);
+    }
+    let docs: Vec<(&[u32], &[u32])> = idx
+        .iter()
+        .map(|&i| (&data[i].ids[..], &data[i].ids[..]))
+        .collect();
+    let st = abridge_model::Stepper::new_batch(&m.params, &m.cfg, &docs)?;
+    Ok(Some(st.encoder_output().to_vec()))
+}
+
 /// One epoch's batches: shuffled, then pools of 64 batches sorted by length (little padding),
 /// the batches shuffled again.
 fn plan(data: &[Tagged], batch: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
@@ -138,15 +159,17 @@ pub struct DevMetrics {
     pub selected: f64,
 }
 
-fn evaluate(sel: &Selector<f32>, dev: &[Tagged], threshold: f32) -> Result<DevMetrics> {
+fn evaluate(m: &Loaded, sel: &Selector<f32>, dev: &[Tagged], threshold: f32) -> Result<DevMetrics> {
     let mut scored: Vec<(f32, bool)> = Vec::new();
     let (mut loss, mut count) = (0.0, 0usize);
     let mut cache = SelectorCache::default();
     for chunk in (0..dev.len()).collect::<Vec<_>>().chunks(32) {
         let (ids, labels, lengths, s) = assemble(dev, chunk);
+        let feats = encoder_features(m, sel, dev, chunk)?;
         sel.forward(
             &SelectorBatch {
                 ids: &ids,
+                features: feats.as_deref(),
                 steps: s,
                 batch: chunk.len(),
                 lengths: &lengths,
@@ -209,8 +232,12 @@ pub fn train(a: &SelectorTrainArgs) -> Result<()> {
 }
 
 fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
-    if a.batch_size == 0 || a.hidden == 0 || a.layers == 0 {
-        bail!("--batch-size, --hidden and --layers must be at least 1");
+    if a.batch_size == 0 || a.hidden == 0 || a.layers == 0 || a.eval_every == 0 || a.log_every == 0
+    {
+        bail!("--batch-size, --hidden, --layers, --eval-every and --log-every must be at least 1");
+    }
+    if a.hidden > 4096 || a.layers > 8 || a.batch_size > 4096 {
+        bail!("--hidden is at most 4096, --layers 8, --batch-size 4096");
     }
     if !(a.lr.is_finite() && a.lr > 0.0) || !(a.clip.is_finite() && a.clip > 0.0) {
         bail!("--lr and --clip must be finite and positive");
@@ -235,7 +262,10 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
         Some(p) => read_tagged(p, a, &m, src_len, Some(a.dev_examples))?,
         None => bail!("--dev is required: the selector kept is the one with the best dev loss"),
     };
-    let sel_tokens: usize = data.iter().map(|d| d.labels.iter().filter(|&&y| y == 1).count()).sum();
+    let sel_tokens: usize = data
+        .iter()
+        .map(|d| d.labels.iter().filter(|&&y| y == 1).count())
+        .sum();
     let tokens: usize = data.iter().map(|d| d.ids.len()).sum();
     eprintln!(
         "selector: {} training documents ({} tokens, {:.1} % selected), {} dev documents, read in {:.1} s",
@@ -255,11 +285,18 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
         emb: m.cfg.emb,
         hidden: a.hidden,
         layers: a.layers,
+        features: match a.input.as_str() {
+            "encoder" => 2 * m.cfg.hidden,
+            "words" => 0,
+            other => bail!("--input {other:?}: expected encoder or words"),
+        },
     };
     let mut rng = Rng::new(a.seed);
     let mut sel = Selector::<f32>::init(cfg, &mut rng);
-    // The summarizer's word vectors are a good start: the tagger reads the same ids.
-    sel.embedding.copy_from_slice(&m.params.embedding);
+    if cfg.features == 0 {
+        // The summarizer's word vectors are a good start: the tagger reads the same ids.
+        sel.embedding.copy_from_slice(&m.params.embedding);
+    }
     let mut grads = Selector::<f32>::zeros(cfg);
     let mut opt = Optimizer::adam(a.lr);
     let mut cache = SelectorCache::default();
@@ -275,9 +312,11 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
         epoch += 1;
         for idx in plan(&data, a.batch_size, &mut rng) {
             let (ids, labels, lengths, s) = assemble(&data, &idx);
+            let feats = encoder_features(&m, &sel, &data, &idx)?;
             sel.forward(
                 &SelectorBatch {
                     ids: &ids,
+                    features: feats.as_deref(),
                     steps: s,
                     batch: idx.len(),
                     lengths: &lengths,
@@ -319,7 +358,7 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
                 (loss_sum, loss_n, tok_window, window) = (0.0, 0, 0, Instant::now());
             }
             if step % a.eval_every == 0 || last {
-                let d = evaluate(&sel, &dev, a.threshold)?;
+                let d = evaluate(&m, &sel, &dev, a.threshold)?;
                 let improved = best.is_none_or(|b| d.loss < b.loss);
                 eprintln!(
                     "eval step {step} ({minutes:.1} min): dev loss {:.4} AUC {:.4} P {:.3} R {:.3} F1 {:.3} selected {:.1} % at {}{}",
@@ -329,7 +368,8 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
                 history.push(json!({"step": step, "minutes": minutes, "dev_loss": d.loss, "auc": d.auc, "f1": d.f1}));
                 if improved {
                     best = Some(d);
-                    let mut file = SelectorFile::new(cfg, &m.vocab, a.threshold, src_len, a.always_copy_top);
+                    let mut file =
+                        SelectorFile::new(cfg, &m.vocab, a.threshold, src_len, a.always_copy_top);
                     file.training = json!({
                         "data": a.corpus.file.display().to_string(),
                         "documents": data.len(),
@@ -342,12 +382,20 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
                         "label_rule": "Gehrmann et al. 2018: longest source runs copied into the reference",
                         "history": history,
                     });
-                    let dtype = if a.f16 { WeightType::F16 } else { WeightType::F32 };
+                    let dtype = if a.f16 {
+                        WeightType::F16
+                    } else {
+                        WeightType::F32
+                    };
                     selector_file::write(&out_dir, &file, &mut sel, dtype)?;
                 }
             }
             if last {
-                stop = if out_of_time { "time limit" } else { "step limit" };
+                stop = if out_of_time {
+                    "time limit"
+                } else {
+                    "step limit"
+                };
                 break 'outer;
             }
         }
@@ -370,7 +418,13 @@ mod tests {
 
     #[test]
     fn auc_and_f1_of_known_scores() {
-        let mut s = vec![(0.9, true), (0.8, false), (0.7, true), (0.1, false), (0.1, true)];
+        let mut s = vec![
+            (0.9, true),
+            (0.8, false),
+            (0.7, true),
+            (0.1, false),
+            (0.1, true),
+        ];
         let d = metrics(&mut s, 0.5, 0.0);
         // Positive/negative pairs ordered right: (0.9>0.8, 0.9>0.1, 0.7>0.1) + tie 0.1=0.1 half,
         // wrong: 0.7<0.8 -> (3 + 0.5) / 6.

@@ -16,9 +16,9 @@ use crate::cli::{
     BaselineCommand, CoveragePenaltyArg, DecodeArgs, EvalArgs, Format, LengthPenaltyArg, OutFormat,
     SelectorArg, SummarizeArgs,
 };
+use crate::with_threads;
 use abridge_model::Selector;
 use abridge_train::selector_file::SelectorFile;
-use crate::with_threads;
 
 /// A loaded model and how its training run tokenized text.
 pub struct Loaded {
@@ -67,13 +67,28 @@ impl Loaded {
         Ok(Decoding { beam, select })
     }
 
-    /// Per document (vocabulary ids), which positions the pointer may copy from at threshold
-    /// `t`; `None` without a selector.
-    pub fn copy_masks(&self, docs: &[&[u32]], t: Option<f32>) -> Result<Option<Vec<Vec<bool>>>> {
-        let (Some(t), Some((file, sel))) = (t, &self.selector) else {
+    /// The selector's probabilities for documents encoded together by `st` (`docs[d]` its
+    /// vocabulary ids); `None` without a selector.
+    pub fn selection(&self, st: &Stepper<'_>, docs: &[&[u32]]) -> Result<Option<Vec<Vec<f32>>>> {
+        let Some((_, sel)) = &self.selector else {
             return Ok(None);
         };
-        let probs = sel.predict(docs)?;
+        let feats = (sel.cfg.features > 0).then(|| st.encoder_output());
+        Ok(Some(sel.predict(docs, feats)?))
+    }
+
+    /// Per document of `st` (`docs[d]` its vocabulary ids), which positions the pointer may copy
+    /// from at threshold `t`; `None` without a selector or `t`.
+    pub fn copy_masks(
+        &self,
+        st: &Stepper<'_>,
+        docs: &[&[u32]],
+        t: Option<f32>,
+    ) -> Result<Option<Vec<Vec<bool>>>> {
+        let (Some(t), Some((file, _))) = (t, &self.selector) else {
+            return Ok(None);
+        };
+        let probs = self.selection(st, docs)?.expect("a selector");
         Ok(Some(
             probs
                 .into_iter()
@@ -120,7 +135,7 @@ pub fn model_dir(path: &Path) -> Result<PathBuf> {
 pub fn load_model(path: &Path, lowercase: Option<bool>) -> Result<Loaded> {
     let dir = model_dir(path)?;
     let (cfg, params, vocab) = abridge_train::checkpoint::read_model(&dir)?;
-    let selector = abridge_train::selector_file::read(&dir, &vocab)?;
+    let selector = abridge_train::selector_file::read(&dir, &vocab, 2 * cfg.hidden)?;
     // The run's manifest (beside the checkpoint) says how training text was tokenized.
     let manifest = find_manifest(&dir);
     let mut m = assemble(cfg, params, vocab, manifest.as_ref(), lowercase);
@@ -228,7 +243,13 @@ pub fn load_bundled(lowercase: Option<bool>) -> Result<Option<Loaded>> {
             serde_json::from_slice(bundled::MANIFEST).context("<bundled model>/manifest.json")?;
         let selector = bundled::SELECTOR
             .map(|(json, weights)| {
-                abridge_train::selector_file::from_bytes(name, json, weights, &vocab)
+                abridge_train::selector_file::from_bytes(
+                    name,
+                    json,
+                    weights,
+                    &vocab,
+                    2 * cfg.hidden,
+                )
             })
             .transpose()?;
         let mut m = assemble(cfg, params, vocab, Some(&manifest), lowercase);
@@ -308,8 +329,8 @@ pub fn summarize_tokens<O: Observer + ?Sized>(
     let src = m.vocab.encode(toks);
     let mut stepper =
         Stepper::new(&m.params, &m.cfg, &src, &ext.src)?.with_half_vocab(&m.half_vocab);
-    if let Some(masks) = m.copy_masks(&[&src], dec.select)? {
-        stepper = stepper.with_copy_mask(&masks);
+    if let Some(masks) = m.copy_masks(&stepper, &[&src], dec.select)? {
+        stepper.set_copy_mask(&masks);
     }
     let (hyps, stopped) = beam_search_observed(&mut stepper, &dec.beam, obs);
     Ok((summary_of(m, &ext, hyps)?, stopped))
@@ -342,13 +363,15 @@ pub fn summarize_batch(
             .collect();
         let lens: Vec<usize> = pairs.iter().map(|(s, _)| s.len()).collect();
         let srcs: Vec<&[u32]> = pairs.iter().map(|(s, _)| *s).collect();
-        m.copy_masks(&srcs, dec.select).and_then(|masks| {
-            let mut st = Stepper::new_batch(&m.params, &m.cfg, &pairs)?.with_half_vocab(&m.half_vocab);
-            if let Some(masks) = masks {
-                st = st.with_copy_mask(&masks);
-            }
-            Ok(abridge_decode::beam_search_batch(&mut st, &lens, &dec.beam))
-        })
+        Stepper::new_batch(&m.params, &m.cfg, &pairs)
+            .map_err(anyhow::Error::from)
+            .and_then(|st| {
+                let mut st = st.with_half_vocab(&m.half_vocab);
+                if let Some(masks) = m.copy_masks(&st, &srcs, dec.select)? {
+                    st.set_copy_mask(&masks);
+                }
+                Ok(abridge_decode::beam_search_batch(&mut st, &lens, &dec.beam))
+            })
     };
     let mut decoded = match decoded {
         Ok(d) => d.into_iter(),
@@ -590,13 +613,15 @@ pub fn lead(tok: &Tokenizer, text: &str, k: usize) -> String {
 /// The selector's extractive summary of tokens `toks` (already cut to the model's source
 /// length): the `k` sentences with the highest mean selection probability, in document order.
 pub fn select_sentences(m: &Loaded, toks: &[String], k: usize) -> Result<String> {
-    let Some((_, sel)) = &m.selector else {
-        bail!("this model has no content selector (train one with `abridge selector train`)");
-    };
     if toks.is_empty() {
         return Ok(String::new());
     }
-    let q = sel.predict(&[&m.vocab.encode(toks)])?.remove(0);
+    let ids = m.vocab.encode(toks);
+    let st = Stepper::new(&m.params, &m.cfg, &ids, &ids)?;
+    let q = m
+        .selection(&st, &[&ids])?
+        .context("this model has no content selector (train one with `abridge selector train`)")?
+        .remove(0);
     let sents = split_sentences(toks);
     let mut scored: Vec<(usize, f64)> = Vec::with_capacity(sents.len());
     let mut at = 0;
@@ -643,7 +668,9 @@ pub fn baseline(cmd: BaselineCommand) -> Result<()> {
         },
     )?;
     let tok = Tokenizer {
-        lowercase: model.as_ref().map_or(a.lowercase, |m| m.tokenizer.lowercase),
+        lowercase: model
+            .as_ref()
+            .map_or(a.lowercase, |m| m.tokenizer.lowercase),
         pretokenized: a.pretokenized,
     };
     let (ex, stats) = corpus.read_all(a.strict)?;
@@ -785,9 +812,8 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         .iter()
         .map(|s| s.as_ref().map(|s| s.text.clone()).unwrap_or_default())
         .collect();
-    let (model_signals, ref_signals) = with_threads(a.corpus.threads, || {
-        faithfulness(&m, &ex, &summaries)
-    });
+    let (model_signals, ref_signals) =
+        with_threads(a.corpus.threads, || faithfulness(&m, &ex, &summaries));
     let mean_words = summaries
         .iter()
         .map(|s| s.as_ref().map_or(0, |s| s.tokens.len()))
@@ -848,7 +874,11 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             .collect()
     };
     let signals_json = |s: &abridge_rouge::signals::SignalMeans| -> serde_json::Value {
-        s.means().into_iter().map(|(n, v)| (n.to_string(), json!(v))).collect::<serde_json::Map<_, _>>().into()
+        s.means()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), json!(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
     };
     let out = json!({
         "pairs": ex.len(), "seconds": secs, "articles_per_s": ex.len() as f64 / secs,
@@ -889,8 +919,11 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             }
             println!("mean summary length: {mean_words:.1} tokens");
             println!("faithfulness (mean per summary, %)   model  reference");
-            for ((name, mv), (_, rv)) in model_signals.means().into_iter().zip(ref_signals.means()) {
-                let pct = |v: Option<f64>| v.map_or("     -".to_string(), |v| format!("{:6.2}", 100.0 * v));
+            for ((name, mv), (_, rv)) in model_signals.means().into_iter().zip(ref_signals.means())
+            {
+                let pct = |v: Option<f64>| {
+                    v.map_or("     -".to_string(), |v| format!("{:6.2}", 100.0 * v))
+                };
                 println!("  {name:24}          {}   {}", pct(mv), pct(rv));
             }
         }

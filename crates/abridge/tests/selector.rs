@@ -46,8 +46,26 @@ fn selector_trains_decodes_and_refuses_a_foreign_model() {
     let model = dir.path().join("model");
     let (run, model) = (run.to_str().unwrap(), model.to_str().unwrap());
     ok(abridge(&[
-        "train", data, "--dev", data, "--out", run, "--emb", "8", "--hidden", "8", "--attn",
-        "8", "--batch-size", "4", "--max-steps", "4", "--eval-every", "4", "--threads", "2",
+        "train",
+        data,
+        "--dev",
+        data,
+        "--out",
+        run,
+        "--emb",
+        "8",
+        "--hidden",
+        "8",
+        "--attn",
+        "8",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "4",
+        "--eval-every",
+        "4",
+        "--threads",
+        "2",
     ]));
     ok(abridge(&["export", run, model]));
     let no_sel = abridge(&["summarize", "--model", model, "--selector", "on", data]);
@@ -58,9 +76,25 @@ fn selector_trains_decodes_and_refuses_a_foreign_model() {
         String::from_utf8_lossy(&no_sel.stderr)
     );
     let log = abridge(&[
-        "selector", "train", data, "--model", model, "--dev", data, "--hidden", "8",
-        "--batch-size", "8", "--max-steps", "60", "--eval-every", "20", "--lr", "0.02",
-        "--threads", "2",
+        "selector",
+        "train",
+        data,
+        "--model",
+        model,
+        "--dev",
+        data,
+        "--hidden",
+        "8",
+        "--batch-size",
+        "8",
+        "--max-steps",
+        "60",
+        "--eval-every",
+        "20",
+        "--lr",
+        "0.02",
+        "--threads",
+        "2",
     ]);
     let err = String::from_utf8_lossy(&log.stderr).to_string();
     assert!(log.status.success(), "{err}");
@@ -69,16 +103,34 @@ fn selector_trains_decodes_and_refuses_a_foreign_model() {
         serde_json::from_slice(&std::fs::read(dir.path().join("model/selector.json")).unwrap())
             .unwrap();
     assert_eq!(file["format"], "abridge-selector");
-    assert!(file["training"]["dev_auc"].as_f64().unwrap() > 0.9, "{file}");
+    assert!(
+        file["training"]["dev_auc"].as_f64().unwrap() > 0.9,
+        "{file}"
+    );
 
     // eval: with the selector by default, without it on request; faithfulness beside ROUGE.
-    let on = &json(abridge(&["eval", "--model", model, data, "--format", "json"]))[0];
+    let on = &json(abridge(&[
+        "eval", "--model", model, data, "--format", "json",
+    ]))[0];
     let t = |v: &serde_json::Value| v.as_f64().unwrap();
     assert!((t(&on["selector"]["threshold"]) - t(&file["threshold"])).abs() < 1e-6);
-    assert!(on["faithfulness"]["model"]["novel_1gram"].is_number(), "{on}");
-    assert!(on["faithfulness"]["model"]["mean_p_gen"].is_number(), "{on}");
+    assert!(
+        on["faithfulness"]["model"]["novel_1gram"].is_number(),
+        "{on}"
+    );
+    assert!(
+        on["faithfulness"]["model"]["mean_p_gen"].is_number(),
+        "{on}"
+    );
     let off = &json(abridge(&[
-        "eval", "--model", model, data, "--format", "json", "--selector", "off",
+        "eval",
+        "--model",
+        model,
+        data,
+        "--format",
+        "json",
+        "--selector",
+        "off",
     ]))[0];
     assert!(off["selector"].is_null());
     let bad = abridge(&["eval", "--model", model, data, "--select-threshold", "1.5"]);
@@ -88,7 +140,12 @@ fn selector_trains_decodes_and_refuses_a_foreign_model() {
     let doc = dir.path().join("doc.txt");
     std::fs::write(&doc, "alpha beta w1 gamma delta w2 . epsilon zeta .").unwrap();
     let ex: serde_json::Value = serde_json::from_str(&ok(abridge(&[
-        "explain", "--model", model, doc.to_str().unwrap(), "--format", "json",
+        "explain",
+        "--model",
+        model,
+        doc.to_str().unwrap(),
+        "--format",
+        "json",
     ])))
     .unwrap();
     let sel = &ex["selection"];
