@@ -238,14 +238,16 @@ pub enum CoveragePenaltyArg {
 pub struct DecodeArgs {
     #[arg(long, default_value_t = 4)]
     pub beam: usize,
-    #[arg(long, default_value_t = 35)]
+    /// Fewest tokens before `</s>` (the default, like the length penalty's, was tuned for the
+    /// bundled CNN/DailyMail model on dev: see docs/ablation.md).
+    #[arg(long, default_value_t = 50)]
     pub min_len: usize,
     #[arg(long, default_value_t = 100)]
     pub max_len: usize,
-    #[arg(long, value_enum, default_value = "avg")]
+    #[arg(long, value_enum, default_value = "gnmt")]
     pub length_penalty: LengthPenaltyArg,
     /// alpha of the GNMT and power length penalties.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 2.0)]
     pub alpha: f64,
     #[arg(long, value_enum, default_value = "none")]
     pub coverage_penalty: CoveragePenaltyArg,
@@ -454,6 +456,20 @@ pub struct CorpusArgs {
     /// Worker threads (0 = all cores).
     #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
     pub threads: usize,
+}
+
+impl CorpusArgs {
+    /// The corpus at `path` (this command's `--file` or another, e.g. `--dev`) read with these
+    /// field names.
+    pub fn open(&self, path: &std::path::Path) -> anyhow::Result<abridge_text::corpus::Corpus> {
+        Ok(abridge_text::corpus::Corpus::guess(
+            path,
+            abridge_text::corpus::Fields {
+                text: self.text_field.clone(),
+                summary: self.summary_field.clone(),
+            },
+        )?)
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use abridge_text::corpus::{Corpus, Fields};
+use abridge_text::corpus::Corpus;
 use abridge_text::embeddings::{for_vocab, EmbFormat, Embeddings};
 use abridge_text::stats::{count, percentile, CorpusCounts};
 use abridge_text::tokenize::Tokenizer;
@@ -17,13 +17,7 @@ use crate::cli::{
 use crate::with_threads;
 
 fn corpus(a: &CorpusArgs) -> Result<Corpus> {
-    Ok(Corpus::guess(
-        &a.file,
-        Fields {
-            text: a.text_field.clone(),
-            summary: a.summary_field.clone(),
-        },
-    )?)
+    a.open(&a.file)
 }
 
 fn tokenizer(a: &CorpusArgs) -> Tokenizer {

@@ -16,7 +16,6 @@ use abridge_model::{
 };
 use abridge_nn::CellKind;
 use abridge_tensor::Rng;
-use abridge_text::corpus::{Corpus, Fields};
 use abridge_train::checkpoint::WeightType;
 use abridge_train::selector_file::{self, SelectorFile};
 use anyhow::{bail, Context, Result};
@@ -40,13 +39,7 @@ fn read_tagged(
     src_len: usize,
     limit: Option<usize>,
 ) -> Result<Vec<Tagged>> {
-    let corpus = Corpus::guess(
-        path,
-        Fields {
-            text: a.corpus.text_field.clone(),
-            summary: a.corpus.summary_field.clone(),
-        },
-    )?;
+    let corpus = a.corpus.open(path)?;
     let mut out = Vec::new();
     let stats = corpus.for_each_chunk_while(a.corpus.strict, 2048, |chunk| {
         use rayon::prelude::*;

@@ -660,13 +660,7 @@ pub fn baseline(cmd: BaselineCommand) -> Result<()> {
             (corpus, *k, *format, Some(m))
         }
     };
-    let corpus = Corpus::guess(
-        &a.file,
-        Fields {
-            text: a.text_field.clone(),
-            summary: a.summary_field.clone(),
-        },
-    )?;
+    let corpus = a.open(&a.file)?;
     let tok = Tokenizer {
         lowercase: model
             .as_ref()
@@ -765,13 +759,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     )?;
     let beam = m.decoding(&a.decode)?;
     m.tokenizer.pretokenized = a.corpus.pretokenized;
-    let corpus = Corpus::guess(
-        &a.corpus.file,
-        Fields {
-            text: a.corpus.text_field.clone(),
-            summary: a.corpus.summary_field.clone(),
-        },
-    )?;
+    let corpus = a.corpus.open(&a.corpus.file)?;
     let mut ex = Vec::new();
     let stats = corpus.for_each_chunk_while(a.corpus.strict, 512, |c| {
         ex.extend(c);

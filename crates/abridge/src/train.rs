@@ -8,7 +8,6 @@ use abridge_model::{ModelConfig, Optimizer, Params};
 use abridge_nn::CellKind;
 use abridge_tensor::Rng;
 use abridge_text::batch::{BatchConfig, Encoded};
-use abridge_text::corpus::{Corpus, Fields};
 use abridge_text::stats::count;
 use abridge_text::tokenize::Tokenizer;
 use abridge_text::vocab::{Vocab, VocabConfig};
@@ -48,13 +47,7 @@ fn encode(
     limit: Option<usize>,
     bcfg: &BatchConfig,
 ) -> Result<(Vec<Encoded>, Vec<String>)> {
-    let corpus = Corpus::guess(
-        path,
-        Fields {
-            text: a.corpus.text_field.clone(),
-            summary: a.corpus.summary_field.clone(),
-        },
-    )?;
+    let corpus = a.corpus.open(path)?;
     let tok = Tokenizer {
         lowercase: a.corpus.lowercase,
         pretokenized: a.corpus.pretokenized,
@@ -160,13 +153,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                             a.vocab_size,
                             a.corpus.file.display()
                         );
-                        let corpus = Corpus::guess(
-                            &a.corpus.file,
-                            Fields {
-                                text: a.corpus.text_field.clone(),
-                                summary: a.corpus.summary_field.clone(),
-                            },
-                        )?;
+                        let corpus = a.corpus.open(&a.corpus.file)?;
                         let counts = count(
                             &corpus,
                             &Tokenizer {

@@ -233,6 +233,19 @@ fn the_bundled_model_summarizes_without_a_model_flag() {
     let words = v["summary"].as_str().unwrap().split_whitespace().count();
     assert!(words >= 20, "a real summary: {v}");
     assert!(!v["summary"].as_str().unwrap().contains("<unk>"));
+    // It carries its content selector, on by default.
+    let o = abridge(
+        &["explain", article, "--threads", "1", "--format", "json"],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sel = &v["selection"];
+    assert_eq!(
+        sel["probs"].as_array().map(Vec::len),
+        v["source"].as_array().map(Vec::len),
+        "{sel}"
+    );
 }
 
 #[cfg(not(bundled_model))]
