@@ -95,6 +95,10 @@ fn selector_trains_decodes_and_refuses_a_foreign_model() {
         "0.02",
         "--threads",
         "2",
+        "--input",
+        "words",
+        "--always-copy-top",
+        "0",
     ]);
     let err = String::from_utf8_lossy(&log.stderr).to_string();
     assert!(log.status.success(), "{err}");
@@ -107,6 +111,31 @@ fn selector_trains_decodes_and_refuses_a_foreign_model() {
         file["training"]["dev_auc"].as_f64().unwrap() > 0.9,
         "{file}"
     );
+    // On the summarizer's encoder states (the default input) it trains and loads too.
+    let enc_dir = dir.path().join("enc");
+    let enc_out = enc_dir.to_str().unwrap();
+    ok(abridge(&[
+        "selector",
+        "train",
+        data,
+        "--model",
+        model,
+        "--dev",
+        data,
+        "--hidden",
+        "8",
+        "--max-steps",
+        "10",
+        "--eval-every",
+        "10",
+        "--threads",
+        "2",
+        "--out",
+        enc_out,
+    ]));
+    let enc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(enc_dir.join("selector.json")).unwrap()).unwrap();
+    assert_eq!(enc["features"], 16, "2H of the summarizer: {enc}");
 
     // eval: with the selector by default, without it on request; faithfulness beside ROUGE.
     let on = &json(abridge(&[
