@@ -332,7 +332,10 @@ pub fn summarize_tokens<O: Observer + ?Sized>(
     if let Some(masks) = m.copy_masks(&stepper, &[&src], dec.select)? {
         stepper.set_copy_mask(&masks);
     }
-    let (hyps, stopped) = beam_search_observed(&mut stepper, &dec.beam, obs);
+    // A summary is never made longer than its document by the minimum length.
+    let mut beam = dec.beam.clone();
+    beam.min_len = beam.min_len.min(toks.len());
+    let (hyps, stopped) = beam_search_observed(&mut stepper, &beam, obs);
     Ok((summary_of(m, &ext, hyps)?, stopped))
 }
 
@@ -353,6 +356,18 @@ pub fn summarize_batch(
             (!toks.is_empty()).then(|| (Extended::new(&m.vocab, &toks), m.vocab.encode(&toks)))
         })
         .collect();
+    if docs
+        .iter()
+        .flatten()
+        .any(|(_, src)| src.len() < dec.beam.min_len)
+    {
+        // A document shorter than the minimum length has its own (capped) minimum: decode each
+        // alone, exactly as `summarize_tokens` does.
+        return texts
+            .iter()
+            .map(|t| summarize_text(m, t, dec, max_src_len))
+            .collect();
+    }
     let live: Vec<&(Extended, Vec<u32>)> = docs.iter().flatten().collect();
     let decoded: Result<Vec<Vec<abridge_decode::Hypothesis>>> = if live.is_empty() {
         Ok(Vec::new())
