@@ -176,10 +176,9 @@ fn selector_learns_a_context_rule() {
         sel.backward(&mut cache, &dz, &mut grads).unwrap();
         let gs: Vec<&mut [f32]> = grads.tensors_mut().into_iter().map(|t| t.2).collect();
         clip_tensors(gs, 5.0);
-        let gs: Vec<&[f32]> = grads.tensors_mut().into_iter().map(|t| &*t.2).collect();
-        let gs: Vec<Vec<f32>> = gs.iter().map(|g| g.to_vec()).collect();
+        let gs = grads.tensors_mut().into_iter().map(|t| &*t.2).collect();
         let ps = sel.tensors_mut().into_iter().map(|t| t.2).collect();
-        opt.step_tensors(ps, gs.iter().map(|g| &g[..]).collect(), 1.0);
+        opt.step_tensors(ps, gs, 1.0);
     }
     let (ids, labels) = make(&mut rng, 16, 12);
     let docs: Vec<Vec<u32>> = (0..16)

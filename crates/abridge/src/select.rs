@@ -70,14 +70,7 @@ fn read_tagged(
     if let Some(l) = limit {
         out.truncate(l);
     }
-    if stats.bad > 0 {
-        eprintln!(
-            "warning: skipped {} bad record(s) in {} (first: {})",
-            stats.bad,
-            path.display(),
-            stats.first_bad[0]
-        );
-    }
+    crate::train::warn_bad(&stats, path);
     if out.is_empty() {
         bail!("{}: no pairs with a non-empty document", path.display());
     }
@@ -327,12 +320,9 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
             if !(loss.is_finite() && norm.is_finite()) {
                 eprintln!("warning: step {step}: non-finite loss or gradient; batch skipped");
             } else {
-                let gs: Vec<&[f32]> = grads.tensors_mut().into_iter().map(|t| &*t.2).collect();
-                // The borrow of `grads` for reading ends before `sel` is updated.
-                let gs: Vec<Vec<f32>> = gs.iter().map(|g| g.to_vec()).collect();
                 opt.step_tensors(
                     sel.tensors_mut().into_iter().map(|t| t.2).collect(),
-                    gs.iter().map(|g| &g[..]).collect(),
+                    grads.tensors_mut().into_iter().map(|t| &*t.2).collect(),
                     1.0,
                 );
                 loss_sum += loss;

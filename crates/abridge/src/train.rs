@@ -65,6 +65,12 @@ fn encode(
         }
         limit.is_none_or(|l| out.len() < l)
     })?;
+    warn_bad(&stats, path);
+    Ok((out, refs))
+}
+
+/// Says on stderr how many records of `path` were skipped as bad, and the first.
+pub(crate) fn warn_bad(stats: &abridge_text::corpus::ReadStats, path: &Path) {
     if stats.bad > 0 {
         eprintln!(
             "warning: skipped {} bad record(s) in {} (first: {})",
@@ -73,7 +79,6 @@ fn encode(
             stats.first_bad[0]
         );
     }
-    Ok((out, refs))
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
