@@ -1,13 +1,14 @@
-//! Embeds the default model (`models/default/`) in the binary when the repository has one, so
-//! that `abridge summarize` works with no `--model` and no files beside the binary.
+//! Embeds the default model (`models/default/`) when the `bundled` feature is on and the
+//! repository has one, so that `Summarizer::bundled()` needs no files beside the program.
 
 use std::path::Path;
 
-const FILES: [&str; 4] = [
+const FILES: [&str; 5] = [
     "config.json",
+    "generation_config.json",
+    "tokenizer_config.json",
     "vocab.json",
     "model.safetensors",
-    "manifest.json",
 ];
 
 const SELECTOR: [&str; 2] = ["selector.json", "selector.safetensors"];
@@ -16,19 +17,19 @@ fn main() {
     let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
         .join("../../models/default");
     println!("cargo::rustc-check-cfg=cfg(bundled_model)");
+    println!("cargo::rustc-check-cfg=cfg(bundled_selector)");
     println!("cargo::rerun-if-changed={}", dir.display());
-    for f in FILES {
+    for f in FILES.iter().chain(&SELECTOR) {
         println!("cargo::rerun-if-changed={}", dir.join(f).display());
+    }
+    if std::env::var_os("CARGO_FEATURE_BUNDLED").is_none() {
+        return;
     }
     if FILES.iter().all(|f| dir.join(f).is_file()) {
         println!("cargo::rustc-cfg=bundled_model");
-    }
-    // The content selector is optional; both of its files or neither.
-    println!("cargo::rustc-check-cfg=cfg(bundled_selector)");
-    for f in SELECTOR {
-        println!("cargo::rerun-if-changed={}", dir.join(f).display());
-    }
-    if SELECTOR.iter().all(|f| dir.join(f).is_file()) {
-        println!("cargo::rustc-cfg=bundled_selector");
+        // The content selector is optional; both of its files or neither.
+        if SELECTOR.iter().all(|f| dir.join(f).is_file()) {
+            println!("cargo::rustc-cfg=bundled_selector");
+        }
     }
 }

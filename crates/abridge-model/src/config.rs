@@ -102,7 +102,27 @@ impl ModelConfig {
 /// Version of the on-disk form of [`ModelConfig`].
 pub const CONFIG_VERSION: u32 = 1;
 
-/// [`ModelConfig`] as stored in `config.json`: the fields plus a format version.
+impl ModelConfig {
+    /// Checks sizes and combinations (the message says what is wrong).
+    pub fn validate(&self) -> Result<(), String> {
+        let m = self;
+        if m.vocab < 5 || m.emb == 0 || m.hidden == 0 || m.attn == 0 || m.enc_layers == 0 {
+            return Err("vocab ≥ 5 and every size ≥ 1 are required".into());
+        }
+        if m.coverage && m.attention != AttentionKind::Bahdanau {
+            return Err(
+                "coverage needs Bahdanau attention (its w_c term lives in the additive score)"
+                    .into(),
+            );
+        }
+        if !(0.0..1.0).contains(&m.dropout) {
+            return Err(format!("dropout {} is outside [0, 1)", m.dropout));
+        }
+        Ok(())
+    }
+}
+
+/// [`ModelConfig`] with a version, as training runs record it in their manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfigFile {
     pub version: u32,
@@ -128,20 +148,8 @@ impl TryFrom<&ModelConfigFile> for ModelConfig {
                 f.version
             ));
         }
-        let m = &f.model;
-        if m.vocab < 5 || m.emb == 0 || m.hidden == 0 || m.attn == 0 || m.enc_layers == 0 {
-            return Err("vocab ≥ 5 and every size ≥ 1 are required".into());
-        }
-        if m.coverage && m.attention != AttentionKind::Bahdanau {
-            return Err(
-                "coverage needs Bahdanau attention (its w_c term lives in the additive score)"
-                    .into(),
-            );
-        }
-        if !(0.0..1.0).contains(&m.dropout) {
-            return Err(format!("dropout {} is outside [0, 1)", m.dropout));
-        }
-        Ok(m.clone())
+        f.model.validate()?;
+        Ok(f.model.clone())
     }
 }
 

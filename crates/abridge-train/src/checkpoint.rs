@@ -5,9 +5,7 @@
 //!
 //! | file | content |
 //! |---|---|
-//! | `model.safetensors` | f32 weights under [`Params::tensors_mut`] names, metadata `format = abridge-checkpoint`, `version` |
-//! | `config.json` | the model configuration (versioned) |
-//! | `vocab.json` | the vocabulary (versioned) |
+//! | `config.json`, `generation_config.json`, `tokenizer_config.json`, `vocab.json`, `model.safetensors` | a model folder ([`abridge::folder`]; f32 weights) |
 //! | `optimizer.safetensors` | the optimizer's state (`m.*`/`v.*` or `acc.*`, f32), hyper-parameters in the metadata |
 //! | `state.json` | step, epoch, position in the epoch, seed, best dev loss, skipped batches, training config |
 //!
@@ -18,9 +16,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use abridge_model::config::ModelConfigFile;
+pub use abridge::folder::{read_model, resolve, write_model, FolderMeta};
+pub use abridge::tensors::WeightType;
+use abridge::tensors::{f32_bytes, st_write, write_atomic};
+use abridge::{folder::TokenizerConfig, GenerationConfig};
 use abridge_model::{ModelConfig, Optimizer, Params};
-use abridge_tensor::Rng;
 use abridge_text::vocab::{Vocab, VocabError};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,8 @@ pub enum CheckpointError {
     Invalid { path: PathBuf, msg: String },
     #[error(transparent)]
     Vocab(#[from] VocabError),
+    #[error(transparent)]
+    Folder(#[from] abridge::Error),
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
@@ -80,155 +82,12 @@ pub struct Checkpoint {
     pub config: ModelConfig,
     pub params: Params<f32>,
     pub vocab: Vocab,
+    /// The decoding defaults and tokenizer settings written with every checkpoint (so that each
+    /// is a model folder).
+    pub generation: GenerationConfig,
+    pub tokenizer: TokenizerConfig,
     pub optimizer: Optimizer,
     pub state: TrainState,
-}
-
-pub(crate) fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
-}
-
-pub(crate) fn st_write(
-    path: &Path,
-    tensors: Vec<(String, Vec<usize>, Dtype, Vec<u8>)>,
-    meta: HashMap<String, String>,
-) -> Result<(), CheckpointError> {
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
-        .iter()
-        .map(|(n, shape, dt, bytes)| {
-            (
-                n.clone(),
-                safetensors::tensor::TensorView::new(*dt, shape.clone(), bytes)
-                    .expect("shape matches data"),
-            )
-        })
-        .collect();
-    let bytes =
-        safetensors::serialize(views, Some(meta)).map_err(|e| invalid(path, e.to_string()))?;
-    std::fs::write(path, bytes).map_err(io(path))
-}
-
-/// The params of `cfg`'s shapes from the bytes of a `model.safetensors` (f32, or f16 as
-/// [`write_model`] exports it), `path` naming them in errors.
-fn params_from_bytes(
-    bytes: &[u8],
-    path: &Path,
-    cfg: &ModelConfig,
-) -> Result<Params<f32>, CheckpointError> {
-    let (_, meta) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| invalid(path, format!("not a safetensors file: {e}")))?;
-    let m = meta.metadata().clone().unwrap_or_default();
-    if m.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(invalid(
-            path,
-            format!("not an Abridge checkpoint (metadata `format` is not `{FORMAT}`)"),
-        ));
-    }
-    if m.get("version").map(String::as_str) != Some(VERSION) {
-        return Err(invalid(
-            path,
-            format!(
-                "checkpoint version {:?} is not supported (this build reads {VERSION})",
-                m.get("version")
-            ),
-        ));
-    }
-    let st = SafeTensors::deserialize(bytes).map_err(|e| invalid(path, e.to_string()))?;
-    let mut params = Params::<f32>::init(cfg, &mut Rng::new(0));
-    fill_tensors(&st, path, params.tensors_mut())?;
-    Ok(params)
-}
-
-/// Reads every named tensor of `into` (`(name, shape, values)`) from `st`, f32 or f16, checking
-/// its shape; `path` names the file in errors.
-pub(crate) fn fill_tensors(
-    st: &SafeTensors<'_>,
-    path: &Path,
-    into: Vec<(String, Vec<usize>, &mut [f32])>,
-) -> Result<(), CheckpointError> {
-    for (name, shape, data) in into {
-        let t = st
-            .tensor(&name)
-            .map_err(|_| invalid(path, format!("tensor `{name}` is missing")))?;
-        if !matches!(t.dtype(), Dtype::F32 | Dtype::F16) || t.shape() != shape.as_slice() {
-            return Err(invalid(
-                path,
-                format!(
-                    "tensor `{name}` is {:?} {:?}, expected F32 or F16 {:?}",
-                    t.dtype(),
-                    t.shape(),
-                    shape
-                ),
-            ));
-        }
-        if t.dtype() == Dtype::F16 {
-            for (d, c) in data.iter_mut().zip(t.data().chunks_exact(2)) {
-                *d = half::f16::from_le_bytes([c[0], c[1]]).to_f32();
-            }
-        } else {
-            for (d, c) in data.iter_mut().zip(t.data().chunks_exact(4)) {
-                *d = f32::from_le_bytes(c.try_into().expect("4 bytes"));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Tensors as safetensors entries in `dtype` (f16 rounds to nearest).
-pub(crate) fn encode_tensors(
-    tensors: Vec<(String, Vec<usize>, &mut [f32])>,
-    dtype: WeightType,
-) -> Vec<(String, Vec<usize>, Dtype, Vec<u8>)> {
-    tensors
-        .into_iter()
-        .map(|(n, shape, d)| match dtype {
-            WeightType::F32 => (n, shape, Dtype::F32, f32_bytes(d)),
-            WeightType::F16 => (
-                n,
-                shape,
-                Dtype::F16,
-                d.iter()
-                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
-                    .collect(),
-            ),
-        })
-        .collect()
-}
-
-/// How [`write_model`] stores weights.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WeightType {
-    F32,
-    /// IEEE half precision (round to nearest): half the size; inference reads it back as f32.
-    F16,
-}
-
-/// Writes the weights and config of a model alone (what inference needs) into `dir`.
-pub fn write_model(
-    dir: &Path,
-    cfg: &ModelConfig,
-    params: &mut Params<f32>,
-    vocab: &Vocab,
-    dtype: WeightType,
-) -> Result<(), CheckpointError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let tensors = encode_tensors(params.tensors_mut(), dtype);
-    let meta = HashMap::from([
-        ("format".to_string(), FORMAT.to_string()),
-        ("version".to_string(), VERSION.to_string()),
-    ]);
-    st_write(&dir.join("model.safetensors"), tensors, meta)?;
-    let cfg_json =
-        serde_json::to_vec_pretty(&ModelConfigFile::from(cfg)).expect("config serialises");
-    std::fs::write(dir.join("config.json"), cfg_json).map_err(io(dir))?;
-    vocab.save(&dir.join("vocab.json"))?;
-    Ok(())
 }
 
 fn write_optimizer(
@@ -279,7 +138,7 @@ fn write_optimizer(
             push("acc", acc);
         }
     }
-    st_write(path, tensors, meta)
+    Ok(st_write(path, tensors, meta)?)
 }
 
 fn read_optimizer(
@@ -344,47 +203,6 @@ fn read_optimizer(
     }
 }
 
-/// Reads a model folder written by [`write_model`] (or a checkpoint folder).
-pub fn read_model(dir: &Path) -> Result<(ModelConfig, Params<f32>, Vocab), CheckpointError> {
-    let read = |name: &str| {
-        let p = dir.join(name);
-        std::fs::read(&p).map_err(io(&p))
-    };
-    model_from_bytes(
-        dir,
-        &read("config.json")?,
-        &read("vocab.json")?,
-        &read("model.safetensors")?,
-    )
-}
-
-/// A model from the bytes of its `config.json`, `vocab.json` and `model.safetensors` (e.g.
-/// embedded in the binary); `dir` names them in errors.
-pub fn model_from_bytes(
-    dir: &Path,
-    config: &[u8],
-    vocab: &[u8],
-    weights: &[u8],
-) -> Result<(ModelConfig, Params<f32>, Vocab), CheckpointError> {
-    let cfg_path = dir.join("config.json");
-    let f: ModelConfigFile = serde_json::from_slice(config)
-        .map_err(|e| invalid(&cfg_path, format!("invalid model config: {e}")))?;
-    let cfg = ModelConfig::try_from(&f).map_err(|m| invalid(&cfg_path, m))?;
-    let vocab = Vocab::from_json(vocab, &dir.join("vocab.json").display().to_string())?;
-    if vocab.len() != cfg.vocab {
-        return Err(invalid(
-            dir,
-            format!(
-                "vocab.json has {} entries but the model was built for {}",
-                vocab.len(),
-                cfg.vocab
-            ),
-        ));
-    }
-    let params = params_from_bytes(weights, &dir.join("model.safetensors"), &cfg)?;
-    Ok((cfg, params, vocab))
-}
-
 impl Checkpoint {
     /// Saves into `run/NAME/` atomically and points `run/latest` (and `run/best` if `best`) at it.
     pub fn save(&mut self, run: &Path, name: &str, best: bool) -> Result<PathBuf, CheckpointError> {
@@ -393,13 +211,13 @@ impl Checkpoint {
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
-        write_model(
-            &tmp,
-            &self.config,
-            &mut self.params,
-            &self.vocab,
-            WeightType::F32,
-        )?;
+        let meta = FolderMeta {
+            config: self.config.clone(),
+            generation: self.generation.clone(),
+            tokenizer: self.tokenizer.clone(),
+            vocab: self.vocab.clone(),
+        };
+        write_model(&tmp, &meta, &mut self.params, WeightType::F32)?;
         let names: Vec<(String, Vec<usize>)> = self
             .params
             .tensors_mut()
@@ -423,7 +241,7 @@ impl Checkpoint {
     /// Loads a checkpoint folder, or the one a run folder's `latest` points at.
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
         let dir = resolve(path, "latest")?;
-        let (config, mut params, vocab) = read_model(&dir)?;
+        let (meta, mut params) = read_model(&dir)?;
         let names: Vec<(String, Vec<usize>)> = params
             .tensors_mut()
             .into_iter()
@@ -434,21 +252,13 @@ impl Checkpoint {
         let state: TrainState = serde_json::from_slice(&std::fs::read(&sp).map_err(io(&sp))?)
             .map_err(|e| invalid(&sp, e.to_string()))?;
         Ok(Self {
-            config,
+            config: meta.config,
             params,
-            vocab,
+            vocab: meta.vocab,
+            generation: meta.generation,
+            tokenizer: meta.tokenizer,
             optimizer,
             state,
         })
     }
-}
-
-/// `path` itself if it holds a model, else the folder its pointer file `which` names.
-pub fn resolve(path: &Path, which: &str) -> Result<PathBuf, CheckpointError> {
-    if path.join("model.safetensors").is_file() {
-        return Ok(path.into());
-    }
-    let ptr = path.join(which);
-    let name = std::fs::read_to_string(&ptr).map_err(io(&ptr))?;
-    Ok(path.join(name.trim()))
 }

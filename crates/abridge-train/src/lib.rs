@@ -10,5 +10,4 @@
 
 pub mod checkpoint;
 pub mod plot;
-pub mod selector_file;
 pub mod trainer;

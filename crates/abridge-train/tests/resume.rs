@@ -58,6 +58,12 @@ fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
     };
     let params = Params::init(&config, &mut Rng::new(2));
     let ck = Checkpoint {
+        tokenizer: abridge::folder::TokenizerConfig {
+            lowercase: true,
+            ptb: false,
+            max_source_tokens: 30,
+        },
+        generation: abridge::GenerationConfig::default(),
         config,
         params,
         vocab,

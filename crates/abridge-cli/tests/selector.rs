@@ -163,7 +163,12 @@ fn selector_trains_decodes_and_refuses_a_foreign_model() {
     ]))[0];
     assert!(off["selector"].is_null());
     let bad = abridge(&["eval", "--model", model, data, "--select-threshold", "1.5"]);
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--select-threshold"));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("`select_threshold`: must be a number in [0, 1), got 1.5"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 
     // explain shows each source token's selection probability and what could be copied.
     let doc = dir.path().join("doc.txt");

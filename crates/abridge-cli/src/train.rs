@@ -4,6 +4,8 @@
 use std::io::Read;
 use std::path::Path;
 
+use abridge::folder::TokenizerConfig;
+use abridge::GenerationConfig;
 use abridge_model::{ModelConfig, Optimizer, Params};
 use abridge_nn::CellKind;
 use abridge_tensor::Rng;
@@ -39,14 +41,15 @@ fn fingerprint(path: &Path) -> Result<String> {
     Ok(format!("fnv1a64:{h:016x}"))
 }
 
-/// Encoded pairs and their reference summaries (as text).
+/// Encoded pairs, their reference summaries (as text) and the summaries' token counts (before
+/// truncation).
 fn encode(
     path: &Path,
     a: &TrainArgs,
     vocab: &Vocab,
     limit: Option<usize>,
     bcfg: &BatchConfig,
-) -> Result<(Vec<Encoded>, Vec<String>)> {
+) -> Result<(Vec<Encoded>, Vec<String>, Vec<usize>)> {
     let corpus = a.corpus.open(path)?;
     let tok = Tokenizer {
         lowercase: a.corpus.lowercase,
@@ -54,6 +57,7 @@ fn encode(
     };
     let mut out = Vec::new();
     let mut refs = Vec::new();
+    let mut lens = Vec::new();
     let stats = corpus.for_each_chunk_while(a.corpus.strict, 2048, |chunk| {
         for e in chunk {
             if limit.is_some_and(|l| out.len() >= l) {
@@ -61,12 +65,13 @@ fn encode(
             }
             let (s, t) = (tok.tokenize(&e.text), tok.tokenize(&e.summary));
             out.push(Encoded::new(vocab, &s, &t, bcfg));
+            lens.push(t.len());
             refs.push(e.summary);
         }
         limit.is_none_or(|l| out.len() < l)
     })?;
     warn_bad(&stats, path);
-    Ok((out, refs))
+    Ok((out, refs, lens))
 }
 
 /// Says on stderr how many records of `path` were skipped as bad, and the first.
@@ -131,17 +136,17 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                 let dir = abridge_train::checkpoint::resolve(from, "best")
                     .or_else(|_| abridge_train::checkpoint::resolve(from, "latest"))
                     .with_context(|| format!("--init-from {}: no model there", from.display()))?;
-                let (mut config, mut params, vocab) = abridge_train::checkpoint::read_model(&dir)?;
+                let (meta, mut params) = abridge_train::checkpoint::read_model(&dir)?;
+                let (mut config, vocab) = (meta.config, meta.vocab);
                 if a.coverage && !config.coverage {
                     // New coverage weights start at zero: the model begins exactly where it was.
                     params.att_cov = vec![0.0; config.attn];
                     config.coverage = true;
                 }
                 config.cov_weight = a.cov_weight;
-                abridge_model::ModelConfig::try_from(
-                    &abridge_model::config::ModelConfigFile::from(&config),
-                )
-                .map_err(|m| anyhow::anyhow!("--init-from {}: {m}", from.display()))?;
+                config
+                    .validate()
+                    .map_err(|m| anyhow::anyhow!("--init-from {}: {m}", from.display()))?;
                 eprintln!(
                     "initialised from {} (coverage {})",
                     dir.display(),
@@ -236,6 +241,9 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
             OptimArg::Adam => Optimizer::adam(a.lr.unwrap_or(1e-3)),
         };
         Checkpoint {
+            tokenizer: TokenizerConfig::for_training(&vocab, a.corpus.lowercase, a.max_src_len),
+            // Set from the training summaries' lengths below.
+            generation: GenerationConfig::default(),
             config,
             params,
             vocab,
@@ -249,10 +257,18 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         ..Default::default()
     };
     eprintln!("reading and encoding {} ...", a.corpus.file.display());
-    let (train_data, _) = encode(&a.corpus.file, a, &ck.vocab, a.max_examples, &bcfg)?;
+    let (train_data, _, lens) = encode(&a.corpus.file, a, &ck.vocab, a.max_examples, &bcfg)?;
+    if !a.resume {
+        // Decoding defaults for this model: lengths around those of its training summaries.
+        ck.generation = GenerationConfig::for_target_lengths(&lens);
+        eprintln!(
+            "decoding defaults (generation_config.json): min_len {}, max_len {}, beam {}",
+            ck.generation.min_len, ck.generation.max_len, ck.generation.beam
+        );
+    }
     let dev = match &a.dev {
         Some(p) => {
-            let (data, references) = encode(p, a, &ck.vocab, Some(a.dev_examples), &bcfg)?;
+            let (data, references, _) = encode(p, a, &ck.vocab, Some(a.dev_examples), &bcfg)?;
             DevSet {
                 data,
                 references: if a.no_dev_rouge {

@@ -18,9 +18,12 @@ use abridge_text::vocab::Vocab;
 use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{
-    encode_tensors, fill_tensors, invalid, io, st_write, CheckpointError, WeightType,
-};
+use crate::error::{io, Error, Result};
+use crate::tensors::{encode_tensors, fill_tensors, st_write, write_atomic, WeightType};
+
+fn invalid(path: &Path, msg: impl Into<String>) -> Error {
+    Error::invalid(path, msg)
+}
 
 pub const CONFIG: &str = "selector.json";
 pub const WEIGHTS: &str = "selector.safetensors";
@@ -84,7 +87,7 @@ pub fn write(
     file: &SelectorFile,
     sel: &mut Selector<f32>,
     dtype: WeightType,
-) -> Result<(), CheckpointError> {
+) -> Result<()> {
     let tensors = encode_tensors(sel.tensors_mut(), dtype);
     let meta = HashMap::from([
         ("format".to_string(), FORMAT.to_string()),
@@ -95,7 +98,7 @@ pub fn write(
     st_write(&tmp, tensors, meta)?;
     std::fs::rename(&tmp, &w).map_err(io(&w))?;
     let json = serde_json::to_vec_pretty(file).expect("selector file serialises");
-    crate::checkpoint::write_atomic(&dir.join(CONFIG), &json)
+    write_atomic(&dir.join(CONFIG), &json)
 }
 
 /// The selector of model folder `dir`, `None` when it has none (no `selector.json`);
@@ -104,7 +107,7 @@ pub fn read(
     dir: &Path,
     vocab: &Vocab,
     encoder_width: usize,
-) -> Result<Option<(SelectorFile, Selector<f32>)>, CheckpointError> {
+) -> Result<Option<(SelectorFile, Selector<f32>)>> {
     let cfg = dir.join(CONFIG);
     if !cfg.exists() {
         return Ok(None);
@@ -123,7 +126,7 @@ pub fn from_bytes(
     weights: &[u8],
     vocab: &Vocab,
     encoder_width: usize,
-) -> Result<(SelectorFile, Selector<f32>), CheckpointError> {
+) -> Result<(SelectorFile, Selector<f32>)> {
     let cfg_path = dir.join(CONFIG);
     let f: SelectorFile = serde_json::from_slice(json)
         .map_err(|e| invalid(&cfg_path, format!("invalid selector config: {e}")))?;

@@ -57,6 +57,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::run(&args),
         cli::Command::Explain(args) => explain::run(&args),
         cli::Command::Export(args) => export::run(&args),
+        cli::Command::Migrate(args) => export::migrate(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

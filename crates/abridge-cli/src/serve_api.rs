@@ -8,13 +8,7 @@
 
 use serde::Deserialize;
 
-use crate::cli::{CoveragePenaltyArg, DecodeArgs, LengthPenaltyArg, SelectorArg};
-
-/// Upper bounds on the knobs a client may ask for (they bound the work of one request).
-pub const MAX_BEAM: usize = 16;
-pub const MAX_LEN: usize = 400;
-pub const MAX_NGRAM: usize = 10;
-pub const MAX_PENALTY_WEIGHT: f64 = 10.0;
+use abridge::{DecodeOptions, GenerationConfig};
 
 /// A client error: HTTP status, a stable machine-readable code, and a message naming the field.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +28,15 @@ impl ApiError {
     }
     fn field(field: &str, message: impl std::fmt::Display) -> Self {
         Self::new(400, "invalid_field", format!("`{field}`: {message}"))
+    }
+    /// A library error about a request: a bad option names its field (the message is the
+    /// library's, as the CLI prints it); anything else is the server's fault.
+    pub fn from_lib(e: &abridge::Error) -> Self {
+        match e {
+            abridge::Error::Option { .. } => Self::new(400, "invalid_field", e.to_string()),
+            abridge::Error::EmptyDocument => Self::new(400, "empty_document", e.to_string()),
+            _ => Self::new(500, "internal", e.to_string()),
+        }
     }
     /// `{"error": {"code": ..., "message": ...}}`.
     pub fn body(&self) -> serde_json::Value {
@@ -64,7 +67,8 @@ pub struct SummarizeRequest {
     pub texts: Vec<String>,
     /// Whether the client sent `texts` (the response then answers with a list only).
     pub many: bool,
-    pub decode: DecodeArgs,
+    /// The server's defaults with the request's fields over them (checked).
+    pub decode: DecodeOptions,
 }
 
 /// Limits the server enforces on requests.
@@ -74,73 +78,20 @@ pub struct RequestLimits {
     pub max_docs: usize,
 }
 
-fn parse_enum<T: clap::ValueEnum>(field: &str, v: &str) -> Result<T, ApiError> {
-    T::from_str(v, true).map_err(|_| {
-        let names: Vec<String> = T::value_variants()
-            .iter()
-            .filter_map(|x| x.to_possible_value().map(|p| p.get_name().to_string()))
-            .collect();
-        ApiError::field(
-            field,
-            format!("unknown value {v:?}; expected one of {}", names.join(", ")),
-        )
-    })
+fn parse_enum<T: std::str::FromStr<Err = String>>(
+    field: &str,
+    v: Option<String>,
+) -> Result<Option<T>, ApiError> {
+    v.map(|v| v.parse::<T>().map_err(|m| ApiError::field(field, m)))
+        .transpose()
 }
 
-fn weight(field: &str, v: f64) -> Result<f64, ApiError> {
-    if v.is_finite() && (0.0..=MAX_PENALTY_WEIGHT).contains(&v) {
-        Ok(v)
-    } else {
-        Err(ApiError::field(
-            field,
-            format!("must be a number in [0, {MAX_PENALTY_WEIGHT}], got {v}"),
-        ))
-    }
-}
-
-/// Checks decoding knobs (also the CLI's); the error names the field.
-pub fn validate_decode(d: &DecodeArgs) -> Result<(), ApiError> {
-    if !(1..=MAX_BEAM).contains(&d.beam) {
-        return Err(ApiError::field(
-            "beam",
-            format!("must be between 1 and {MAX_BEAM}, got {}", d.beam),
-        ));
-    }
-    if !(1..=MAX_LEN).contains(&d.max_len) {
-        return Err(ApiError::field(
-            "max_len",
-            format!("must be between 1 and {MAX_LEN}, got {}", d.max_len),
-        ));
-    }
-    if d.min_len > d.max_len {
-        return Err(ApiError::field(
-            "min_len",
-            format!("{} is above max_len {}", d.min_len, d.max_len),
-        ));
-    }
-    if d.block_ngram > MAX_NGRAM {
-        return Err(ApiError::field(
-            "block_ngram",
-            format!("must be between 0 and {MAX_NGRAM}, got {}", d.block_ngram),
-        ));
-    }
-    weight("alpha", d.alpha)?;
-    weight("beta", d.beta)?;
-    if let Some(t) = d.select_threshold {
-        if !(t.is_finite() && (0.0..1.0).contains(&t)) {
-            return Err(ApiError::field(
-                "select_threshold",
-                format!("must be a number in [0, 1), got {t}"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Parses and validates a request body against the server's default knobs `defaults`.
+/// Parses a request body and checks its options laid over the server's `defaults` and the
+/// model's `generation` defaults.
 pub fn parse_request(
     body: &[u8],
-    defaults: &DecodeArgs,
+    defaults: &DecodeOptions,
+    generation: &GenerationConfig,
     limits: RequestLimits,
 ) -> Result<SummarizeRequest, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| {
@@ -212,42 +163,21 @@ pub fn parse_request(
             ),
         ));
     }
-    let mut d = defaults.clone();
-    if let Some(v) = raw.beam {
-        d.beam = v;
-    }
-    if let Some(v) = raw.min_len {
-        d.min_len = v;
-    }
-    if let Some(v) = raw.max_len {
-        d.max_len = v;
-        // A client lowering max_len below the server's min_len default means "shorter".
-        if raw.min_len.is_none() {
-            d.min_len = d.min_len.min(v);
-        }
-    }
-    if let Some(v) = raw.length_penalty {
-        d.length_penalty = parse_enum::<LengthPenaltyArg>("length_penalty", &v)?;
-    }
-    if let Some(v) = raw.alpha {
-        d.alpha = v;
-    }
-    if let Some(v) = raw.coverage_penalty {
-        d.coverage_penalty = parse_enum::<CoveragePenaltyArg>("coverage_penalty", &v)?;
-    }
-    if let Some(v) = raw.beta {
-        d.beta = v;
-    }
-    if let Some(v) = raw.block_ngram {
-        d.block_ngram = v;
-    }
-    if let Some(v) = raw.selector {
-        d.selector = parse_enum::<SelectorArg>("selector", &v)?;
-    }
-    if let Some(v) = raw.select_threshold {
-        d.select_threshold = Some(v);
-    }
-    validate_decode(&d)?;
+    let req = DecodeOptions {
+        beam: raw.beam,
+        min_len: raw.min_len,
+        max_len: raw.max_len,
+        length_penalty: parse_enum("length_penalty", raw.length_penalty)?,
+        alpha: raw.alpha,
+        coverage_penalty: parse_enum("coverage_penalty", raw.coverage_penalty)?,
+        beta: raw.beta,
+        block_ngram: raw.block_ngram,
+        max_src_len: None,
+        selector: parse_enum("selector", raw.selector)?,
+        select_threshold: raw.select_threshold,
+    };
+    let d = defaults.overlay(&req);
+    d.resolve(generation).map_err(|e| ApiError::from_lib(&e))?;
     Ok(SummarizeRequest {
         texts,
         many,
@@ -260,25 +190,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn defaults() -> DecodeArgs {
-        DecodeArgs {
-            beam: 4,
+    fn defaults() -> DecodeOptions {
+        DecodeOptions::new().max_src_len(400)
+    }
+    fn generation() -> GenerationConfig {
+        GenerationConfig {
             min_len: 35,
-            max_len: 100,
-            length_penalty: LengthPenaltyArg::Avg,
-            alpha: 1.0,
-            coverage_penalty: CoveragePenaltyArg::None,
-            beta: 0.0,
-            block_ngram: 3,
-            max_src_len: Some(400),
-            selector: SelectorArg::Auto,
-            select_threshold: None,
+            length_penalty: abridge::LengthPenaltyKind::Avg,
+            ..Default::default()
         }
     }
     const LIM: RequestLimits = RequestLimits { max_docs: 8 };
 
     fn err(body: &str) -> ApiError {
-        parse_request(body.as_bytes(), &defaults(), LIM).unwrap_err()
+        parse_request(body.as_bytes(), &defaults(), &generation(), LIM).unwrap_err()
     }
 
     #[test]
@@ -286,16 +211,22 @@ mod tests {
         let r = parse_request(
             br#"{"text": "a b c", "beam": 2, "length_penalty": "gnmt", "alpha": 0.6, "max_len": 20}"#,
             &defaults(),
+            &generation(),
             LIM,
         )
         .unwrap();
         assert_eq!(r.texts, vec!["a b c"]);
         assert!(!r.many);
-        assert_eq!(r.decode.beam, 2);
-        assert_eq!(r.decode.length_penalty, LengthPenaltyArg::Gnmt);
-        assert_eq!((r.decode.min_len, r.decode.max_len), (20, 20));
-        let r = parse_request(br#"{"texts": ["x", "y"]}"#, &defaults(), LIM).unwrap();
-        assert!(r.many && r.texts.len() == 2 && r.decode.beam == 4);
+        assert_eq!(r.decode.beam, Some(2));
+        assert_eq!(
+            r.decode.length_penalty,
+            Some(abridge::LengthPenaltyKind::Gnmt)
+        );
+        let res = r.decode.resolve(&generation()).unwrap();
+        assert_eq!((res.beam.min_len, res.beam.max_len), (20, 20));
+        let r =
+            parse_request(br#"{"texts": ["x", "y"]}"#, &defaults(), &generation(), LIM).unwrap();
+        assert!(r.many && r.texts.len() == 2 && r.decode.beam.is_none());
     }
 
     #[test]
@@ -336,7 +267,8 @@ mod tests {
         assert_eq!(err("[1, 2]").code, "invalid_json");
         assert_eq!(err("null").code, "invalid_json");
         assert_eq!(err(r#"{"text": "a"} trailing"#).code, "invalid_json");
-        let e = parse_request(b"{\"text\": \"\xff\"}", &defaults(), LIM).unwrap_err();
+        let e =
+            parse_request(b"{\"text\": \"\xff\"}", &defaults(), &generation(), LIM).unwrap_err();
         assert_eq!(e.code, "invalid_utf8");
     }
 
@@ -345,7 +277,7 @@ mod tests {
         /// Any bytes: a request or a 4xx error, never a panic.
         #[test]
         fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..200)) {
-            match parse_request(&body, &defaults(), LIM) {
+            match parse_request(&body, &defaults(), &generation(), LIM) {
                 Ok(r) => prop_assert!(!r.texts.is_empty()),
                 Err(e) => prop_assert!((400..500).contains(&e.status)),
             }
@@ -368,9 +300,9 @@ mod tests {
         ) {
             let body = format!("{{{}}}", fields.iter().map(|(k, v)| format!("\"{k}\": {v}"))
                 .collect::<Vec<_>>().join(", "));
-            match parse_request(body.as_bytes(), &defaults(), LIM) {
+            match parse_request(body.as_bytes(), &defaults(), &generation(), LIM) {
                 Ok(r) => {
-                    prop_assert!(validate_decode(&r.decode).is_ok());
+                    prop_assert!(r.decode.resolve(&generation()).is_ok());
                     prop_assert!(!r.texts.is_empty() && r.texts.len() <= LIM.max_docs);
                 }
                 Err(e) => {

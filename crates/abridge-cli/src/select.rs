@@ -11,18 +11,18 @@
 use std::path::Path;
 use std::time::Instant;
 
+use abridge::selector_file::{self, SelectorFile};
+use abridge::tensors::WeightType;
+use abridge::Summarizer;
 use abridge_model::{
     copy_labels, Optimizer, Selector, SelectorBatch, SelectorCache, SelectorConfig,
 };
 use abridge_nn::CellKind;
 use abridge_tensor::Rng;
-use abridge_train::checkpoint::WeightType;
-use abridge_train::selector_file::{self, SelectorFile};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use crate::cli::SelectorTrainArgs;
-use crate::summarize::{load_model, model_dir, Loaded};
 use crate::with_threads;
 
 /// One document: vocabulary ids and labels (1 = a summary copies it), same length ≥ 1.
@@ -35,7 +35,7 @@ struct Tagged {
 fn read_tagged(
     path: &Path,
     a: &SelectorTrainArgs,
-    m: &Loaded,
+    m: &Summarizer,
     src_len: usize,
     limit: Option<usize>,
 ) -> Result<Vec<Tagged>> {
@@ -52,9 +52,9 @@ fn read_tagged(
                     return None;
                 }
                 let reference = m.tokenize(&e.summary);
-                let ids = m.vocab.encode(&src);
+                let ids = m.vocab().encode(&src);
                 let trivial = |w: &String| {
-                    let id = m.vocab.id(w);
+                    let id = m.vocab().id(w);
                     (4..4 + a.always_copy_top).contains(&id)
                 };
                 let labels = copy_labels(&src, &reference, trivial)
@@ -95,7 +95,7 @@ fn assemble(data: &[Tagged], idx: &[usize]) -> (Vec<u32>, Vec<f32>, Vec<usize>, 
 /// The summarizer's encoder states `[S, B, 2H]` of a batch (for a feature-input selector), or
 /// `None` for a word-input one.
 fn encoder_features(
-    m: &Loaded,
+    m: &Summarizer,
     sel: &Selector<f32>,
     data: &[Tagged],
     idx: &[usize],
@@ -107,7 +107,7 @@ fn encoder_features(
         .iter()
         .map(|&i| (&data[i].ids[..], &data[i].ids[..]))
         .collect();
-    let st = abridge_model::Stepper::new_batch(&m.params, &m.cfg, &docs)?;
+    let st = abridge_model::Stepper::new_batch(m.params(), m.config(), &docs)?;
     Ok(Some(st.encoder_output().to_vec()))
 }
 
@@ -145,7 +145,12 @@ pub struct DevMetrics {
     pub selected: f64,
 }
 
-fn evaluate(m: &Loaded, sel: &Selector<f32>, dev: &[Tagged], threshold: f32) -> Result<DevMetrics> {
+fn evaluate(
+    m: &Summarizer,
+    sel: &Selector<f32>,
+    dev: &[Tagged],
+    threshold: f32,
+) -> Result<DevMetrics> {
     let mut scored: Vec<(f32, bool)> = Vec::new();
     let (mut loss, mut count) = (0.0, 0usize);
     let mut cache = SelectorCache::default();
@@ -231,15 +236,15 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
     if !(0.0..1.0).contains(&a.threshold) {
         bail!("--threshold {} is outside [0, 1)", a.threshold);
     }
-    let mut m = load_model(&a.model, None)?;
-    m.tokenizer.pretokenized = a.corpus.pretokenized;
-    if a.corpus.lowercase {
-        m.tokenizer.lowercase = true;
-    }
-    let src_len = a.max_src_len.or(m.train_src_len).unwrap_or(400).max(1);
+    let mut m = Summarizer::open(&a.model)?;
+    m.set_pretokenized(a.corpus.pretokenized);
+    let src_len = a
+        .max_src_len
+        .unwrap_or(m.tokenizer_config().max_source_tokens)
+        .max(1);
     let out_dir = match &a.out {
         Some(o) => o.clone(),
-        None => model_dir(&a.model)?,
+        None => abridge::folder::model_dir(&a.model)?,
     };
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let t0 = Instant::now();
@@ -267,12 +272,12 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
             "gru" => CellKind::Gru,
             other => bail!("--cell {other:?}: expected lstm or gru"),
         },
-        vocab: m.vocab.len(),
-        emb: m.cfg.emb,
+        vocab: m.vocab().len(),
+        emb: m.config().emb,
         hidden: a.hidden,
         layers: a.layers,
         features: match a.input.as_str() {
-            "encoder" => 2 * m.cfg.hidden,
+            "encoder" => 2 * m.config().hidden,
             "words" => 0,
             other => bail!("--input {other:?}: expected encoder or words"),
         },
@@ -281,7 +286,7 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
     let mut sel = Selector::<f32>::init(cfg, &mut rng);
     if cfg.features == 0 {
         // The summarizer's word vectors are a good start: the tagger reads the same ids.
-        sel.embedding.copy_from_slice(&m.params.embedding);
+        sel.embedding.copy_from_slice(&m.params().embedding);
     }
     let mut grads = Selector::<f32>::zeros(cfg);
     let mut opt = Optimizer::adam(a.lr);
@@ -352,7 +357,7 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
                 if improved {
                     best = Some(d);
                     let mut file =
-                        SelectorFile::new(cfg, &m.vocab, a.threshold, src_len, a.always_copy_top);
+                        SelectorFile::new(cfg, m.vocab(), a.threshold, src_len, a.always_copy_top);
                     file.training = json!({
                         "data": a.corpus.file.display().to_string(),
                         "documents": data.len(),

@@ -147,6 +147,55 @@ fn summarizes_one_text_and_several() {
     );
 }
 
+/// A bad decoding option gets the same message from the HTTP server as from the CLI (both go
+/// through the library's one check).
+#[test]
+fn the_cli_and_the_server_reject_bad_options_alike() {
+    let s = serve(&[]);
+    let m = model();
+    for (json, flags) in [
+        (r#""beam": 0"#, vec!["--beam", "0"]),
+        (r#""beam": 17"#, vec!["--beam", "17"]),
+        (
+            r#""min_len": 9, "max_len": 5"#,
+            vec!["--min-len", "9", "--max-len", "5"],
+        ),
+        (r#""alpha": 11"#, vec!["--alpha", "11"]),
+        (r#""block_ngram": 11"#, vec!["--block-ngram", "11"]),
+        (
+            r#""select_threshold": 1.5"#,
+            vec!["--select-threshold", "1.5"],
+        ),
+        (
+            r#""coverage_penalty": "x""#,
+            vec!["--coverage-penalty", "x"],
+        ),
+    ] {
+        let (st, v) = post(&s.addr, &format!(r#"{{"text": "a b c", {json}}}"#));
+        assert_eq!(st, 400, "{json}: {v}");
+        let http = v["error"]["message"].as_str().unwrap().to_string();
+        let out = Command::new(env!("CARGO_BIN_EXE_abridge"))
+            .args(["summarize", "--model", m.to_str().unwrap()])
+            .args(&flags)
+            .arg("-")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let cli = String::from_utf8_lossy(&out.stderr);
+        // An unparsable name is clap's error around the library's message.
+        let want = if flags[0] == "--coverage-penalty" {
+            http.split_once(": ").unwrap().1.to_string()
+        } else {
+            http.clone()
+        };
+        assert!(
+            cli.contains(&want),
+            "{json}: HTTP says {http:?}, the CLI {cli:?}"
+        );
+    }
+}
+
 #[test]
 fn every_client_error_is_json_naming_the_problem() {
     let s = serve(&["--max-docs", "2", "--max-body-bytes", "2000"]);

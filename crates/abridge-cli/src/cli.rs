@@ -1,5 +1,6 @@
 //! Command-line definitions.
 
+use abridge::{CoveragePenaltyKind, DecodeOptions, LengthPenaltyKind, SelectorMode};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
@@ -46,6 +47,10 @@ pub enum Command {
     Explain(Box<ExplainArgs>),
     /// Write a run's best checkpoint as a compact model folder (f16 weights) for inference.
     Export(ExportArgs),
+    /// Bring a model or checkpoint folder written by an older Abridge to the current format
+    /// (adds tokenizer_config.json and generation_config.json, rewrites config.json; the weights
+    /// are untouched). A run folder migrates each of its checkpoints.
+    Migrate(MigrateArgs),
     /// Serve summaries over HTTP (POST /v1/summarize, GET /health, /metrics, /openapi.json).
     Serve(Box<ServeArgs>),
 }
@@ -213,67 +218,64 @@ pub enum BaselineCommand {
     },
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum LengthPenaltyArg {
-    None,
-    /// GNMT ((5+|Y|)/6)^alpha (Wu et al. 2016).
-    Gnmt,
-    /// Average log-probability per token.
-    Avg,
-    /// |Y|^alpha.
-    Power,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum CoveragePenaltyArg {
-    None,
-    /// GNMT: -beta * sum log min(coverage, 1).
-    Gnmt,
-    /// OpenNMT "summary": beta * (sum max(coverage, 1) - |X|).
-    Summary,
-}
-
-/// Decoding knobs shared by `summarize` and `eval`.
-#[derive(Args, Debug, Clone)]
+/// Decoding options shared by `summarize`, `eval`, `explain`, `serve` and `bench`: each one unset
+/// takes the model's default (its `generation_config.json`); all are checked by the library, as
+/// the HTTP server's request fields are.
+#[derive(Args, Debug, Clone, Default)]
 pub struct DecodeArgs {
-    #[arg(long, default_value_t = 4)]
-    pub beam: usize,
-    /// Fewest tokens before `</s>` (the default, like the length penalty's, was tuned for the
-    /// bundled CNN/DailyMail model on dev: see docs/ablation.md).
-    #[arg(long, default_value_t = 50)]
-    pub min_len: usize,
-    #[arg(long, default_value_t = 100)]
-    pub max_len: usize,
-    #[arg(long, value_enum, default_value = "gnmt")]
-    pub length_penalty: LengthPenaltyArg,
+    /// Beam size (1 = greedy).
+    #[arg(long)]
+    pub beam: Option<usize>,
+    /// Fewest tokens before `</s>` (capped at the document's length).
+    #[arg(long)]
+    pub min_len: Option<usize>,
+    /// Most tokens; alone it also lowers the default minimum to it.
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// none, gnmt ((5+|Y|)/6)^alpha, avg (per-token log-probability) or power (|Y|^alpha).
+    #[arg(long)]
+    pub length_penalty: Option<LengthPenaltyKind>,
     /// alpha of the GNMT and power length penalties.
-    #[arg(long, default_value_t = 2.0)]
-    pub alpha: f64,
-    #[arg(long, value_enum, default_value = "none")]
-    pub coverage_penalty: CoveragePenaltyArg,
-    #[arg(long, default_value_t = 0.0)]
-    pub beta: f64,
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// none, gnmt (-beta Σ log min(cov, 1)) or summary (beta (Σ max(cov, 1) − |X|)).
+    #[arg(long)]
+    pub coverage_penalty: Option<CoveragePenaltyKind>,
+    #[arg(long)]
+    pub beta: Option<f64>,
     /// Block repeated n-grams of this size (0 = off).
-    #[arg(long, default_value_t = 3)]
-    pub block_ngram: usize,
-    /// Source tokens kept (default: as many as the model was trained on, else 400).
+    #[arg(long)]
+    pub block_ngram: Option<usize>,
+    /// Source tokens kept (default: as many as the model was trained on).
     #[arg(long)]
     pub max_src_len: Option<usize>,
     /// Content selection (bottom-up copy attention): the pointer copies only source tokens the
-    /// model's selector marks. auto = on when the model folder has a selector.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub selector: SelectorArg,
+    /// model's selector marks. auto = on when the model folder has a selector; on; off.
+    #[arg(long)]
+    pub selector: Option<SelectorMode>,
     /// ε: copy only tokens whose selection probability is at least this (default: the value
     /// stored with the selector, tuned on dev).
     #[arg(long)]
     pub select_threshold: Option<f32>,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum SelectorArg {
-    Auto,
-    On,
-    Off,
+impl DecodeArgs {
+    /// The flags as the library's options.
+    pub fn options(&self) -> DecodeOptions {
+        DecodeOptions {
+            beam: self.beam,
+            min_len: self.min_len,
+            max_len: self.max_len,
+            length_penalty: self.length_penalty,
+            alpha: self.alpha,
+            coverage_penalty: self.coverage_penalty,
+            beta: self.beta,
+            block_ngram: self.block_ngram,
+            max_src_len: self.max_src_len,
+            selector: self.selector,
+            select_threshold: self.select_threshold,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -290,9 +292,6 @@ pub struct SummarizeArgs {
     pub field: String,
     #[command(flatten)]
     pub decode: DecodeArgs,
-    /// Lower-case the input (default: as the model's training run did, else on).
-    #[arg(long)]
-    pub lowercase: Option<bool>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutFormat,
     #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
@@ -843,9 +842,6 @@ pub struct ExplainArgs {
     pub out: Option<std::path::PathBuf>,
     #[arg(long, value_enum, default_value = "html")]
     pub format: ReportFormat,
-    /// Lower-case the input (default: as the model's training run did, else on).
-    #[arg(long)]
-    pub lowercase: Option<bool>,
     #[command(flatten)]
     pub decode: DecodeArgs,
     #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
@@ -886,4 +882,10 @@ pub struct SummarizeBenchArgs {
     pub threads: usize,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// A model folder, a checkpoint folder, or a run folder (each checkpoint in it).
+    pub dir: std::path::PathBuf,
 }

@@ -396,32 +396,31 @@ fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
 
 /// Wall time of `abridge summarize` on one document, the model already loaded.
 fn summarize_latency(a: &crate::cli::SummarizeBenchArgs) -> Result<()> {
-    use crate::summarize::{beam_config, load_default_or, summarize_text};
-    let (m, name) = load_default_or(a.model.as_deref(), None)?;
+    let m = crate::summarize::load_default_or(a.model.as_deref())?;
+    let name = m.name().to_string();
     let text = std::fs::read_to_string(&a.input)
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.input.display()))?;
-    beam_config(&a.decode)?;
-    let beam = m.decoding(&a.decode)?;
-    let src = m.src_len(&a.decode);
+    let beam = m.decoding(&a.decode.options())?;
+    let src = beam.max_src_len;
     let tokens = m.tokenize(&text).len();
-    let first = summarize_text(&m, &text, &beam, src)?;
+    let first = m.summarize_with(&text, &beam)?;
     let mut v = Vec::new();
     for _ in 0..a.reps.max(1) {
         let start = Instant::now();
-        summarize_text(&m, &text, &beam, src)?;
+        m.summarize_with(&text, &beam)?;
         v.push(start.elapsed().as_secs_f64() * 1e3);
     }
     let ms = median(v);
     let out = json!({
         "bench": "abridge_summarize", "model": name, "threads": rayon::current_num_threads(),
         "source_tokens": tokens, "source_tokens_read": tokens.min(src), "summary_tokens": first.tokens.len(),
-        "beam": a.decode.beam, "ms": round(ms, 1),
+        "beam": beam.beam.beam, "ms": round(ms, 1),
     });
     match a.format {
         Format::Json => println!("{out}"),
         Format::Text => println!(
             "{name}: {tokens}-token document ({} read), beam {}, {} summary tokens: {:.1} ms (median of {}, {} threads)",
-            tokens.min(src), a.decode.beam, first.tokens.len(), ms, a.reps.max(1), rayon::current_num_threads()
+            tokens.min(src), beam.beam.beam, first.tokens.len(), ms, a.reps.max(1), rayon::current_num_threads()
         ),
     }
     Ok(())

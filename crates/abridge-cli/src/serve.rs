@@ -33,8 +33,9 @@ use axum::Router;
 use serde_json::json;
 
 use crate::cli::{LongDocs, ServeArgs};
-use crate::serve_api::{parse_request, validate_decode, ApiError, RequestLimits};
-use crate::summarize::{beam_config, load_default_or, summarize_tokens, Loaded, Summary};
+use crate::serve_api::{parse_request, ApiError, RequestLimits};
+use crate::summarize::load_default_or;
+use abridge::{DecodeOptions, Summarizer, Summary};
 
 /// Upper bounds (seconds) of the latency histogram's buckets.
 const BUCKETS: [f64; 12] = [
@@ -76,11 +77,11 @@ impl Metrics {
 }
 
 struct AppState {
-    model: Arc<Loaded>,
+    model: Arc<Summarizer>,
     model_name: String,
     lanes: Lanes,
     threads: usize,
-    defaults: crate::cli::DecodeArgs,
+    defaults: DecodeOptions,
     limits: RequestLimits,
     long_docs: LongDocs,
     timeout: Duration,
@@ -222,13 +223,12 @@ async fn handle(
             ApiError::new(400, "invalid_body", r.body_text())
         }
     })?;
-    let req = parse_request(&body, &st.defaults, st.limits)?;
-    beam_config(&req.decode).map_err(|e| ApiError::new(400, "invalid_field", e.to_string()))?;
+    let req = parse_request(&body, &st.defaults, st.model.generation_config(), st.limits)?;
     let beam = st
         .model
         .decoding(&req.decode)
-        .map_err(|e| ApiError::new(400, "invalid_field", format!("{e:#}")))?;
-    let max_src = st.model.src_len(&st.defaults);
+        .map_err(|e| ApiError::from_lib(&e))?;
+    let max_src = beam.max_src_len;
     let name = |i: usize| {
         if req.many {
             format!("texts[{i}]")
@@ -290,7 +290,7 @@ async fn handle(
                 Ok(None)
             } else {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    summarize_tokens(&model, &toks, &beam, &mut Deadline(deadline))
+                    model.summarize_tokens(&toks, &beam, &mut Deadline(deadline))
                 }))
                 .map_err(|_| "the decoder panicked".to_string())
                 .and_then(|r| r.map_err(|e| format!("{e:#}")))
@@ -411,8 +411,8 @@ async fn health(State(st): State<Arc<AppState>>) -> Response {
         &json!({
             "status": "ok",
             "model": st.model_name,
-            "cell": st.model.cfg.cell,
-            "vocab": st.model.cfg.vocab,
+            "cell": st.model.config().cell,
+            "vocab": st.model.config().vocab,
             "threads": st.threads,
             "uptime_s": st.started.elapsed().as_secs_f64(),
         }),
@@ -541,14 +541,14 @@ pub fn openapi_doc() -> serde_json::Value {
             "SummarizeRequest": {"type": "object", "additionalProperties": false, "properties": {
                 "text": {"type": "string", "description": "One document (or use `texts`)"},
                 "texts": {"type": "array", "items": {"type": "string"}, "description": "Several documents"},
-                "beam": {"type": "integer", "minimum": 1, "maximum": crate::serve_api::MAX_BEAM},
+                "beam": {"type": "integer", "minimum": 1, "maximum": abridge::options::MAX_BEAM},
                 "min_len": {"type": "integer", "minimum": 0},
-                "max_len": {"type": "integer", "minimum": 1, "maximum": crate::serve_api::MAX_LEN},
+                "max_len": {"type": "integer", "minimum": 1, "maximum": abridge::options::MAX_LEN},
                 "length_penalty": {"type": "string", "enum": ["none", "gnmt", "avg", "power"]},
-                "alpha": {"type": "number", "minimum": 0, "maximum": crate::serve_api::MAX_PENALTY_WEIGHT},
+                "alpha": {"type": "number", "minimum": 0, "maximum": abridge::options::MAX_PENALTY_WEIGHT},
                 "coverage_penalty": {"type": "string", "enum": ["none", "gnmt", "summary"]},
-                "beta": {"type": "number", "minimum": 0, "maximum": crate::serve_api::MAX_PENALTY_WEIGHT},
-                "block_ngram": {"type": "integer", "minimum": 0, "maximum": crate::serve_api::MAX_NGRAM},
+                "beta": {"type": "number", "minimum": 0, "maximum": abridge::options::MAX_PENALTY_WEIGHT},
+                "block_ngram": {"type": "integer", "minimum": 0, "maximum": abridge::options::MAX_NGRAM},
                 "selector": {"type": "string", "enum": ["auto", "on", "off"], "description": "Content selection: copy only tokens the model's selector marks (auto: when it has one)"},
                 "select_threshold": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "description": "Selection probability a token needs to be copied (default: the selector's)"},
             }},
@@ -589,12 +589,13 @@ async fn shutdown_signal() {
 }
 
 pub fn run(a: &ServeArgs) -> Result<()> {
-    validate_decode(&a.decode).map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    beam_config(&a.decode)?;
     if a.max_queue == 0 || a.max_docs == 0 {
         anyhow::bail!("--max-queue and --max-docs must be at least 1");
     }
-    let (model, model_name) = load_default_or(a.model.as_deref(), None)?;
+    let model = load_default_or(a.model.as_deref())?;
+    let defaults = a.decode.options();
+    model.decoding(&defaults)?;
+    let model_name = model.name().to_string();
     let threads = if a.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -606,7 +607,7 @@ pub fn run(a: &ServeArgs) -> Result<()> {
         model_name,
         lanes,
         threads,
-        defaults: a.decode.clone(),
+        defaults,
         limits: RequestLimits {
             max_docs: a.max_docs,
         },

@@ -17,8 +17,9 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::cli::ExplainArgs;
-use crate::summarize::{beam_config, load_default_or, summarize_tokens, Loaded};
+use crate::summarize::load_default_or;
 use crate::with_threads;
+use abridge::Summarizer;
 
 /// Every step's candidates.
 #[derive(Default)]
@@ -134,21 +135,20 @@ fn gate_trace(name: String, lstm: bool, h: usize, tr: &[(Vec<f32>, Vec<f32>)]) -
     }
 }
 
-pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Result<Explanation> {
-    beam_config(&a.decode)?;
-    let beam = m.decoding(&a.decode)?;
+pub fn explain(m: &Summarizer, a: &ExplainArgs, text: &str) -> Result<Explanation> {
+    let beam = m.decoding(&a.decode.options())?;
     let mut toks = m.tokenize(text);
     if toks.is_empty() {
         bail!("the document has no words");
     }
-    let max_src = m.src_len(&a.decode);
+    let max_src = beam.max_src_len;
     let truncated_from = (toks.len() > max_src).then_some(toks.len());
     toks.truncate(max_src);
-    let ext = Extended::new(&m.vocab, &toks);
-    let word = |id: u32| ext.word(&m.vocab, id).unwrap_or("<unk>").to_string();
+    let ext = Extended::new(m.vocab(), &toks);
+    let word = |id: u32| ext.word(m.vocab(), id).unwrap_or("<unk>").to_string();
     // 1. The search tree.
     let mut tree = Tree::default();
-    let (summary, _) = summarize_tokens(m, &toks, &beam, &mut tree)?;
+    let (summary, _) = m.summarize_tokens(&toks, &beam, &mut tree)?;
     let beam_nodes = tree
         .0
         .iter()
@@ -180,8 +180,9 @@ pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Res
         .collect();
     // 2. Replay the best summary (and its `</s>` if it ended with one) token by token.
     let ids = summary.ids.clone();
-    let src = m.vocab.encode(&toks);
-    let mut st = Stepper::new(&m.params, &m.cfg, &src, &ext.src)?.with_half_vocab(&m.half_vocab);
+    let src = m.vocab().encode(&toks);
+    let mut st =
+        Stepper::new(m.params(), m.config(), &src, &ext.src)?.with_half_vocab(m.half_vocab());
     let selection = match beam.select {
         Some(threshold) => {
             let copyable = m
@@ -224,7 +225,7 @@ pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Res
         }
         steps.push(OutputStep {
             token: if y == EOS { "</s>".into() } else { word(y) },
-            oov: y as usize >= m.cfg.vocab,
+            oov: y as usize >= m.config().vocab,
             prob,
             p_gen: d.p_gen,
             coverage: coverage.clone(),
@@ -247,10 +248,10 @@ pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Res
         .map(|(n, v)| (n.to_string(), serde_json::json!(v.map(|v| 100.0 * v))))
         .collect();
     // 3. The encoder.
-    let lstm = m.cfg.cell == abridge_nn::CellKind::Lstm;
-    let h = m.cfg.hidden;
+    let lstm = m.config().cell == abridge_nn::CellKind::Lstm;
+    let h = m.config().hidden;
     let mut encoder = Vec::new();
-    for layer in 0..m.cfg.enc_layers {
+    for layer in 0..m.config().enc_layers {
         for (dir, name) in [(0, "left to right"), (1, "right to left")] {
             if let Some(tr) = st.encoder_trace(layer, dir) {
                 encoder.push(gate_trace(
@@ -263,17 +264,16 @@ pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Res
         }
     }
     Ok(Explanation {
-        model: model_name.to_string(),
+        model: m.name().to_string(),
         cell: if lstm { "LSTM" } else { "GRU" }.into(),
         source: toks,
         truncated_from,
         summary: summary.text,
         decode: serde_json::json!({
-            "beam": a.decode.beam, "min_len": a.decode.min_len, "max_len": a.decode.max_len,
-            "length_penalty": format!("{:?}", a.decode.length_penalty).to_lowercase(),
-            "alpha": a.decode.alpha,
-            "coverage_penalty": format!("{:?}", a.decode.coverage_penalty).to_lowercase(),
-            "beta": a.decode.beta, "block_ngram": a.decode.block_ngram,
+            "beam": beam.beam.beam, "min_len": beam.beam.min_len, "max_len": beam.beam.max_len,
+            "length_penalty": format!("{:?}", beam.beam.length_penalty).to_lowercase(),
+            "coverage_penalty": format!("{:?}", beam.beam.coverage_penalty).to_lowercase(),
+            "block_ngram": beam.beam.block_ngram,
         }),
         steps,
         encoder,
@@ -285,7 +285,7 @@ pub fn explain(m: &Loaded, model_name: &str, a: &ExplainArgs, text: &str) -> Res
 }
 
 pub fn run(a: &ExplainArgs) -> Result<()> {
-    let (m, name) = load_default_or(a.model.as_deref(), a.lowercase)?;
+    let m = load_default_or(a.model.as_deref())?;
     let text = if a.input == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
@@ -301,7 +301,7 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
             )
         })?
     };
-    let ex = with_threads(a.threads, || explain(&m, &name, a, &text))?;
+    let ex = with_threads(a.threads, || explain(&m, a, &text))?;
     let doc = match a.format {
         crate::cli::ReportFormat::Json => serde_json::to_string_pretty(&ex)?,
         crate::cli::ReportFormat::Html => crate::report::html(&ex),

@@ -1,0 +1,452 @@
+//! `abridge summarize` and `abridge baseline lead`.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use abridge::{lead, Summarizer, Summary};
+use abridge_rouge::{RougeScorer, RougeType};
+use abridge_text::corpus::{Corpus, Fields};
+use abridge_text::tokenize::{split_sentences, Tokenizer};
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+
+use crate::cli::{BaselineCommand, EvalArgs, Format, OutFormat, SummarizeArgs};
+use crate::with_threads;
+
+/// Loads `--model` if given, else the bundled default model.
+pub fn load_default_or(path: Option<&Path>) -> Result<Summarizer> {
+    match path {
+        Some(p) => Ok(Summarizer::open(p)?),
+        None => Summarizer::bundled().map_err(|e| match e {
+            abridge::Error::NoBundledModel => anyhow!(
+                "no --model given and this build carries no bundled model (models/default was \
+                 missing when it was compiled); pass --model DIR (a folder written by `abridge \
+                 train` or `abridge export`)"
+            ),
+            e => e.into(),
+        }),
+    }
+}
+
+/// `(id, text)` of every input document.
+fn documents(a: &SummarizeArgs) -> Result<Vec<(String, String)>> {
+    if a.input == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading standard input (as UTF-8)")?;
+        return Ok(vec![("-".into(), s)]);
+    }
+    let p = PathBuf::from(&a.input);
+    if p.is_dir() {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        names.sort();
+        return names
+            .into_iter()
+            .map(|f| {
+                let bytes =
+                    std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
+                let text = String::from_utf8(bytes).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: invalid UTF-8 at byte {}",
+                        f.display(),
+                        e.utf8_error().valid_up_to()
+                    )
+                })?;
+                Ok((
+                    f.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                    text,
+                ))
+            })
+            .collect();
+    }
+    if abridge_text::io::base_name(&p).ends_with(".jsonl") {
+        let corpus = Corpus::new(
+            &p,
+            abridge_text::corpus::Format::JsonLines(Fields {
+                text: a.field.clone(),
+                summary: a.field.clone(),
+            }),
+        );
+        let (ex, stats) = corpus.read_all(false)?;
+        if stats.bad > 0 {
+            eprintln!(
+                "warning: skipped {} bad record(s); the first: {}",
+                stats.bad, stats.first_bad[0]
+            );
+        }
+        return Ok(ex
+            .into_iter()
+            .map(|e| (e.line.to_string(), e.text))
+            .collect());
+    }
+    let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: invalid UTF-8 at byte {}",
+            p.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    Ok(vec![(a.input.clone(), text)])
+}
+
+pub fn run(a: &SummarizeArgs) -> Result<()> {
+    let m = load_default_or(a.model.as_deref())?;
+    let dec = m.decoding(&a.decode.options())?;
+    let docs = documents(a)?;
+    let results: Vec<abridge::Result<Summary>> = with_threads(a.threads, || {
+        use rayon::prelude::*;
+        docs.par_iter()
+            .map(|(_, text)| m.summarize_with(text, &dec))
+            .collect()
+    });
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    let mut failed = 0;
+    for ((id, _), r) in docs.iter().zip(results) {
+        let s = match r {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("warning: {id}: {e:#}; no summary");
+                failed += 1;
+                continue;
+            }
+        };
+        match a.format {
+            OutFormat::Text => {
+                if docs.len() > 1 {
+                    writeln!(out, "== {id}")?;
+                }
+                writeln!(out, "{}", s.text)?;
+            }
+            OutFormat::Json | OutFormat::Jsonl => {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"id": id, "summary": s.text, "tokens": s.tokens, "copied_oov": s.copied_oov, "score": s.score, "truncated": s.truncated})
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    if failed == docs.len() && !docs.is_empty() {
+        bail!("no document could be summarized");
+    }
+    Ok(())
+}
+
+/// Faithfulness signals of the model's summaries and, for comparison, of the references, each
+/// against its document (tokenized as the model reads it).
+fn faithfulness(
+    m: &Summarizer,
+    ex: &[abridge_text::corpus::Example],
+    summaries: &[Option<Summary>],
+) -> (
+    abridge_rouge::signals::SignalMeans,
+    abridge_rouge::signals::SignalMeans,
+) {
+    use abridge_rouge::signals::{signals, SignalMeans};
+    use rayon::prelude::*;
+    let rows: Vec<_> = ex
+        .par_iter()
+        .zip(summaries)
+        .map(|(e, s)| {
+            let src = m.tokenize(&e.text);
+            let reference = split_sentences(&m.tokenize(&e.summary));
+            let model = s
+                .as_ref()
+                .map(|s| (signals(&src, &split_sentences(&s.tokens)), s.mean_p_gen()));
+            (model, signals(&src, &reference))
+        })
+        .collect();
+    let (mut model, mut refs) = (SignalMeans::default(), SignalMeans::default());
+    for (ms, rs) in rows {
+        if let Some((s, g)) = ms {
+            model.add(&s, g);
+        }
+        refs.add(&rs, None);
+    }
+    (model, refs)
+}
+
+pub fn baseline(cmd: BaselineCommand) -> Result<()> {
+    let (a, k, format, model) = match &cmd {
+        BaselineCommand::Lead { corpus, k, format } => (corpus, *k, *format, None),
+        BaselineCommand::Select {
+            corpus,
+            model,
+            k,
+            format,
+        } => {
+            let mut m = load_default_or(model.as_deref())?;
+            m.set_pretokenized(corpus.pretokenized);
+            if m.selector().is_none() {
+                bail!(
+                    "{}: this model has no content selector (train one with `abridge selector \
+                     train`)",
+                    m.name()
+                );
+            }
+            (corpus, *k, *format, Some(m))
+        }
+    };
+    let corpus = a.open(&a.file)?;
+    let tok = Tokenizer {
+        lowercase: model
+            .as_ref()
+            .map_or(a.lowercase, |m| m.word_tokenizer().lowercase),
+        pretokenized: a.pretokenized,
+    };
+    let (ex, stats) = corpus.read_all(a.strict)?;
+    if stats.bad > 0 {
+        eprintln!(
+            "warning: skipped {} bad record(s); the first: {}",
+            stats.bad, stats.first_bad[0]
+        );
+    }
+    let lead_pairs: Vec<abridge_rouge::corpus::Pair> = with_threads(a.threads, || {
+        use rayon::prelude::*;
+        ex.par_iter()
+            .map(|e| abridge_rouge::corpus::Pair {
+                id: e.line.to_string(),
+                hyp: lead(&tok, &e.text, k),
+                refs: vec![e.summary.clone()],
+            })
+            .collect()
+    });
+    let mut systems = vec![(format!("lead-{k}"), lead_pairs)];
+    if let Some(m) = &model {
+        let src_len = m.tokenizer_config().max_source_tokens;
+        let pairs: Result<Vec<abridge_rouge::corpus::Pair>> = with_threads(a.threads, || {
+            use rayon::prelude::*;
+            ex.par_iter()
+                .map(|e| {
+                    let mut toks = m.tokenize(&e.text);
+                    toks.truncate(src_len);
+                    Ok(abridge_rouge::corpus::Pair {
+                        id: e.line.to_string(),
+                        hyp: m.select_sentences(&toks, k)?,
+                        refs: vec![e.summary.clone()],
+                    })
+                })
+                .collect()
+        });
+        systems.insert(0, (format!("select-{k}"), pairs?));
+    }
+    let types = vec![
+        RougeType::N(1),
+        RougeType::N(2),
+        RougeType::L,
+        RougeType::Lsum,
+    ];
+    let scorer = RougeScorer::new(types.clone(), true);
+    let mut results = Vec::new();
+    for (name, pairs) in &systems {
+        let per = with_threads(a.threads, || {
+            abridge_rouge::corpus::score_all(&scorer, pairs)
+        });
+        let summary = abridge_rouge::corpus::summarize(&types, &per, 42, 1000, 0.95)
+            .context("no pairs to score")?;
+        results.push((name, pairs.len(), summary));
+    }
+    for (name, n, summary) in results {
+        match format {
+            Format::Json => {
+                let scores: serde_json::Map<String, serde_json::Value> = summary
+                    .iter()
+                    .map(|s| (s.rouge_type.name(), json!({"f": s.mean.fmeasure, "p": s.mean.precision, "r": s.mean.recall, "f_low": s.interval.low[2], "f_high": s.interval.high[2]})))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"baseline": name, "pairs": n, "rouge": "rouge-score 0.1.2, stemming", "scores": scores})
+                );
+            }
+            Format::Text => {
+                println!("{name} on {n} pairs (rouge-score 0.1.2 flavour, stemming; F1 with 95% bootstrap interval):");
+                for s in &summary {
+                    println!(
+                        "  {:10} {:.2} [{:.2}, {:.2}]",
+                        s.rouge_type.name(),
+                        100.0 * s.mean.fmeasure,
+                        100.0 * s.interval.low[2],
+                        100.0 * s.interval.high[2]
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn eval(a: &EvalArgs) -> Result<()> {
+    use abridge_rouge::corpus::{
+        score_all, score_all_155, summarize as rs_summary, summarize_155, Pair,
+    };
+    let mut m = load_default_or(a.model.as_deref())?;
+    let beam = m.decoding(&a.decode.options())?;
+    m.set_pretokenized(a.corpus.pretokenized);
+    let corpus = a.corpus.open(&a.corpus.file)?;
+    let mut ex = Vec::new();
+    let stats = corpus.for_each_chunk_while(a.corpus.strict, 512, |c| {
+        ex.extend(c);
+        a.max_examples.is_none_or(|n| ex.len() < n)
+    })?;
+    if let Some(n) = a.max_examples {
+        ex.truncate(n);
+    }
+    if stats.bad > 0 {
+        eprintln!(
+            "warning: skipped {} bad record(s); the first: {}",
+            stats.bad, stats.first_bad[0]
+        );
+    }
+    if ex.is_empty() {
+        bail!("{}: no pairs to evaluate", a.corpus.file.display());
+    }
+    let bar = indicatif::ProgressBar::new(ex.len() as u64);
+    let start = std::time::Instant::now();
+    // Groups of `--batch-docs` documents, each decoded as one batch (the model steps over all
+    // their hypotheses at once), groups in parallel: one per worker keeps every core busy without
+    // per-step synchronisation.
+    let group = a.batch_docs.max(1);
+    let summaries: Vec<Option<Summary>> = with_threads(a.corpus.threads, || {
+        use rayon::prelude::*;
+        ex.par_chunks(group)
+            .flat_map_iter(|g| {
+                let texts: Vec<&str> = g.iter().map(|e| e.text.as_str()).collect();
+                let out = m.summarize_batch_with(&texts, &beam);
+                bar.inc(g.len() as u64);
+                out.into_iter().map(Result::ok)
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let decodes: Vec<String> = summaries
+        .iter()
+        .map(|s| s.as_ref().map(|s| s.text.clone()).unwrap_or_default())
+        .collect();
+    let (model_signals, ref_signals) =
+        with_threads(a.corpus.threads, || faithfulness(&m, &ex, &summaries));
+    let mean_words = summaries
+        .iter()
+        .map(|s| s.as_ref().map_or(0, |s| s.tokens.len()))
+        .sum::<usize>() as f64
+        / ex.len() as f64;
+    if let Some(path) = &a.out {
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        for (e, d) in ex.iter().zip(&decodes) {
+            writeln!(
+                f,
+                "{}",
+                json!({"id": e.line, "summary": d, "reference": e.summary})
+            )?;
+        }
+    }
+    let tok = m.word_tokenizer().clone();
+    let pairs: Vec<Pair> = ex
+        .iter()
+        .zip(&decodes)
+        .map(|(e, d)| Pair {
+            id: e.line.to_string(),
+            hyp: d.clone(),
+            refs: vec![e.summary.clone()],
+        })
+        .collect();
+    let lead: Vec<Pair> = ex
+        .iter()
+        .map(|e| Pair {
+            id: e.line.to_string(),
+            hyp: lead(&tok, &e.text, 3),
+            refs: vec![e.summary.clone()],
+        })
+        .collect();
+    let types = vec![RougeType::N(1), RougeType::N(2), RougeType::Lsum];
+    let scorer = RougeScorer::new(types.clone(), true);
+    let opts = abridge_rouge::Rouge155Options::see_et_al();
+    let (model_rs, lead_rs, model_155) = with_threads(a.corpus.threads, || {
+        (
+            rs_summary(&types, &score_all(&scorer, &pairs), 42, 1000, 0.95),
+            rs_summary(&types, &score_all(&scorer, &lead), 42, 1000, 0.95),
+            summarize_155(
+                &opts.metric_names(),
+                &score_all_155(&opts, &pairs),
+                1000,
+                95.0,
+            ),
+        )
+    });
+    let f = |s: &Option<Vec<abridge_rouge::corpus::TypeSummary>>| -> Vec<f64> {
+        s.iter()
+            .flatten()
+            .map(|t| 100.0 * t.mean.fmeasure)
+            .collect()
+    };
+    let signals_json = |s: &abridge_rouge::signals::SignalMeans| -> serde_json::Value {
+        s.means()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), json!(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let out = json!({
+        "pairs": ex.len(), "seconds": secs, "articles_per_s": ex.len() as f64 / secs,
+        "selector": beam.select.map(|t| json!({"threshold": t})),
+        "mean_words": mean_words,
+        "faithfulness": {"model": signals_json(&model_signals), "reference": signals_json(&ref_signals)},
+        "rouge_score_stem": {"model": f(&model_rs), "lead3": f(&lead_rs), "types": ["rouge1", "rouge2", "rougeLsum"]},
+        "rouge155_see_et_al": model_155.iter().map(|m| json!({"metric": m.name, "F": m.f.avg, "ci": [m.f.ci_low, m.f.ci_high]})).collect::<Vec<_>>(),
+    });
+    match a.format {
+        Format::Json => println!("{out}"),
+        Format::Text => {
+            let (mr, lr) = (f(&model_rs), f(&lead_rs));
+            println!(
+                "{} pairs decoded in {:.1} s ({:.2} articles/s)",
+                ex.len(),
+                secs,
+                ex.len() as f64 / secs
+            );
+            println!("rouge-score (stemming) F1   R1     R2     RLsum");
+            println!(
+                "  model                   {:6.2} {:6.2} {:6.2}",
+                mr[0], mr[1], mr[2]
+            );
+            println!(
+                "  Lead-3                  {:6.2} {:6.2} {:6.2}",
+                lr[0], lr[1], lr[2]
+            );
+            for m in &model_155 {
+                println!(
+                    "ROUGE-1.5.5 (-c 95 -r 1000 -n 2 -m -a) {}: F {:.5} ({:.5} - {:.5})",
+                    m.name, m.f.avg, m.f.ci_low, m.f.ci_high
+                );
+            }
+            match beam.select {
+                Some(t) => println!("content selection: on (copy threshold {t})"),
+                None => println!("content selection: off"),
+            }
+            println!("mean summary length: {mean_words:.1} tokens");
+            println!("faithfulness (mean per summary, %)   model  reference");
+            for ((name, mv), (_, rv)) in model_signals.means().into_iter().zip(ref_signals.means())
+            {
+                let pct = |v: Option<f64>| {
+                    v.map_or("     -".to_string(), |v| format!("{:6.2}", 100.0 * v))
+                };
+                println!("  {name:24}          {}   {}", pct(mv), pct(rv));
+            }
+        }
+    }
+    Ok(())
+}

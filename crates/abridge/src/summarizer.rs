@@ -1,0 +1,420 @@
+//! [`Summarizer`]: a loaded model folder and everything needed to turn text into a summary.
+
+use std::path::Path;
+
+use abridge_decode::{beam_search_observed, BeamConfig, Hypothesis, Observer};
+use abridge_model::{ModelConfig, Params, Selector, Stepper};
+use abridge_tensor::HalfMatrix;
+use abridge_text::tokenize::{detokenize, detokenize_lines, split_sentences, Tokenizer};
+use abridge_text::vocab::{Extended, Vocab};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::folder::{self, FolderMeta, ModelFolder, TokenizerConfig};
+use crate::options::{DecodeOptions, GenerationConfig, SelectorMode};
+use crate::selector_file::SelectorFile;
+
+/// A model ready to summarize. Cheap to share between threads (`&Summarizer` is `Sync`).
+pub struct Summarizer {
+    name: String,
+    meta: FolderMeta,
+    params: Params<f32>,
+    /// The vocabulary projection in f16: decoding streams it once per token.
+    half_vocab: HalfMatrix,
+    selector: Option<(SelectorFile, Selector<f32>)>,
+    /// How input text is split into words (the model's settings; see
+    /// [`Summarizer::set_pretokenized`]).
+    words: Tokenizer,
+}
+
+/// How to decode one request: the beam search, the source length, content selection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoding {
+    pub beam: BeamConfig,
+    /// Source tokens kept.
+    pub max_src_len: usize,
+    /// Copy threshold of content selection (`None` = off).
+    pub select: Option<f32>,
+}
+
+/// One summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// Detokenized, one sentence per line.
+    pub text: String,
+    pub tokens: Vec<String>,
+    /// Extended-vocabulary ids of `tokens` (ids past the vocabulary are copied source words).
+    pub ids: Vec<u32>,
+    /// Source words outside the vocabulary that the pointer copied.
+    pub copied_oov: Vec<String>,
+    /// The search's score (length-normalised log-probability plus penalties).
+    pub score: f64,
+    /// `p_gen` at each token (empty without the pointer).
+    pub p_gen: Vec<f32>,
+    /// Whether the document was cut to the source length before encoding.
+    pub truncated: bool,
+}
+
+impl Summary {
+    /// The mean `p_gen` over the tokens (`None` without the pointer or tokens).
+    pub fn mean_p_gen(&self) -> Option<f64> {
+        (!self.p_gen.is_empty())
+            .then(|| self.p_gen.iter().map(|&g| g as f64).sum::<f64>() / self.p_gen.len() as f64)
+    }
+}
+
+impl Summarizer {
+    /// Opens a model folder, or a training run folder (its `best`, else `latest`, checkpoint).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let dir = folder::model_dir(path)?;
+        let f = ModelFolder::read(&dir)?;
+        Ok(Self::from_folder(path.display().to_string(), f))
+    }
+
+    /// The default model carried by this build (CNN/DailyMail, see the README).
+    pub fn bundled() -> Result<Self> {
+        crate::bundled::folder().map(|f| Self::from_folder("bundled:cnndm-pg".into(), f))
+    }
+
+    /// A summarizer of a model folder already read; `name` is how it is reported.
+    pub fn from_folder(name: String, f: ModelFolder) -> Self {
+        Self {
+            name,
+            words: f.meta.tokenizer.tokenizer(),
+            half_vocab: f.params.half_vocab(),
+            meta: f.meta,
+            params: f.params,
+            selector: f.selector,
+        }
+    }
+
+    /// Where the model came from (a path, or `bundled:...`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn config(&self) -> &ModelConfig {
+        &self.meta.config
+    }
+    pub fn params(&self) -> &Params<f32> {
+        &self.params
+    }
+    pub fn vocab(&self) -> &Vocab {
+        &self.meta.vocab
+    }
+    pub fn half_vocab(&self) -> &HalfMatrix {
+        &self.half_vocab
+    }
+    pub fn tokenizer_config(&self) -> &TokenizerConfig {
+        &self.meta.tokenizer
+    }
+    /// The model's decoding defaults (`generation_config.json`).
+    pub fn generation_config(&self) -> &GenerationConfig {
+        &self.meta.generation
+    }
+    /// The folder's metadata (config, defaults, tokenizer, vocabulary).
+    pub fn meta(&self) -> &FolderMeta {
+        &self.meta
+    }
+    /// The content selector stored with the model, if any.
+    pub fn selector(&self) -> Option<&(SelectorFile, Selector<f32>)> {
+        self.selector.as_ref()
+    }
+
+    /// Tokens of raw text as the model reads it (not cut to the source length).
+    pub fn tokenize(&self, text: &str) -> Vec<String> {
+        self.meta.tokenizer.tokenize_with(&self.words, text)
+    }
+
+    /// Input text is already tokenized (tokens separated by spaces, as in See et al.'s
+    /// CNN/DailyMail files): split on whitespace instead of tokenizing.
+    pub fn set_pretokenized(&mut self, on: bool) {
+        self.words.pretokenized = on;
+    }
+
+    /// The word tokenizer input goes through (before the model's bracket forms).
+    pub fn word_tokenizer(&self) -> &Tokenizer {
+        &self.words
+    }
+
+    /// `opts` merged with the model's defaults and checked (the one place decoding options are
+    /// validated; the error names the option).
+    pub fn decoding(&self, opts: &DecodeOptions) -> Result<Decoding> {
+        let r = opts.resolve(&self.meta.generation)?;
+        let select = match (r.selector, &self.selector) {
+            (SelectorMode::Off, _) | (SelectorMode::Auto, None) => None,
+            (SelectorMode::On, None) => {
+                return Err(Error::option(
+                    "selector",
+                    "this model has no content selector (train one with `abridge selector \
+                     train --model DIR`)",
+                ))
+            }
+            (_, Some((file, _))) => Some(r.select_threshold.unwrap_or(file.threshold)),
+        };
+        Ok(Decoding {
+            beam: r.beam,
+            max_src_len: r
+                .max_src_len
+                .unwrap_or(self.meta.tokenizer.max_source_tokens),
+            select,
+        })
+    }
+
+    /// Summarizes one document.
+    pub fn summarize(&self, text: &str, opts: &DecodeOptions) -> Result<Summary> {
+        let d = self.decoding(opts)?;
+        self.summarize_with(text, &d)
+    }
+
+    /// Summarizes one document with resolved settings.
+    pub fn summarize_with(&self, text: &str, d: &Decoding) -> Result<Summary> {
+        let (toks, truncated) = self.source(text, d.max_src_len);
+        let (mut s, _) = self.summarize_tokens(&toks, d, &mut ())?;
+        s.truncated = truncated;
+        Ok(s)
+    }
+
+    /// A document's tokens cut to `max_src_len`, and whether they were cut.
+    pub fn source(&self, text: &str, max_src_len: usize) -> (Vec<String>, bool) {
+        let mut toks = self.tokenize(text);
+        let truncated = toks.len() > max_src_len.max(1);
+        toks.truncate(max_src_len.max(1));
+        (toks, truncated)
+    }
+
+    /// Summarizes tokens (already cut) with beam search watched by `obs`; the flag says whether
+    /// `obs` stopped the search (the summary is then the best unfinished hypothesis).
+    pub fn summarize_tokens<O: Observer + ?Sized>(
+        &self,
+        toks: &[String],
+        d: &Decoding,
+        obs: &mut O,
+    ) -> Result<(Summary, bool)> {
+        if toks.is_empty() {
+            return Err(Error::EmptyDocument);
+        }
+        let ext = Extended::new(self.vocab(), toks);
+        let src = self.vocab().encode(toks);
+        let mut stepper = Stepper::new(&self.params, self.config(), &src, &ext.src)?
+            .with_half_vocab(&self.half_vocab);
+        if let Some(masks) = self.copy_masks(&stepper, &[&src], d.select)? {
+            stepper.set_copy_mask(&masks);
+        }
+        // A summary is never made longer than its document by the minimum length.
+        let mut beam = d.beam.clone();
+        beam.min_len = beam.min_len.min(toks.len());
+        let (hyps, stopped) = beam_search_observed(&mut stepper, &beam, obs);
+        Ok((self.summary_of(&ext, hyps)?, stopped))
+    }
+
+    /// Summarizes documents in one batched search (each document's search is the same as alone;
+    /// the model steps over all of their hypotheses at once). Each document gets its own result.
+    pub fn summarize_batch(&self, texts: &[&str], opts: &DecodeOptions) -> Vec<Result<Summary>> {
+        match self.decoding(opts) {
+            Ok(d) => self.summarize_batch_with(texts, &d),
+            Err(e) => texts.iter().map(|_| Err(e.duplicate())).collect(),
+        }
+    }
+
+    /// [`Summarizer::summarize_batch`] with resolved settings.
+    pub fn summarize_batch_with(&self, texts: &[&str], d: &Decoding) -> Vec<Result<Summary>> {
+        let docs: Vec<Option<(Extended, Vec<u32>, bool)>> = texts
+            .iter()
+            .map(|t| {
+                let (toks, cut) = self.source(t, d.max_src_len);
+                (!toks.is_empty()).then(|| {
+                    (
+                        Extended::new(self.vocab(), &toks),
+                        self.vocab().encode(&toks),
+                        cut,
+                    )
+                })
+            })
+            .collect();
+        if docs
+            .iter()
+            .flatten()
+            .any(|(_, src, _)| src.len() < d.beam.min_len)
+        {
+            // A document shorter than the minimum length has its own (capped) minimum: decode
+            // each alone, exactly as `summarize_tokens` does.
+            return texts.iter().map(|t| self.summarize_with(t, d)).collect();
+        }
+        let live: Vec<&(Extended, Vec<u32>, bool)> = docs.iter().flatten().collect();
+        let decoded: Result<Vec<Vec<Hypothesis>>> = if live.is_empty() {
+            Ok(Vec::new())
+        } else {
+            let pairs: Vec<(&[u32], &[u32])> = live
+                .iter()
+                .map(|(ext, src, _)| (&src[..], &ext.src[..]))
+                .collect();
+            let lens: Vec<usize> = pairs.iter().map(|(s, _)| s.len()).collect();
+            let srcs: Vec<&[u32]> = pairs.iter().map(|(s, _)| *s).collect();
+            Stepper::new_batch(&self.params, self.config(), &pairs)
+                .map_err(Error::from)
+                .and_then(|st| {
+                    let mut st = st.with_half_vocab(&self.half_vocab);
+                    if let Some(masks) = self.copy_masks(&st, &srcs, d.select)? {
+                        st.set_copy_mask(&masks);
+                    }
+                    Ok(abridge_decode::beam_search_batch(&mut st, &lens, &d.beam))
+                })
+        };
+        let mut decoded = match decoded {
+            Ok(v) => v.into_iter(),
+            Err(e) => return texts.iter().map(|_| Err(e.duplicate())).collect(),
+        };
+        docs.iter()
+            .map(|doc| match doc {
+                None => Err(Error::EmptyDocument),
+                Some((ext, _, cut)) => {
+                    let mut s =
+                        self.summary_of(ext, decoded.next().expect("one per live document"))?;
+                    s.truncated = *cut;
+                    Ok(s)
+                }
+            })
+            .collect()
+    }
+
+    /// Summarizes many documents on `threads` threads (0 = one per core): groups of
+    /// `batch_docs` documents, each one batched search, groups in parallel. Results are in
+    /// input order.
+    pub fn summarize_all(
+        &self,
+        texts: &[&str],
+        d: &Decoding,
+        batch_docs: usize,
+        threads: usize,
+    ) -> Vec<Result<Summary>> {
+        let run = || {
+            texts
+                .par_chunks(batch_docs.max(1))
+                .flat_map_iter(|g| self.summarize_batch_with(g, d))
+                .collect()
+        };
+        match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+            Ok(pool) => pool.install(run),
+            Err(_) => run(),
+        }
+    }
+
+    /// The selector's probabilities for documents encoded together by `st` (`docs[d]` its
+    /// vocabulary ids); `None` without a selector.
+    pub fn selection(&self, st: &Stepper<'_>, docs: &[&[u32]]) -> Result<Option<Vec<Vec<f32>>>> {
+        let Some((_, sel)) = &self.selector else {
+            return Ok(None);
+        };
+        let feats = (sel.cfg.features > 0).then(|| st.encoder_output());
+        Ok(Some(sel.predict(docs, feats)?))
+    }
+
+    /// Per document of `st`, which positions the pointer may copy from at threshold `t`;
+    /// `None` without a selector or `t`.
+    pub fn copy_masks(
+        &self,
+        st: &Stepper<'_>,
+        docs: &[&[u32]],
+        t: Option<f32>,
+    ) -> Result<Option<Vec<Vec<bool>>>> {
+        let (Some(t), Some((file, _))) = (t, &self.selector) else {
+            return Ok(None);
+        };
+        let probs = self.selection(st, docs)?.expect("a selector");
+        Ok(Some(
+            probs
+                .into_iter()
+                .zip(docs)
+                .map(|(p, d)| {
+                    p.into_iter()
+                        .zip(d.iter())
+                        .map(|(q, &id)| q >= t || file.always_copy(id))
+                        .collect()
+                })
+                .collect(),
+        ))
+    }
+
+    /// The first `k` sentences of a document, one per line, in the model's tokenization.
+    pub fn lead(&self, text: &str, k: usize) -> String {
+        lead(&self.words, text, k)
+    }
+
+    /// The selector's extractive summary of tokens `toks` (already cut to the source length):
+    /// the `k` sentences with the highest mean selection probability, in document order.
+    pub fn select_sentences(&self, toks: &[String], k: usize) -> Result<String> {
+        if toks.is_empty() {
+            return Ok(String::new());
+        }
+        let ids = self.vocab().encode(toks);
+        let st = Stepper::new(&self.params, self.config(), &ids, &ids)?;
+        let q = self
+            .selection(&st, &[&ids])?
+            .ok_or_else(|| {
+                Error::option(
+                    "selector",
+                    "this model has no content selector (train one with `abridge selector train`)",
+                )
+            })?
+            .remove(0);
+        let sents = split_sentences(toks);
+        let mut scored: Vec<(usize, f64)> = Vec::with_capacity(sents.len());
+        let mut at = 0;
+        for (i, s) in sents.iter().enumerate() {
+            let mean = q[at..at + s.len()].iter().map(|&x| x as f64).sum::<f64>() / s.len() as f64;
+            scored.push((i, mean));
+            at += s.len();
+        }
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut keep: Vec<usize> = scored.iter().take(k).map(|&(i, _)| i).collect();
+        keep.sort_unstable();
+        Ok(keep
+            .iter()
+            .map(|&i| detokenize(&sents[i]))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
+    /// The summary a search's hypotheses (best first) give.
+    fn summary_of(&self, ext: &Extended, hyps: Vec<Hypothesis>) -> Result<Summary> {
+        let best = hyps
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Model("beam search returned nothing".into()))?;
+        let vocab = self.vocab();
+        let words: Vec<String> = best
+            .tokens
+            .iter()
+            .map(|&id| ext.word(vocab, id).unwrap_or("<unk>").to_string())
+            .collect();
+        let copied_oov = best
+            .tokens
+            .iter()
+            .filter(|&&id| id as usize >= vocab.len())
+            .filter_map(|&id| ext.word(vocab, id))
+            .map(str::to_string)
+            .collect();
+        Ok(Summary {
+            text: detokenize_lines(&words),
+            tokens: words,
+            ids: best.tokens,
+            copied_oov,
+            score: best.score,
+            p_gen: best.p_gen,
+            truncated: false,
+        })
+    }
+}
+
+/// Lead-k: the first `k` sentences of a document (tokenized by `tok`, sentence-split,
+/// detokenized one per line).
+pub fn lead(tok: &Tokenizer, text: &str, k: usize) -> String {
+    let tokens = tok.tokenize(text);
+    split_sentences(&tokens)
+        .iter()
+        .take(k)
+        .map(|s| detokenize(s))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
