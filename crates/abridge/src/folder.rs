@@ -148,7 +148,15 @@ pub fn parse_json<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T> {
         }
         Some(None) => return Err(Error::invalid(path, "`abridge_format` is not a number")),
     }
-    serde_json::from_value(v).map_err(|e| Error::invalid(path, e.to_string()))
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        if at == "." || at.is_empty() {
+            Error::invalid(path, inner.to_string())
+        } else {
+            Error::invalid(path, format!("`{at}`: {inner}"))
+        }
+    })
 }
 
 /// `value` as one of the folder's JSON files (pretty, `abridge_format` first).

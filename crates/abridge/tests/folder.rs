@@ -1,0 +1,223 @@
+//! The model folder through the library: written, opened, summarized with; every required file
+//! missing, corrupt, older or newer gives an error naming it; a format-1 folder migrates and then
+//! summarizes exactly as before.
+
+use std::path::Path;
+
+use abridge::folder::{self, FolderMeta, ModelFolder, TokenizerConfig};
+use abridge::tensors::WeightType;
+use abridge::{DecodeOptions, GenerationConfig, Summarizer};
+use abridge_model::{ModelConfig, Params};
+use abridge_tensor::Rng;
+use abridge_text::vocab::{Vocab, VocabConfig};
+
+const DOC: &str = "The cat sat on the mat. It was a sunny day, and the dog slept.";
+
+fn tiny_meta() -> FolderMeta {
+    let words = "the cat sat on mat . it was a sunny day , and dog slept";
+    let counts = words
+        .split(' ')
+        .enumerate()
+        .map(|(i, w)| (w.to_string(), 100 - i as u64))
+        .collect();
+    let vocab = Vocab::from_counts(&counts, VocabConfig::default());
+    FolderMeta {
+        config: ModelConfig {
+            vocab: vocab.len(),
+            emb: 8,
+            hidden: 8,
+            attn: 8,
+            coverage: true,
+            ..Default::default()
+        },
+        generation: GenerationConfig {
+            min_len: 2,
+            max_len: 6,
+            ..Default::default()
+        },
+        tokenizer: TokenizerConfig {
+            lowercase: true,
+            ptb: false,
+            max_source_tokens: 50,
+        },
+        vocab,
+    }
+}
+
+fn write_tiny(dir: &Path) {
+    let meta = tiny_meta();
+    let mut params = Params::<f32>::init(&meta.config, &mut Rng::new(7));
+    folder::write_model(dir, &meta, &mut params, WeightType::F32).unwrap();
+}
+
+fn err_of(dir: &Path) -> String {
+    match Summarizer::open(dir) {
+        Ok(_) => panic!("{} opened", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_written_folder_opens_and_summarizes_with_its_own_defaults() {
+    let d = tempfile::tempdir().unwrap();
+    write_tiny(d.path());
+    let m = Summarizer::open(d.path()).unwrap();
+    assert_eq!(m.generation_config().max_len, 6);
+    let s = m.summarize(DOC, &DecodeOptions::new()).unwrap();
+    assert!((2..=6).contains(&s.tokens.len()), "{s:?}");
+    assert!(!s.truncated);
+    // Options override the defaults; the batch gives each document what it gets alone.
+    let o = DecodeOptions::new().beam(2).max_len(3);
+    let one = m.summarize(DOC, &o).unwrap();
+    assert!(one.tokens.len() <= 3);
+    let batch = m.summarize_batch(&[DOC, "  ", DOC], &o);
+    assert_eq!(batch[0].as_ref().unwrap(), &one);
+    assert!(matches!(batch[1], Err(abridge::Error::EmptyDocument)));
+    assert_eq!(batch[2].as_ref().unwrap(), &one);
+    let d2 = m.decoding(&o).unwrap();
+    let all = m.summarize_all(&[DOC, DOC, DOC], &d2, 2, 2);
+    assert!(all.iter().all(|r| r.as_ref().unwrap() == &one));
+    // A source cut to its first tokens says so.
+    let cut = m.summarize(DOC, &o.clone().max_src_len(4)).unwrap();
+    assert!(cut.truncated);
+    // A bad option is refused by name.
+    let e = m.summarize(DOC, &DecodeOptions::new().beam(0)).unwrap_err();
+    assert_eq!(e.to_string(), "`beam`: must be between 1 and 16, got 0");
+    assert!(m
+        .summarize(DOC, &DecodeOptions::new().selector(abridge::SelectorMode::On))
+        .unwrap_err()
+        .to_string()
+        .contains("no content selector"));
+}
+
+#[test]
+fn each_required_file_missing_or_corrupt_is_named() {
+    for name in [
+        folder::CONFIG,
+        folder::GENERATION,
+        folder::TOKENIZER,
+        folder::VOCAB,
+        folder::WEIGHTS,
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        write_tiny(d.path());
+        let p = d.path().join(name);
+        std::fs::write(&p, b"{ not json").unwrap();
+        let e = err_of(d.path());
+        assert!(e.contains(name), "{name} corrupt: {e}");
+        if name != folder::WEIGHTS {
+            std::fs::remove_file(&p).unwrap();
+            let e = err_of(d.path());
+            assert!(e.contains(name) && e.contains("missing"), "{name} gone: {e}");
+        }
+    }
+}
+
+#[test]
+fn other_format_versions_and_bad_values_are_refused_by_name() {
+    for (name, from, to, needle) in [
+        (folder::CONFIG, "\"abridge_format\": 2", "\"abridge_format\": 3", "newer"),
+        (folder::GENERATION, "\"abridge_format\": 2", "\"abridge_format\": 1", "abridge migrate"),
+        (folder::TOKENIZER, "\"abridge_format\": 2,", "", "abridge migrate"),
+        (folder::GENERATION, "\"beam\": 4", "\"beam\": 0", "`beam`"),
+        (folder::GENERATION, "\"beam\": 4", "\"beam\": 4, \"beams\": 2", "beams"),
+        (folder::TOKENIZER, "\"ptb\": false", "\"ptb\": \"no\"", "ptb"),
+        (folder::CONFIG, "\"hidden\": 8", "\"hidden\": 0", "size"),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        write_tiny(d.path());
+        let p = d.path().join(name);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(from), "{name}: {text}");
+        std::fs::write(&p, text.replace(from, to)).unwrap();
+        let e = err_of(d.path());
+        assert!(e.contains(name) && e.contains(needle), "{name} {to}: {e}");
+    }
+}
+
+#[test]
+fn a_format_1_folder_migrates_and_summarizes_as_before() {
+    let d = tempfile::tempdir().unwrap();
+    write_tiny(d.path());
+    let before = Summarizer::open(d.path())
+        .unwrap()
+        .summarize(DOC, &DecodeOptions::new().max_len(5))
+        .unwrap();
+    // The format-1 layout: config.json with a version, the tokenizer in the run's manifest.
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path().join(folder::CONFIG)).unwrap()).unwrap();
+    let mut old = cfg.as_object().unwrap().clone();
+    old.remove("abridge_format");
+    old.remove("model_type");
+    old.insert("version".into(), 1.into());
+    std::fs::write(
+        d.path().join(folder::CONFIG),
+        serde_json::to_vec(&old).unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_file(d.path().join(folder::GENERATION)).unwrap();
+    std::fs::remove_file(d.path().join(folder::TOKENIZER)).unwrap();
+    std::fs::write(
+        d.path().join("manifest.json"),
+        br#"{"run": {"train": {"max_src_len": 50}}, "data": {"tokenizer": {"lowercase": true}}}"#,
+    )
+    .unwrap();
+    let e = err_of(d.path());
+    assert!(e.contains("abridge migrate"), "{e}");
+    let m = folder::migrate(d.path()).unwrap();
+    assert_eq!(m.written.len(), 3);
+    let mf = ModelFolder::read(d.path()).unwrap();
+    assert_eq!(mf.meta.tokenizer, tiny_meta().tokenizer);
+    assert_eq!(mf.meta.generation, GenerationConfig::default());
+    let after = Summarizer::open(d.path())
+        .unwrap()
+        .summarize(DOC, &DecodeOptions::new().max_len(5))
+        .unwrap();
+    assert_eq!(before, after);
+    // Migrating again changes nothing.
+    assert!(folder::migrate(d.path()).unwrap().written.is_empty());
+}
+
+#[test]
+fn the_model_card_has_the_hub_front_matter() {
+    let card = folder::ModelCard {
+        name: "m".into(),
+        datasets: vec!["cnn_dailymail".into()],
+        eval_dataset: Some(("cnn_dailymail".into(), "validation".into())),
+        results: vec![("rouge1".into(), "ROUGE-1".into(), 41.4)],
+        body: "# m\n".into(),
+    };
+    let t = card.render();
+    assert!(t.starts_with("---\nlibrary_name: abridge\npipeline_tag: summarization\n"));
+    for needle in [
+        "datasets:\n- \"cnn_dailymail\"",
+        "model-index:\n- name: \"m\"",
+        "value: 41.40",
+        "---\n\n# m\n",
+    ] {
+        assert!(t.contains(needle), "{needle}: {t}");
+    }
+}
+
+/// The bundled model (when this build carries it) reads the same through the library as the
+/// folder on disk, and its defaults are the tuned CNN/DailyMail settings.
+#[test]
+fn the_bundled_model_is_the_folder_in_the_repository() {
+    if !abridge::HAS_BUNDLED_MODEL {
+        assert!(matches!(
+            Summarizer::bundled(),
+            Err(abridge::Error::NoBundledModel)
+        ));
+        return;
+    }
+    let b = Summarizer::bundled().unwrap();
+    assert_eq!(b.generation_config(), &GenerationConfig::default());
+    assert!(b.selector().is_some());
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/default");
+    let f = Summarizer::open(dir).unwrap();
+    let o = DecodeOptions::new().beam(2).max_len(12);
+    assert_eq!(
+        b.summarize(DOC, &o).unwrap(),
+        f.summarize(DOC, &o).unwrap()
+    );
+}
