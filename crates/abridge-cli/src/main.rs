@@ -75,15 +75,4 @@ fn main() -> ExitCode {
 }
 
 /// Runs `f` on a rayon pool of `threads` workers (0 = one per core).
-pub(crate) fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    let n = if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
-    };
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build()
-        .expect("building the thread pool")
-        .install(f)
-}
+pub(crate) use abridge::with_threads;

@@ -37,6 +37,22 @@ pub use options::{
 };
 pub use summarizer::{lead, Decoding, Summarizer, Summary};
 
+/// Runs `f` on a pool of `threads` workers (0 = one per core). The model's kernels split their
+/// work over the pool they run in (else rayon's global pool): a program that decodes on several
+/// of its own threads runs each decode with `threads = 1`.
+pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    let n = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
+        Ok(pool) => pool.install(f),
+        // No thread could be spawned: run here, on whatever pool this thread is in.
+        Err(_) => f(),
+    }
+}
+
 /// Whether this build carries the bundled model ([`Summarizer::bundled`] works).
 pub const HAS_BUNDLED_MODEL: bool = bundled::AVAILABLE;
 
@@ -44,3 +60,8 @@ pub const HAS_BUNDLED_MODEL: bool = bundled::AVAILABLE;
 pub mod special {
     pub use abridge_text::vocab::{BOS, EOS, PAD, UNK};
 }
+
+/// The README's Rust snippets, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

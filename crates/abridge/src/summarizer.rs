@@ -161,7 +161,8 @@ impl Summarizer {
         })
     }
 
-    /// Summarizes one document.
+    /// Summarizes one document. The kernels split their work over the rayon pool this runs in
+    /// (else the global pool, one thread per core); see [`crate::with_threads`].
     pub fn summarize(&self, text: &str, opts: &DecodeOptions) -> Result<Summary> {
         let d = self.decoding(opts)?;
         self.summarize_with(text, &d)
@@ -288,16 +289,12 @@ impl Summarizer {
         batch_docs: usize,
         threads: usize,
     ) -> Vec<Result<Summary>> {
-        let run = || {
+        crate::with_threads(threads, || {
             texts
                 .par_chunks(batch_docs.max(1))
                 .flat_map_iter(|g| self.summarize_batch_with(g, d))
                 .collect()
-        };
-        match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-            Ok(pool) => pool.install(run),
-            Err(_) => run(),
-        }
+        })
     }
 
     /// The selector's probabilities for documents encoded together by `st` (`docs[d]` its
