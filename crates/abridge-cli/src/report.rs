@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::explain::{Explanation, GateTrace};
+use abridge::explain::{Explanation, GateTrace};
 
 /// Escapes text for HTML/SVG content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -221,7 +221,7 @@ fn gates_section(out: &mut String, g: &GateTrace, labels: &[String]) {
 
 fn beam_tree(ex: &Explanation) -> String {
     let steps = ex.beam.iter().map(|n| n.step + 1).max().unwrap_or(0);
-    let per_step: Vec<Vec<&crate::explain::TreeNode>> = (0..steps)
+    let per_step: Vec<Vec<&abridge::explain::TreeNode>> = (0..steps)
         .map(|t| ex.beam.iter().filter(|n| n.step == t).collect())
         .collect();
     let rows = per_step.iter().map(Vec::len).max().unwrap_or(1);

@@ -288,15 +288,12 @@ fn rouge(
         )));
     }
     if let Some(i) = refs.iter().position(Vec::is_empty) {
-        return Err(AbridgeError::new_err(format!(
-            "refs[{i}] is an empty list"
-        )));
+        return Err(AbridgeError::new_err(format!("refs[{i}] is an empty list")));
     }
     match flavor {
         "rouge-score" => {
-            let names = types.unwrap_or_else(|| {
-                ["rouge1", "rouge2", "rougeLsum"].map(String::from).to_vec()
-            });
+            let names = types
+                .unwrap_or_else(|| ["rouge1", "rouge2", "rougeLsum"].map(String::from).to_vec());
             let types = names
                 .iter()
                 .map(|t| {

@@ -120,13 +120,15 @@ pub fn parse_json<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T> {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     match obj.remove("abridge_format").map(|f| f.as_u64()) {
-        None => return Err(Error::invalid(
-            path,
-            format!(
+        None => {
+            return Err(Error::invalid(
+                path,
+                format!(
                 "written by an older Abridge (no `abridge_format`); run `abridge migrate {dir}` \
                      to bring the folder to format {FORMAT_VERSION}"
             ),
-        )),
+            ))
+        }
         Some(Some(n)) if n == FORMAT_VERSION as u64 => {}
         Some(Some(n)) if n < FORMAT_VERSION as u64 => {
             return Err(Error::invalid(

@@ -24,6 +24,7 @@
 
 mod bundled;
 mod error;
+pub mod explain;
 pub mod folder;
 pub mod options;
 pub mod selector_file;

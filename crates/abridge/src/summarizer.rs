@@ -333,6 +333,12 @@ impl Summarizer {
         ))
     }
 
+    /// What the model did for one document: the search tree, per output token the attention,
+    /// coverage and `p_gen`, the recurrent layers' gates and memory, the selector's marks.
+    pub fn explain(&self, text: &str, opts: &DecodeOptions) -> Result<crate::explain::Explanation> {
+        crate::explain::explain(self, text, opts)
+    }
+
     /// The first `k` sentences of a document, one per line, in the model's tokenization.
     pub fn lead(&self, text: &str, k: usize) -> String {
         lead(&self.words, text, k)

@@ -84,7 +84,10 @@ fn a_written_folder_opens_and_summarizes_with_its_own_defaults() {
     let e = m.summarize(DOC, &DecodeOptions::new().beam(0)).unwrap_err();
     assert_eq!(e.to_string(), "`beam`: must be between 1 and 16, got 0");
     assert!(m
-        .summarize(DOC, &DecodeOptions::new().selector(abridge::SelectorMode::On))
+        .summarize(
+            DOC,
+            &DecodeOptions::new().selector(abridge::SelectorMode::On)
+        )
         .unwrap_err()
         .to_string()
         .contains("no content selector"));
@@ -108,7 +111,10 @@ fn each_required_file_missing_or_corrupt_is_named() {
         if name != folder::WEIGHTS {
             std::fs::remove_file(&p).unwrap();
             let e = err_of(d.path());
-            assert!(e.contains(name) && e.contains("missing"), "{name} gone: {e}");
+            assert!(
+                e.contains(name) && e.contains("missing"),
+                "{name} gone: {e}"
+            );
         }
     }
 }
@@ -116,12 +122,37 @@ fn each_required_file_missing_or_corrupt_is_named() {
 #[test]
 fn other_format_versions_and_bad_values_are_refused_by_name() {
     for (name, from, to, needle) in [
-        (folder::CONFIG, "\"abridge_format\": 2", "\"abridge_format\": 3", "newer"),
-        (folder::GENERATION, "\"abridge_format\": 2", "\"abridge_format\": 1", "abridge migrate"),
-        (folder::TOKENIZER, "\"abridge_format\": 2,", "", "abridge migrate"),
+        (
+            folder::CONFIG,
+            "\"abridge_format\": 2",
+            "\"abridge_format\": 3",
+            "newer",
+        ),
+        (
+            folder::GENERATION,
+            "\"abridge_format\": 2",
+            "\"abridge_format\": 1",
+            "abridge migrate",
+        ),
+        (
+            folder::TOKENIZER,
+            "\"abridge_format\": 2,",
+            "",
+            "abridge migrate",
+        ),
         (folder::GENERATION, "\"beam\": 4", "\"beam\": 0", "`beam`"),
-        (folder::GENERATION, "\"beam\": 4", "\"beam\": 4, \"beams\": 2", "beams"),
-        (folder::TOKENIZER, "\"ptb\": false", "\"ptb\": \"no\"", "ptb"),
+        (
+            folder::GENERATION,
+            "\"beam\": 4",
+            "\"beam\": 4, \"beams\": 2",
+            "beams",
+        ),
+        (
+            folder::TOKENIZER,
+            "\"ptb\": false",
+            "\"ptb\": \"no\"",
+            "ptb",
+        ),
         (folder::CONFIG, "\"hidden\": 8", "\"hidden\": 0", "size"),
     ] {
         let d = tempfile::tempdir().unwrap();
@@ -216,8 +247,5 @@ fn the_bundled_model_is_the_folder_in_the_repository() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/default");
     let f = Summarizer::open(dir).unwrap();
     let o = DecodeOptions::new().beam(2).max_len(12);
-    assert_eq!(
-        b.summarize(DOC, &o).unwrap(),
-        f.summarize(DOC, &o).unwrap()
-    );
+    assert_eq!(b.summarize(DOC, &o).unwrap(), f.summarize(DOC, &o).unwrap());
 }
