@@ -230,7 +230,7 @@ fn train_inner(a: &SelectorTrainArgs) -> Result<()> {
     if a.hidden > 4096 || a.layers > 8 || a.batch_size > 4096 {
         bail!("--hidden is at most 4096, --layers 8, --batch-size 4096");
     }
-    if !(a.lr.is_finite() && a.lr > 0.0) || !(a.clip.is_finite() && a.clip > 0.0) {
+    if !(a.lr.is_finite() && a.lr > 0.0 && a.clip.is_finite() && a.clip > 0.0) {
         bail!("--lr and --clip must be finite and positive");
     }
     if !(0.0..1.0).contains(&a.threshold) {

@@ -30,10 +30,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde_json::json;
 
 use crate::cli::{LongDocs, ServeArgs};
-use crate::serve_api::{parse_request, ApiError, RequestLimits};
+use crate::serve_api::{
+    parse_request, ApiError, ErrorBody, ErrorDetail, Health, RequestLimits, SummarizeRequestBody,
+    SummarizeResponse, SummaryOut,
+};
 use crate::summarize::load_default_or;
 use abridge::{DecodeOptions, Summarizer, Summary};
 
@@ -169,11 +171,11 @@ fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
-fn json_response(status: u16, body: &serde_json::Value) -> Response {
+fn json_response(status: u16, body: &impl serde::Serialize) -> Response {
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        serde_json::to_string(body).expect("a response serialises"),
     )
         .into_response()
 }
@@ -194,6 +196,21 @@ struct DocResult {
     truncated_from: Option<usize>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/summarize",
+    summary = "Summarize one document (`text`) or several (`texts`).",
+    request_body = SummarizeRequestBody,
+    responses(
+        (status = 200, description = "Summaries", body = SummarizeResponse),
+        (status = 400, description = "Invalid JSON, an unknown or invalid field (named in the message), or an empty document", body = ErrorBody),
+        (status = 408, description = "The request body did not arrive within --read-timeout-ms", body = ErrorBody),
+        (status = 413, description = "Body, document (with --long-docs reject) or document count over the server's limit", body = ErrorBody),
+        (status = 500, description = "The decoder failed on a document", body = ErrorBody),
+        (status = 503, description = "The queue is full; retry after the Retry-After header", body = ErrorBody),
+        (status = 504, description = "Decoding exceeded the server's time limit", body = ErrorBody),
+    )
+)]
 async fn summarize(
     State(st): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
@@ -210,7 +227,7 @@ async fn summarize(
 async fn handle(
     st: &Arc<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<SummarizeResponse, ApiError> {
     let t0 = Instant::now();
     let body = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -334,41 +351,39 @@ async fn handle(
     }
     drop(permits);
     let m = &st.metrics;
-    let summaries: Vec<serde_json::Value> = results
-        .iter()
+    let summaries: Vec<SummaryOut> = results
+        .into_iter()
         .map(|r| {
             m.documents.fetch_add(1, Ordering::Relaxed);
             m.source_tokens
                 .fetch_add(r.source_tokens as u64, Ordering::Relaxed);
             m.summary_tokens
                 .fetch_add(r.summary.tokens.len() as u64, Ordering::Relaxed);
-            let mut v = json!({
-                "summary": r.summary.text,
-                "tokens": r.summary.tokens.len(),
-                "source_tokens": r.source_tokens,
-                "copied_oov": r.summary.copied_oov,
-                "score": r.summary.score,
-                "truncated": r.truncated_from.is_some(),
-            });
-            if let Some(n) = r.truncated_from {
+            if r.truncated_from.is_some() {
                 m.truncated.fetch_add(1, Ordering::Relaxed);
-                v["notice"] = json!(format!(
-                    "the document has {n} tokens; the first {} were summarized",
-                    r.source_tokens
-                ));
             }
-            v
+            SummaryOut {
+                tokens: r.summary.tokens.len(),
+                source_tokens: r.source_tokens,
+                score: r.summary.score,
+                truncated: r.truncated_from.is_some(),
+                notice: r.truncated_from.map(|n| {
+                    format!(
+                        "the document has {n} tokens; the first {} were summarized",
+                        r.source_tokens
+                    )
+                }),
+                summary: r.summary.text,
+                copied_oov: r.summary.copied_oov,
+            }
         })
         .collect();
-    let mut out = json!({
-        "model": st.model_name,
-        "elapsed_ms": t0.elapsed().as_secs_f64() * 1e3,
-    });
-    if !req.many {
-        out["summary"] = summaries[0]["summary"].clone();
-    }
-    out["summaries"] = json!(summaries);
-    Ok(out)
+    Ok(SummarizeResponse {
+        summary: (!req.many).then(|| summaries[0].summary.clone()),
+        summaries,
+        model: st.model_name.clone(),
+        elapsed_ms: t0.elapsed().as_secs_f64() * 1e3,
+    })
 }
 
 /// Bounds the time and the bytes a client may take to deliver its body: the body is buffered
@@ -405,20 +420,24 @@ async fn read_body(
     }
 }
 
+#[utoipa::path(get, path = "/health", summary = "Liveness and model",
+    responses((status = 200, description = "OK", body = Health)))]
 async fn health(State(st): State<Arc<AppState>>) -> Response {
     json_response(
         200,
-        &json!({
-            "status": "ok",
-            "model": st.model_name,
-            "cell": st.model.config().cell,
-            "vocab": st.model.config().vocab,
-            "threads": st.threads,
-            "uptime_s": st.started.elapsed().as_secs_f64(),
-        }),
+        &Health {
+            status: "ok".into(),
+            model: st.model_name.clone(),
+            cell: st.model.config().cell.name().into(),
+            vocab: st.model.config().vocab,
+            threads: st.threads,
+            uptime_s: st.started.elapsed().as_secs_f64(),
+        },
     )
 }
 
+#[utoipa::path(get, path = "/metrics", summary = "Prometheus metrics",
+    responses((status = 200, description = "The Prometheus text exposition format", content_type = "text/plain")))]
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     use std::fmt::Write;
     let m = &st.metrics;
@@ -491,6 +510,8 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s).into_response()
 }
 
+#[utoipa::path(get, path = "/openapi.json", summary = "This document",
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json")))]
 async fn openapi() -> Response {
     json_response(200, &openapi_doc())
 }
@@ -511,62 +532,29 @@ async fn method_not_allowed() -> Response {
     ))
 }
 
-/// The OpenAPI 3.0 description of the routes.
-pub fn openapi_doc() -> serde_json::Value {
-    let err = json!({"$ref": "#/components/schemas/Error"});
-    let err_resp =
-        |d: &str| json!({"description": d, "content": {"application/json": {"schema": err}}});
-    json!({
-        "openapi": "3.0.3",
-        "info": {"title": "Abridge", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Neural summarization (pointer-generator with attention) over HTTP."},
-        "paths": {
-            "/v1/summarize": {"post": {
-                "summary": "Summarize one document (`text`) or several (`texts`).",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SummarizeRequest"}}}},
-                "responses": {
-                    "200": {"description": "Summaries", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SummarizeResponse"}}}},
-                    "400": err_resp("Invalid JSON, an unknown or invalid field (named in the message), or an empty document"),
-                    "408": err_resp("The request body did not arrive within --read-timeout-ms"),
-                    "413": err_resp("Body, document (with --long-docs reject) or document count over the server's limit"),
-                    "503": err_resp("The queue is full; retry after the Retry-After header"),
-                    "504": err_resp("Decoding exceeded the server's time limit"),
-                }
-            }},
-            "/health": {"get": {"summary": "Liveness and model", "responses": {"200": {"description": "OK"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text/plain exposition format"}}}},
-            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
-        },
-        "components": {"schemas": {
-            "SummarizeRequest": {"type": "object", "additionalProperties": false, "properties": {
-                "text": {"type": "string", "description": "One document (or use `texts`)"},
-                "texts": {"type": "array", "items": {"type": "string"}, "description": "Several documents"},
-                "beam": {"type": "integer", "minimum": 1, "maximum": abridge::options::MAX_BEAM},
-                "min_len": {"type": "integer", "minimum": 0},
-                "max_len": {"type": "integer", "minimum": 1, "maximum": abridge::options::MAX_LEN},
-                "length_penalty": {"type": "string", "enum": ["none", "gnmt", "avg", "power"]},
-                "alpha": {"type": "number", "minimum": 0, "maximum": abridge::options::MAX_PENALTY_WEIGHT},
-                "coverage_penalty": {"type": "string", "enum": ["none", "gnmt", "summary"]},
-                "beta": {"type": "number", "minimum": 0, "maximum": abridge::options::MAX_PENALTY_WEIGHT},
-                "block_ngram": {"type": "integer", "minimum": 0, "maximum": abridge::options::MAX_NGRAM},
-                "selector": {"type": "string", "enum": ["auto", "on", "off"], "description": "Content selection: copy only tokens the model's selector marks (auto: when it has one)"},
-                "select_threshold": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "description": "Selection probability a token needs to be copied (default: the selector's)"},
-            }},
-            "Summary": {"type": "object", "properties": {
-                "summary": {"type": "string"}, "tokens": {"type": "integer"},
-                "source_tokens": {"type": "integer"}, "copied_oov": {"type": "array", "items": {"type": "string"}},
-                "score": {"type": "number"}, "truncated": {"type": "boolean"},
-                "notice": {"type": "string", "description": "Present when the document was truncated"},
-            }},
-            "SummarizeResponse": {"type": "object", "properties": {
-                "summary": {"type": "string", "description": "With `text`: the summary"},
-                "summaries": {"type": "array", "items": {"$ref": "#/components/schemas/Summary"}},
-                "model": {"type": "string"}, "elapsed_ms": {"type": "number"},
-            }},
-            "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-                "code": {"type": "string"}, "message": {"type": "string"}}}}},
-        }}
-    })
+/// The OpenAPI description, generated from the handlers' annotations and the wire types.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Abridge",
+        description = "Neural summarization (pointer-generator with attention) over HTTP."
+    ),
+    paths(summarize, health, metrics, openapi),
+    components(schemas(
+        SummarizeRequestBody,
+        SummarizeResponse,
+        SummaryOut,
+        Health,
+        ErrorBody,
+        ErrorDetail
+    ))
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document served at `/openapi.json`.
+pub fn openapi_doc() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    ApiDoc::openapi()
 }
 
 async fn shutdown_signal() {
@@ -658,4 +646,23 @@ pub fn run(a: &ServeArgs) -> Result<()> {
         eprintln!("shut down");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use abridge::options::{MAX_BEAM, MAX_LEN, MAX_NGRAM, MAX_PENALTY_WEIGHT};
+
+    /// The schema's bounds (literals in the derive's attributes) are the library's.
+    #[test]
+    fn the_request_schema_has_the_library_bounds() {
+        let doc = serde_json::to_value(super::openapi_doc()).unwrap();
+        let p = &doc["components"]["schemas"]["SummarizeRequestBody"]["properties"];
+        assert_eq!(p["beam"]["maximum"], MAX_BEAM);
+        assert_eq!(p["max_len"]["maximum"], MAX_LEN);
+        assert_eq!(p["block_ngram"]["maximum"], MAX_NGRAM);
+        assert_eq!(p["alpha"]["maximum"].as_f64(), Some(MAX_PENALTY_WEIGHT));
+        assert_eq!(p["beta"]["maximum"].as_f64(), Some(MAX_PENALTY_WEIGHT));
+        let lp = &doc["components"]["schemas"]["LengthPenaltyKind"]["enum"];
+        assert_eq!(lp, &serde_json::json!(abridge::LengthPenaltyKind::NAMES));
+    }
 }

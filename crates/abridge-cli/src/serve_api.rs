@@ -5,10 +5,16 @@
 //! knobs named as the CLI's flags (`beam`, `min_len`, `max_len`, `length_penalty`, `alpha`,
 //! `coverage_penalty`, `beta`, `block_ngram`). Unknown fields are errors (a misspelt knob must
 //! not be silently ignored).
+//!
+//! The wire types are serde structs; the OpenAPI document (`GET /openapi.json`) is generated from
+//! them ([`ApiDoc`]).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use abridge::{DecodeOptions, GenerationConfig};
+use abridge::{
+    CoveragePenaltyKind, DecodeOptions, GenerationConfig, LengthPenaltyKind, SelectorMode,
+};
 
 /// A client error: HTTP status, a stable machine-readable code, and a message naming the field.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,26 +45,100 @@ impl ApiError {
         }
     }
     /// `{"error": {"code": ..., "message": ...}}`.
-    pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({"error": {"code": self.code, "message": self.message}})
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+            },
+        }
     }
 }
 
-#[derive(Deserialize, Debug, Default)]
+/// The body of `POST /v1/summarize`: one document (`text`) or several (`texts`), and decoding
+/// options over the server's defaults (unset: the `serve` flags, then the model's
+/// `generation_config.json`).
+#[derive(Deserialize, Debug, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Raw {
+pub struct SummarizeRequestBody {
+    /// One document (or use `texts`).
     text: Option<String>,
+    /// Several documents (the response then holds only `summaries`).
     texts: Option<Vec<String>>,
+    #[schema(minimum = 1, maximum = 16)]
     beam: Option<usize>,
+    #[schema(minimum = 0)]
     min_len: Option<usize>,
+    #[schema(minimum = 1, maximum = 400)]
     max_len: Option<usize>,
-    length_penalty: Option<String>,
+    length_penalty: Option<LengthPenaltyKind>,
+    #[schema(minimum = 0, maximum = 10)]
     alpha: Option<f64>,
-    coverage_penalty: Option<String>,
+    coverage_penalty: Option<CoveragePenaltyKind>,
+    #[schema(minimum = 0, maximum = 10)]
     beta: Option<f64>,
+    #[schema(minimum = 0, maximum = 10)]
     block_ngram: Option<usize>,
-    selector: Option<String>,
+    /// Content selection: copy only tokens the model's selector marks (auto: when it has one).
+    selector: Option<SelectorMode>,
+    /// Selection probability a token needs to be copied (default: the selector's).
+    #[schema(minimum = 0, exclusive_maximum = 1)]
     select_threshold: Option<f32>,
+}
+
+/// One document's summary.
+#[derive(Serialize, Deserialize, Debug, ToSchema)]
+pub struct SummaryOut {
+    pub summary: String,
+    /// Tokens in the summary.
+    pub tokens: usize,
+    /// Source tokens read (after any truncation).
+    pub source_tokens: usize,
+    /// Source words outside the vocabulary that the pointer copied.
+    pub copied_oov: Vec<String>,
+    pub score: f64,
+    pub truncated: bool,
+    /// Present when the document was truncated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+}
+
+/// The answer to `POST /v1/summarize`.
+#[derive(Serialize, Deserialize, Debug, ToSchema)]
+pub struct SummarizeResponse {
+    /// With `text`: the summary (also `summaries[0].summary`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    pub summaries: Vec<SummaryOut>,
+    pub model: String,
+    pub elapsed_ms: f64,
+}
+
+/// `GET /health`.
+#[derive(Serialize, Deserialize, Debug, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    pub model: String,
+    /// `lstm` or `gru`.
+    pub cell: String,
+    pub vocab: usize,
+    pub threads: usize,
+    pub uptime_s: f64,
+}
+
+/// Every error: `{"error": {"code", "message"}}`.
+#[derive(Serialize, Deserialize, Debug, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, Deserialize, Debug, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable: `invalid_json`, `invalid_field`, `empty_document`, …
+    pub code: String,
+    /// Names the problem (the field, the document, the limit).
+    pub message: String,
 }
 
 /// A validated request.
@@ -76,14 +156,6 @@ pub struct SummarizeRequest {
 pub struct RequestLimits {
     /// Most documents in one request.
     pub max_docs: usize,
-}
-
-fn parse_enum<T: std::str::FromStr<Err = String>>(
-    field: &str,
-    v: Option<String>,
-) -> Result<Option<T>, ApiError> {
-    v.map(|v| v.parse::<T>().map_err(|m| ApiError::field(field, m)))
-        .transpose()
 }
 
 /// Parses a request body and checks its options laid over the server's `defaults` and the
@@ -119,14 +191,17 @@ pub fn parse_request(
         ));
     }
     let de = &mut serde_json::Deserializer::from_str(text);
-    let raw: Raw = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+    let raw: SummarizeRequestBody = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let data = inner.classify() == serde_json::error::Category::Data;
         if !data || path == "." || path.is_empty() {
             ApiError::new(400, "invalid_json", format!("invalid JSON: {inner}"))
         } else {
-            ApiError::field(&path, inner)
+            // The field names the place; serde_json's " at line 1 column N" would only repeat it.
+            let msg = inner.to_string();
+            let at = format!(" at line {} column {}", inner.line(), inner.column());
+            ApiError::field(&path, msg.strip_suffix(&at).unwrap_or(&msg))
         }
     })?;
     de.end()
@@ -167,13 +242,13 @@ pub fn parse_request(
         beam: raw.beam,
         min_len: raw.min_len,
         max_len: raw.max_len,
-        length_penalty: parse_enum("length_penalty", raw.length_penalty)?,
+        length_penalty: raw.length_penalty,
         alpha: raw.alpha,
-        coverage_penalty: parse_enum("coverage_penalty", raw.coverage_penalty)?,
+        coverage_penalty: raw.coverage_penalty,
         beta: raw.beta,
         block_ngram: raw.block_ngram,
         max_src_len: None,
-        selector: parse_enum("selector", raw.selector)?,
+        selector: raw.selector,
         select_threshold: raw.select_threshold,
     };
     let d = defaults.overlay(&req);

@@ -354,7 +354,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             )?;
         }
     }
-    let tok = m.word_tokenizer().clone();
+    let tok = *m.word_tokenizer();
     let pairs: Vec<Pair> = ex
         .iter()
         .zip(&decodes)

@@ -72,6 +72,7 @@ fn raw(addr: &str, request: &[u8]) -> (u16, String, String) {
     (status, head.to_string(), body.to_string())
 }
 
+/// Sends a request; the response must be what the server's OpenAPI document says it answers.
 fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
     let mut r = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -79,7 +80,62 @@ fn request(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String, S
     )
     .into_bytes();
     r.extend_from_slice(body);
-    raw(addr, &r)
+    let (status, head, text) = raw(addr, &r);
+    if path != "/openapi.json" {
+        conforms(addr, method, path, status, &head, &text);
+    }
+    (status, head, text)
+}
+
+thread_local! {
+    /// Each server's OpenAPI document, fetched once.
+    static DOCS: std::cell::RefCell<std::collections::HashMap<String, Value>> = Default::default();
+}
+
+/// Checks a response against the served OpenAPI document: the route lists the status, and a
+/// JSON body validates against the schema it names (an undocumented route or method answers
+/// with the documented error body).
+fn conforms(addr: &str, method: &str, path: &str, status: u16, head: &str, body: &str) {
+    let doc = DOCS.with(|d| {
+        d.borrow_mut()
+            .entry(addr.to_string())
+            .or_insert_with(|| {
+                let (st, _, b) = request(addr, "GET", "/openapi.json", b"");
+                assert_eq!(st, 200);
+                serde_json::from_str(&b).unwrap()
+            })
+            .clone()
+    });
+    let op = &doc["paths"][path][method.to_ascii_lowercase()];
+    let schema = if op.is_object() {
+        let r = &op["responses"][status.to_string()];
+        assert!(
+            r.is_object(),
+            "{method} {path} answered {status}, a status its OpenAPI entry does not list: {body}"
+        );
+        r["content"]["application/json"]["schema"].clone()
+    } else {
+        assert!(
+            status >= 400,
+            "{method} {path}: {status} on an undocumented route"
+        );
+        serde_json::json!({"$ref": "#/components/schemas/ErrorBody"})
+    };
+    if schema.is_null() {
+        return;
+    }
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{method} {path} {status}: not JSON: {head}"
+    );
+    let instance: Value = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("{method} {path} {status}: not JSON ({e}): {body}"));
+    let errors = violations(&doc, &schema, &instance);
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status} does not match the OpenAPI document: {errors:?}\n{body}"
+    );
 }
 
 fn post(addr: &str, body: &str) -> (u16, Value) {
@@ -90,6 +146,17 @@ fn post(addr: &str, body: &str) -> (u16, Value) {
 
 fn error_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("")
+}
+
+/// What makes `instance` fail `schema` (a schema of the OpenAPI document `doc`).
+fn violations(doc: &Value, schema: &Value, instance: &Value) -> Vec<String> {
+    let mut root = schema.as_object().unwrap().clone();
+    root.insert("components".into(), doc["components"].clone());
+    let validator = jsonschema::validator_for(&Value::Object(root)).unwrap();
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
 }
 
 #[test]
@@ -104,6 +171,24 @@ fn health_metrics_and_openapi() {
     assert_eq!(st, 200);
     let v: Value = serde_json::from_str(&b).unwrap();
     assert!(v["paths"]["/v1/summarize"]["post"].is_object());
+    // The check every response here goes through rejects what the document does not allow.
+    let resp = serde_json::json!({"$ref": "#/components/schemas/SummarizeResponse"});
+    let bad = serde_json::json!({"summaries": [{"summary": 3}], "model": "m", "elapsed_ms": 1.0});
+    assert!(!violations(&v, &resp, &bad).is_empty());
+    let req = serde_json::json!({"$ref": "#/components/schemas/SummarizeRequestBody"});
+    assert!(!violations(&v, &req, &serde_json::json!({"text": "a", "beam": 17})).is_empty());
+    assert!(!violations(
+        &v,
+        &req,
+        &serde_json::json!({"text": "a", "length_penalty": "x"})
+    )
+    .is_empty());
+    assert!(violations(
+        &v,
+        &req,
+        &serde_json::json!({"text": "a", "beam": 16, "selector": "off"})
+    )
+    .is_empty());
     post(&s.addr, r#"{"text": "the cat sat on the mat ."}"#);
     post(&s.addr, r#"{"beam": 2}"#);
     let (st, head, b) = request(&s.addr, "GET", "/metrics", b"");

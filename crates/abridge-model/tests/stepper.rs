@@ -261,7 +261,7 @@ fn copy_mask_restricts_what_the_pointer_copies() {
     let keep = vec![false, true, false, false, false];
     let mut m = Stepper::new(&p, &c, &src, &ext)
         .unwrap()
-        .with_copy_mask(&[keep.clone()]);
+        .with_copy_mask(std::slice::from_ref(&keep));
     let out = m.step(&[0], &[2]);
     assert_eq!(
         out.attention, plain.attention,

@@ -256,6 +256,9 @@ impl Summarizer {
     }
 }
 
+/// Per pair, `(type, precision, recall, fmeasure)` per ROUGE type.
+type PairScores = Vec<Vec<(String, f64, f64, f64)>>;
+
 /// References: one string per hypothesis, or a list of strings (several references).
 #[derive(FromPyObject)]
 enum Refs {
@@ -275,7 +278,7 @@ fn rouge(
     flavor: &str,
     stem: bool,
     types: Option<Vec<String>>,
-) -> PyResult<Vec<Vec<(String, f64, f64, f64)>>> {
+) -> PyResult<PairScores> {
     let refs: Vec<Vec<String>> = match refs {
         Refs::One(v) => v.into_iter().map(|r| vec![r]).collect(),
         Refs::Many(v) => v,

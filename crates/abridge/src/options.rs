@@ -20,12 +20,23 @@ pub const MAX_PENALTY_WEIGHT: f64 = 10.0;
 pub const MAX_SRC_LEN: usize = 100_000;
 
 /// Declares a unit enum with lower-case names used by serde, `FromStr` (case-insensitive; the
-/// error lists the names) and `Display`.
+/// error lists the names; deserializing goes through it) and `Display`.
 macro_rules! named_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        // Every name is the variant's, lower-cased (utoipa does not see `rename` through a macro).
+        #[cfg_attr(feature = "openapi", schema(rename_all = "lowercase"))]
         pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $v),+ }
+
+        /// Read through `FromStr`: an unknown name gets the message the CLI gives.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
 
         impl $name {
             /// Every value's name.
