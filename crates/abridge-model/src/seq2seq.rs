@@ -204,6 +204,10 @@ impl<T: Float> Forward<T> {
     pub fn p_gen(&self, t: usize) -> &[T] {
         &self.steps[t].pg
     }
+    /// `[B]` `P(y_t)` of step `t` under the model (what the loss takes the log of; 0 at padding).
+    pub fn target_prob(&self, t: usize) -> &[T] {
+        &self.steps[t].p
+    }
 }
 
 fn check(what: &'static str, got: usize, expected: usize) -> Result<(), ModelError> {
