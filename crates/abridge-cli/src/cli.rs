@@ -122,6 +122,10 @@ pub struct EvalArgs {
     pub decode: DecodeArgs,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Record the model's ROUGE on these pairs in its model card (`README.md` of --model: the
+    /// `model-index` of its front matter; the card's text is kept).
+    #[arg(long, requires = "model")]
+    pub card: bool,
 }
 
 #[derive(Subcommand, Debug)]

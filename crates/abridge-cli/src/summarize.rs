@@ -408,6 +408,13 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         "rouge_score_stem": {"model": f(&model_rs), "lead3": f(&lead_rs), "types": ["rouge1", "rouge2", "rougeLsum"]},
         "rouge155_see_et_al": model_155.iter().map(|m| json!({"metric": m.name, "F": m.f.avg, "ci": [m.f.ci_low, m.f.ci_high]})).collect::<Vec<_>>(),
     });
+    if a.card {
+        let dir = abridge::folder::model_dir(a.model.as_deref().expect("clap requires --model"))?;
+        let file = abridge_text::io::base_name(&a.corpus.file).to_string();
+        let mr = f(&model_rs);
+        write_card(&dir, &file, ex.len(), &mr)?;
+        eprintln!("recorded ROUGE in {}", dir.join(abridge::folder::CARD).display());
+    }
     match a.format {
         Format::Json => println!("{out}"),
         Format::Text => {
@@ -448,5 +455,45 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Writes the model card of folder `dir` with `rouge` (R1, R2, RLsum of rouge-score with stemming)
+/// measured on `pairs` pairs of `file`, keeping the text of a card already there.
+fn write_card(dir: &Path, file: &str, pairs: usize, rouge: &[f64]) -> Result<()> {
+    let path = dir.join(abridge::folder::CARD);
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let body = match old.strip_prefix("---\n").and_then(|r| r.split_once("\n---\n")) {
+        Some((_, body)) => body.trim_start_matches('\n').to_string(),
+        None if !old.trim().is_empty() => old,
+        None => format!("# {}\n", dir.file_name().unwrap_or_default().to_string_lossy()),
+    };
+    let record: Option<serde_json::Value> = std::fs::read(dir.join("manifest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let train = record.as_ref().and_then(|r| {
+        r["run"]["data"]["train"]["path"]
+            .as_str()
+            .or_else(|| r["data"]["train"]["path"].as_str())
+            .map(|p| abridge_text::io::base_name(Path::new(p)).to_string())
+    });
+    let names = ["ROUGE-1", "ROUGE-2", "ROUGE-Lsum"];
+    let card = abridge::folder::ModelCard {
+        name: dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        datasets: train.into_iter().collect(),
+        eval_dataset: Some((file.to_string(), format!("{pairs} pairs"))),
+        results: ["rouge1", "rouge2", "rougeLsum"]
+            .iter()
+            .zip(names)
+            .zip(rouge)
+            .map(|((t, n), v)| (t.to_string(), format!("{n} (rouge-score, stemming)"), *v))
+            .collect(),
+        body,
+    };
+    card.write(dir)?;
     Ok(())
 }

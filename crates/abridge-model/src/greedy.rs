@@ -8,10 +8,7 @@ use rayon::prelude::*;
 use crate::seq2seq::{Forward, Inputs, ModelError, Step, StepContext, VocabWeights};
 use crate::{ModelConfig, Params};
 
-/// Vocabulary id of `<unk>`, `<s>`, `</s>` (as `abridge_text::vocab` numbers them).
-const UNK: u32 = 1;
-const BOS: u32 = 2;
-const EOS: u32 = 3;
+use abridge_text::vocab::{BOS, EOS, UNK};
 
 /// Sources to decode, time-major as in [`Inputs`].
 #[derive(Clone, Copy, Debug)]

@@ -10,7 +10,7 @@ use crate::greedy::copy_mass;
 use crate::seq2seq::{Forward, Inputs, ModelError, Prev, Step, StepContext, VocabWeights};
 use crate::{ModelConfig, Params};
 
-const UNK: u32 = 1;
+use abridge_text::vocab::UNK;
 
 /// Documents being decoded.
 pub struct Stepper<'m> {
