@@ -6,15 +6,13 @@
 //! `coverage_penalty`, `beta`, `block_ngram`). Unknown fields are errors (a misspelt knob must
 //! not be silently ignored).
 //!
-//! The wire types are serde structs; the OpenAPI document (`GET /openapi.json`) is generated from
-//! them ([`ApiDoc`]).
+//! The wire types are the library's (`abridge::http`); the OpenAPI document (`GET /openapi.json`)
+//! is generated from them (`crate::serve::ApiDoc`).
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-use abridge::{
-    CoveragePenaltyKind, DecodeOptions, GenerationConfig, LengthPenaltyKind, SelectorMode,
+pub use abridge::http::{
+    ErrorBody, ErrorDetail, Health, SummarizeRequestBody, SummarizeResponse, SummaryOut,
 };
+use abridge::{DecodeOptions, GenerationConfig};
 
 /// A client error: HTTP status, a stable machine-readable code, and a message naming the field.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,92 +51,6 @@ impl ApiError {
             },
         }
     }
-}
-
-/// The body of `POST /v1/summarize`: one document (`text`) or several (`texts`), and decoding
-/// options over the server's defaults (unset: the `serve` flags, then the model's
-/// `generation_config.json`).
-#[derive(Deserialize, Debug, Default, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SummarizeRequestBody {
-    /// One document (or use `texts`).
-    text: Option<String>,
-    /// Several documents (the response then holds only `summaries`).
-    texts: Option<Vec<String>>,
-    #[schema(minimum = 1, maximum = 16)]
-    beam: Option<usize>,
-    #[schema(minimum = 0)]
-    min_len: Option<usize>,
-    #[schema(minimum = 1, maximum = 400)]
-    max_len: Option<usize>,
-    length_penalty: Option<LengthPenaltyKind>,
-    #[schema(minimum = 0, maximum = 10)]
-    alpha: Option<f64>,
-    coverage_penalty: Option<CoveragePenaltyKind>,
-    #[schema(minimum = 0, maximum = 10)]
-    beta: Option<f64>,
-    #[schema(minimum = 0, maximum = 10)]
-    block_ngram: Option<usize>,
-    /// Content selection: copy only tokens the model's selector marks (auto: when it has one).
-    selector: Option<SelectorMode>,
-    /// Selection probability a token needs to be copied (default: the selector's).
-    #[schema(minimum = 0, exclusive_maximum = 1)]
-    select_threshold: Option<f32>,
-}
-
-/// One document's summary.
-#[derive(Serialize, Deserialize, Debug, ToSchema)]
-pub struct SummaryOut {
-    pub summary: String,
-    /// Tokens in the summary.
-    pub tokens: usize,
-    /// Source tokens read (after any truncation).
-    pub source_tokens: usize,
-    /// Source words outside the vocabulary that the pointer copied.
-    pub copied_oov: Vec<String>,
-    pub score: f64,
-    pub truncated: bool,
-    /// Present when the document was truncated.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notice: Option<String>,
-}
-
-/// The answer to `POST /v1/summarize`.
-#[derive(Serialize, Deserialize, Debug, ToSchema)]
-pub struct SummarizeResponse {
-    /// With `text`: the summary (also `summaries[0].summary`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub summary: Option<String>,
-    pub summaries: Vec<SummaryOut>,
-    pub model: String,
-    pub elapsed_ms: f64,
-}
-
-/// `GET /health`.
-#[derive(Serialize, Deserialize, Debug, ToSchema)]
-pub struct Health {
-    /// `ok`.
-    pub status: String,
-    pub model: String,
-    /// `lstm` or `gru`.
-    pub cell: String,
-    pub vocab: usize,
-    pub threads: usize,
-    pub uptime_s: f64,
-}
-
-/// Every error: `{"error": {"code", "message"}}`.
-#[derive(Serialize, Deserialize, Debug, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, Deserialize, Debug, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable and machine-readable: `invalid_json`, `invalid_field`, `empty_document`, …
-    pub code: String,
-    /// Names the problem (the field, the document, the limit).
-    pub message: String,
 }
 
 /// A validated request.

@@ -413,7 +413,10 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         let file = abridge_text::io::base_name(&a.corpus.file).to_string();
         let mr = f(&model_rs);
         write_card(&dir, &file, ex.len(), &mr)?;
-        eprintln!("recorded ROUGE in {}", dir.join(abridge::folder::CARD).display());
+        eprintln!(
+            "recorded ROUGE in {}",
+            dir.join(abridge::folder::CARD).display()
+        );
     }
     match a.format {
         Format::Json => println!("{out}"),
@@ -463,10 +466,16 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
 fn write_card(dir: &Path, file: &str, pairs: usize, rouge: &[f64]) -> Result<()> {
     let path = dir.join(abridge::folder::CARD);
     let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let body = match old.strip_prefix("---\n").and_then(|r| r.split_once("\n---\n")) {
+    let body = match old
+        .strip_prefix("---\n")
+        .and_then(|r| r.split_once("\n---\n"))
+    {
         Some((_, body)) => body.trim_start_matches('\n').to_string(),
         None if !old.trim().is_empty() => old,
-        None => format!("# {}\n", dir.file_name().unwrap_or_default().to_string_lossy()),
+        None => format!(
+            "# {}\n",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        ),
     };
     let record: Option<serde_json::Value> = std::fs::read(dir.join("manifest.json"))
         .ok()

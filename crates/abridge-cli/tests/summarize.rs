@@ -168,20 +168,33 @@ fn eval_reports_rouge_lead3_speed_and_writes_decodes() {
     // --card records the scores in an exported model's card, keeping the card's text.
     let exported = dir.path().join("exported");
     let out = abridge(&["export", model, exported.to_str().unwrap()], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let card = std::fs::read_to_string(exported.join("README.md")).unwrap();
     assert!(card.starts_with("---\nlibrary_name: abridge\npipeline_tag: summarization\n"));
     assert!(!card.contains("model-index"), "{card}");
     let out = abridge(
         &[
-            &["eval", "--model", exported.to_str().unwrap(), data.to_str().unwrap()][..],
+            &[
+                "eval",
+                "--model",
+                exported.to_str().unwrap(),
+                data.to_str().unwrap(),
+            ][..],
             &KNOBS[..],
             &["--card", "--format", "json"],
         ]
         .concat(),
         None,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let r1 = v["rouge_score_stem"]["model"][0].as_f64().unwrap();
     let carded = std::fs::read_to_string(exported.join("README.md")).unwrap();

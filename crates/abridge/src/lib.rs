@@ -26,6 +26,7 @@ mod bundled;
 mod error;
 pub mod explain;
 pub mod folder;
+pub mod http;
 pub mod options;
 pub mod selector_file;
 mod summarizer;
