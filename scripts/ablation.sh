@@ -60,7 +60,7 @@ print(f"# Decoding ablation\n\nMachine-written by `scripts/ablation.sh` ({dateti
       "ROUGE: rouge-score 0.1.2 with stemming, F1. Signals: mean per summary, % "
       "(novel n-grams against the source; summary sentences found verbatim in the source; trigrams repeating an earlier one; "
       "numbers found in the source; mean p_gen, the probability of generating rather than copying).\n")
-lead = rows[0]["rouge_score_stem"]["lead3"]
+lead = rows[0]["rouge_score_stem"]["baseline"]
 print(f"Lead-3 on the same pairs: R1 {lead[0]:.2f}, R2 {lead[1]:.2f}, RLsum {lead[2]:.2f}.\n")
 print("| setting | flags | R1 | R2 | RLsum | words | novel 2-gram | novel 3-gram | verbatim sent. | repeated 3-gram | numbers in source | mean p_gen | articles/s |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

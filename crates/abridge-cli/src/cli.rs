@@ -120,12 +120,65 @@ pub struct EvalArgs {
     pub batch_docs: usize,
     #[command(flatten)]
     pub decode: DecodeArgs,
+    /// The baseline scored beside the model on the same pairs: `lead-K` (the first K sentences),
+    /// `words-N` (the first N words) or `none`.
+    #[arg(long, default_value = "lead-3", value_parser = parse_baseline)]
+    pub baseline: Baseline,
+    /// text (a report), json (one object) or line (one line: pairs, R1, R2, RLsum).
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub format: EvalFormat,
     /// Record the model's ROUGE on these pairs in its model card (`README.md` of --model: the
     /// `model-index` of its front matter; the card's text is kept).
     #[arg(long, requires = "model")]
     pub card: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum EvalFormat {
+    Text,
+    Json,
+    Line,
+}
+
+/// An extractive baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Baseline {
+    None,
+    /// The first K sentences.
+    Lead(usize),
+    /// The first N words.
+    Words(usize),
+}
+
+impl Baseline {
+    pub fn name(self) -> String {
+        match self {
+            Baseline::None => "none".into(),
+            Baseline::Lead(k) => format!("lead-{k}"),
+            Baseline::Words(n) => format!("words-{n}"),
+        }
+    }
+}
+
+fn parse_baseline(s: &str) -> Result<Baseline, String> {
+    let num = |rest: &str| {
+        rest.parse::<usize>()
+            .ok()
+            .filter(|&n| (1..=10_000).contains(&n))
+    };
+    match s {
+        "none" => Ok(Baseline::None),
+        _ => match (
+            s.strip_prefix("lead-").and_then(num),
+            s.strip_prefix("words-").and_then(num),
+        ) {
+            (Some(k), _) => Ok(Baseline::Lead(k)),
+            (_, Some(n)) => Ok(Baseline::Words(n)),
+            _ => Err(format!(
+                "unknown baseline {s:?}; expected lead-K, words-N (K, N from 1 to 10000) or none"
+            )),
+        },
+    }
 }
 
 #[derive(Subcommand, Debug)]

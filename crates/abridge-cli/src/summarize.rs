@@ -10,7 +10,9 @@ use abridge_text::tokenize::{split_sentences, Tokenizer};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 
-use crate::cli::{BaselineCommand, EvalArgs, Format, OutFormat, SummarizeArgs};
+use crate::cli::{
+    Baseline, BaselineCommand, EvalArgs, EvalFormat, Format, OutFormat, SummarizeArgs,
+};
 use crate::with_threads;
 
 /// Loads `--model` if given, else the bundled default model.
@@ -347,29 +349,44 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
         );
         for (e, d) in ex.iter().zip(&decodes) {
-            writeln!(
-                f,
-                "{}",
-                json!({"id": e.line, "summary": d, "reference": e.summary})
-            )?;
+            let mut line = json!({"id": e.name(), "summary": d, "reference": e.summary});
+            if !e.references.is_empty() {
+                line["references"] = json!(e.all_references());
+            }
+            writeln!(f, "{line}")?;
         }
     }
     let tok = *m.word_tokenizer();
+    let refs = |e: &abridge_text::corpus::Example| -> Vec<String> {
+        e.all_references().into_iter().map(String::from).collect()
+    };
+    let multi_ref = ex
+        .iter()
+        .map(|e| e.all_references().len())
+        .max()
+        .unwrap_or(1);
     let pairs: Vec<Pair> = ex
         .iter()
         .zip(&decodes)
         .map(|(e, d)| Pair {
-            id: e.line.to_string(),
+            id: e.name(),
             hyp: d.clone(),
-            refs: vec![e.summary.clone()],
+            refs: refs(e),
         })
         .collect();
-    let lead: Vec<Pair> = ex
+    let base: Vec<Pair> = ex
         .iter()
-        .map(|e| Pair {
-            id: e.line.to_string(),
-            hyp: lead(&tok, &e.text, 3),
-            refs: vec![e.summary.clone()],
+        .filter_map(|e| {
+            let hyp = match a.baseline {
+                Baseline::None => return None,
+                Baseline::Lead(k) => lead(&tok, &e.text, k),
+                Baseline::Words(n) => first_words(&tok, &e.text, n),
+            };
+            Some(Pair {
+                id: e.name(),
+                hyp,
+                refs: refs(e),
+            })
         })
         .collect();
     let types = vec![RougeType::N(1), RougeType::N(2), RougeType::Lsum];
@@ -378,7 +395,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     let (model_rs, lead_rs, model_155) = with_threads(a.corpus.threads, || {
         (
             rs_summary(&types, &score_all(&scorer, &pairs), 42, 1000, 0.95),
-            rs_summary(&types, &score_all(&scorer, &lead), 42, 1000, 0.95),
+            rs_summary(&types, &score_all(&scorer, &base), 42, 1000, 0.95),
             summarize_155(
                 &opts.metric_names(),
                 &score_all_155(&opts, &pairs),
@@ -405,7 +422,13 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         "selector": beam.select.map(|t| json!({"threshold": t})),
         "mean_words": mean_words,
         "faithfulness": {"model": signals_json(&model_signals), "reference": signals_json(&ref_signals)},
-        "rouge_score_stem": {"model": f(&model_rs), "lead3": f(&lead_rs), "types": ["rouge1", "rouge2", "rougeLsum"]},
+        "rouge_score_stem": {"model": f(&model_rs), "baseline": f(&lead_rs), "types": ["rouge1", "rouge2", "rougeLsum"]},
+        "baseline": a.baseline.name(),
+        "references": {
+            "most_per_pair": multi_ref,
+            "rouge_score": "the best F1 over a pair's references (rouge-score's score_multi)",
+            "rouge155": "ROUGE-1.5.5's -f A: scores averaged over a pair's references",
+        },
         "rouge155_see_et_al": model_155.iter().map(|m| json!({"metric": m.name, "F": m.f.avg, "ci": [m.f.ci_low, m.f.ci_high]})).collect::<Vec<_>>(),
     });
     if a.card {
@@ -419,8 +442,18 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         );
     }
     match a.format {
-        Format::Json => println!("{out}"),
-        Format::Text => {
+        EvalFormat::Json => println!("{out}"),
+        EvalFormat::Line => {
+            let mr = f(&model_rs);
+            println!(
+                "pairs {} R1 {:.2} R2 {:.2} RLsum {:.2}",
+                ex.len(),
+                mr[0],
+                mr[1],
+                mr[2]
+            );
+        }
+        EvalFormat::Text => {
             let (mr, lr) = (f(&model_rs), f(&lead_rs));
             println!(
                 "{} pairs decoded in {:.1} s ({:.2} articles/s)",
@@ -433,10 +466,21 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
                 "  model                   {:6.2} {:6.2} {:6.2}",
                 mr[0], mr[1], mr[2]
             );
-            println!(
-                "  Lead-3                  {:6.2} {:6.2} {:6.2}",
-                lr[0], lr[1], lr[2]
-            );
+            if !lr.is_empty() {
+                println!(
+                    "  {:23} {:6.2} {:6.2} {:6.2}",
+                    a.baseline.name(),
+                    lr[0],
+                    lr[1],
+                    lr[2]
+                );
+            }
+            if multi_ref > 1 {
+                println!(
+                    "  (up to {multi_ref} references per pair: rouge-score takes the best, \
+                     ROUGE-1.5.5 averages them, -f A)"
+                );
+            }
             for m in &model_155 {
                 println!(
                     "ROUGE-1.5.5 (-c 95 -r 1000 -n 2 -m -a) {}: F {:.5} ({:.5} - {:.5})",
@@ -505,4 +549,11 @@ fn write_card(dir: &Path, file: &str, pairs: usize, rouge: &[f64]) -> Result<()>
     };
     card.write(dir)?;
     Ok(())
+}
+
+/// The first `n` words of a document (tokenized, detokenized one sentence per line).
+fn first_words(tok: &Tokenizer, text: &str, n: usize) -> String {
+    let mut tokens = tok.tokenize(text);
+    tokens.truncate(n);
+    abridge_text::tokenize::detokenize_lines(&tokens)
 }

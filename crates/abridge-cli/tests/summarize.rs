@@ -149,7 +149,8 @@ fn eval_reports_rouge_lead3_speed_and_writes_decodes() {
     assert_eq!(v["pairs"], 2);
     assert!(v["articles_per_s"].as_f64().unwrap() > 0.0);
     let model_r = v["rouge_score_stem"]["model"].as_array().unwrap();
-    let lead = v["rouge_score_stem"]["lead3"].as_array().unwrap();
+    let lead = v["rouge_score_stem"]["baseline"].as_array().unwrap();
+    assert_eq!(v["baseline"], "lead-3");
     assert_eq!(model_r.len(), 3);
     assert!(
         lead[0].as_f64().unwrap() > 40.0,
@@ -288,4 +289,82 @@ fn the_bundled_model_summarizes_without_a_model_flag() {
         v["source"].as_array().map(Vec::len),
         "{sel}"
     );
+}
+
+/// `eval` on a corpus shaped like AESLC: records with their own ids and several references, a
+/// chosen baseline, one-line output.
+#[test]
+fn eval_keeps_ids_scores_several_references_and_takes_a_baseline() {
+    let model = common::tiny_model().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("mail.jsonl");
+    std::fs::write(
+        &data,
+        concat!(
+            r#"{"id": "a-1", "text": "the cat w1 sat on the mat .", "summary": "cat w1 .", "references": ["cat w1 .", "the mat ."]}"#,
+            "\n",
+            r#"{"id": 7, "text": "it was w2 on the mat .", "summary": "w2 mat ."}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out_file = dir.path().join("d.jsonl");
+    let run = |extra: &[&str]| {
+        let o = abridge(
+            &[
+                &["eval", "--model", model, data.to_str().unwrap()][..],
+                &KNOBS[..],
+                extra,
+            ]
+            .concat(),
+            None,
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let v: Value = serde_json::from_str(&run(&[
+        "--format",
+        "json",
+        "--baseline",
+        "words-2",
+        "--out",
+        out_file.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(v["baseline"], "words-2");
+    assert_eq!(v["references"]["most_per_pair"], 2);
+    let lines: Vec<Value> = std::fs::read_to_string(&out_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        (lines[0]["id"].as_str(), lines[1]["id"].as_str()),
+        (Some("a-1"), Some("7"))
+    );
+    assert_eq!(
+        lines[0]["references"],
+        serde_json::json!(["cat w1 .", "the mat ."])
+    );
+    // "the cat" (the first two words) scores against the second reference of pair 1, not the first.
+    let words = v["rouge_score_stem"]["baseline"][0].as_f64().unwrap();
+    assert!(words > 0.0, "{v}");
+    let none: Value =
+        serde_json::from_str(&run(&["--format", "json", "--baseline", "none"])).unwrap();
+    assert_eq!(none["rouge_score_stem"]["baseline"], serde_json::json!([]));
+    let line = run(&["--format", "line"]);
+    assert_eq!(line.lines().count(), 1);
+    assert!(line.starts_with("pairs 2 R1 "), "{line}");
+    let bad = abridge(
+        &[
+            "eval",
+            "--model",
+            model,
+            data.to_str().unwrap(),
+            "--baseline",
+            "lead3",
+        ],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected lead-K, words-N"));
 }

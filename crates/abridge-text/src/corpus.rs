@@ -87,6 +87,28 @@ pub struct Example {
     pub summary: String,
     /// 1-based line (or CSV record start line) it came from.
     pub line: usize,
+    /// The record's own `id` (JSON Lines: a string or a number), if it has one.
+    pub id: Option<String>,
+    /// Further reference summaries (JSON Lines: a `references` list of strings), besides `summary`.
+    pub references: Vec<String>,
+}
+
+impl Example {
+    /// The record's `id`, else its line number.
+    pub fn name(&self) -> String {
+        self.id.clone().unwrap_or_else(|| self.line.to_string())
+    }
+
+    /// Every reference: `summary`, then the `references` that differ from it.
+    pub fn all_references(&self) -> Vec<&str> {
+        let mut out = vec![self.summary.as_str()];
+        for r in &self.references {
+            if !out.contains(&r.as_str()) {
+                out.push(r);
+            }
+        }
+        out
+    }
 }
 
 /// A record that could not be used.
@@ -340,6 +362,7 @@ impl Corpus {
                 ))
             })
         };
+        let (mut id, mut references) = (None, Vec::new());
         let (text, summary) = match (raw.kind.clone(), &self.format) {
             (RawKind::Bad(reason), _) => return Err(bad(reason)),
             (RawKind::Json(bytes), Format::JsonLines(fields)) => {
@@ -359,6 +382,26 @@ impl Corpus {
                         _ => Err(bad(format!("missing field `{name}`"))),
                     }
                 };
+                id = match v.get("id") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                };
+                match v.get("references") {
+                    None | Some(Value::Null) => {}
+                    Some(Value::Array(list)) => {
+                        for (i, r) in list.iter().enumerate() {
+                            match r {
+                                Value::String(r) if !r.trim().is_empty() => {
+                                    references.push(r.clone())
+                                }
+                                Value::String(_) => {}
+                                _ => return Err(bad(format!("`references[{i}]` is not a string"))),
+                            }
+                        }
+                    }
+                    Some(_) => return Err(bad("field `references` is not a list".into())),
+                }
                 (get(&fields.text)?, get(&fields.summary)?)
             }
             (RawKind::Pair(a, b), _) => (utf8(a, "the text")?, utf8(b, "the summary")?),
@@ -374,6 +417,8 @@ impl Corpus {
             text,
             summary,
             line: raw.line,
+            id,
+            references,
         })
     }
 

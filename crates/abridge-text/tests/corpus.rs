@@ -173,3 +173,39 @@ fn reading_stops_when_asked() {
         .unwrap();
     assert_eq!((calls, stats.examples), (3, 300));
 }
+
+#[test]
+fn json_records_keep_their_id_and_further_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.jsonl");
+    std::fs::write(
+        &p,
+        concat!(
+            r#"{"id": "x-1", "text": "Doc.", "summary": "Sum.", "references": ["Sum.", "Other.", " "]}"#,
+            "\n",
+            r#"{"id": 42, "text": "Doc.", "summary": "Sum."}"#,
+            "\n",
+            r#"{"text": "Doc.", "summary": "Sum.", "references": "Other."}"#,
+            "\n",
+            r#"{"text": "Doc.", "summary": "Sum.", "references": [3]}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let c = Corpus::new(&p, Format::JsonLines(Fields::default()));
+    let (ex, stats) = c.read_all(false).unwrap();
+    assert_eq!(ex.len(), 2);
+    assert_eq!((ex[0].name(), ex[1].name()), ("x-1".into(), "42".into()));
+    assert_eq!(ex[0].all_references(), vec!["Sum.", "Other."]);
+    assert_eq!(ex[1].all_references(), vec!["Sum."]);
+    assert_eq!(stats.bad, 2);
+    let reasons: Vec<String> = stats.first_bad.iter().map(|b| b.to_string()).collect();
+    assert!(
+        reasons[0].ends_with("m.jsonl:3: field `references` is not a list"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].ends_with("m.jsonl:4: `references[0]` is not a string"),
+        "{reasons:?}"
+    );
+}
