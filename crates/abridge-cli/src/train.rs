@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::time::Instant;
 
 use abridge::folder::TokenizerConfig;
 use abridge::GenerationConfig;
@@ -307,25 +308,105 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         ck.params.count(),
         ck.vocab.len()
     );
-    let bar = ProgressBar::new(tcfg.max_steps);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
-        )
-        .expect("static template"),
+    let mut progress = Progress::new(
+        &tcfg,
+        ck.state.step,
+        train_data.len().div_ceil(a.batch_size),
     );
-    bar.set_position(ck.state.step);
     let summary = train(&a.out, &mut ck, &tcfg, &train_data, &dev, |m| {
-        bar.set_position(m.step);
-        let dev = m
-            .dev_loss
-            .map(|d| format!("  dev {d:.3}"))
-            .unwrap_or_default();
-        bar.set_message(format!(
-            "loss {:.3}  {:.0} tok/s{dev}",
-            m.loss, m.tokens_per_s
-        ));
-        if let Some(d) = m.dev_loss {
+        progress.step(m)
+    })?;
+    progress.finish();
+    println!(
+        "{} steps, last loss {}, best dev loss {}, {} batch(es) skipped: {}; best checkpoint {} \
+         (in {})",
+        summary.steps,
+        if summary.last_loss.is_finite() {
+            format!("{:.4}", summary.last_loss)
+        } else {
+            "-".into()
+        },
+        summary
+            .best_dev_loss
+            .map_or("-".into(), |d| format!("{d:.4}")),
+        summary.skipped_batches,
+        summary.stop,
+        summary.best.as_deref().unwrap_or("-"),
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// Training progress: on a terminal, a bar whose total and ETA follow whichever of `--max-steps`
+/// and `--max-minutes` ends the run first, with the epoch; off a terminal (a log file), a plain
+/// line at every evaluation and a heartbeat line every minute.
+struct Progress {
+    bar: Option<ProgressBar>,
+    began: Instant,
+    first_step: u64,
+    max_steps: u64,
+    time_limit_s: Option<f64>,
+    batches_per_epoch: usize,
+    last_beat: Instant,
+}
+
+impl Progress {
+    fn new(
+        tcfg: &abridge_train::trainer::TrainConfig,
+        step: u64,
+        batches_per_epoch: usize,
+    ) -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(1000);
+            bar.set_style(ProgressStyle::with_template("{bar:30} {msg}").expect("static template"));
+            bar
+        });
+        Self {
+            bar,
+            began: Instant::now(),
+            first_step: step,
+            max_steps: tcfg.max_steps,
+            time_limit_s: tcfg.time_limit_s,
+            batches_per_epoch: batches_per_epoch.max(1),
+            last_beat: Instant::now(),
+        }
+    }
+
+    /// Fraction done and seconds left, by whichever limit comes first.
+    fn eta(&self, step: u64) -> (f64, f64) {
+        let el = self.began.elapsed().as_secs_f64();
+        let done = step.saturating_sub(self.first_step) as f64;
+        let per_step = if done > 0.0 { el / done } else { f64::INFINITY };
+        let by_steps = (self.max_steps.saturating_sub(step)) as f64 * per_step;
+        let by_time = self
+            .time_limit_s
+            .map_or(f64::INFINITY, |l| (l - el).max(0.0));
+        let left = by_steps.min(by_time);
+        let frac = if left.is_finite() {
+            el / (el + left).max(1e-9)
+        } else {
+            0.0
+        };
+        (frac.clamp(0.0, 1.0), left)
+    }
+
+    fn step(&mut self, m: &abridge_train::trainer::StepMetrics) {
+        let (frac, left) = self.eta(m.step);
+        let epoch = format!(
+            "epoch {} ({:.0} %)",
+            m.epoch + 1,
+            100.0 * ((m.step as usize - 1) % self.batches_per_epoch + 1) as f64
+                / self.batches_per_epoch as f64
+        );
+        let hms = |s: f64| {
+            if !s.is_finite() {
+                return "?".to_string();
+            }
+            let s = s as u64;
+            format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+        };
+        let eval = m.dev_loss.map(|d| {
             let rouge = m
                 .dev_rouge
                 .map(|r| {
@@ -337,28 +418,46 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                     )
                 })
                 .unwrap_or_default();
-            bar.println(format!("step {}: dev loss {d:.4}{rouge}", m.step));
+            format!("step {} ({epoch}): dev loss {d:.4}{rouge}", m.step)
+        });
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position((frac * 1000.0) as u64);
+                bar.set_message(format!(
+                    "step {}  {epoch}  loss {:.3}  {:.0} tok/s  [{} < {}]",
+                    m.step,
+                    m.loss,
+                    m.tokens_per_s,
+                    hms(self.began.elapsed().as_secs_f64()),
+                    hms(left)
+                ));
+                if let Some(line) = eval {
+                    bar.println(line);
+                }
+            }
+            None => {
+                if let Some(line) = eval {
+                    eprintln!("{line}");
+                } else if self.last_beat.elapsed().as_secs() >= 60 {
+                    eprintln!(
+                        "step {} ({epoch}): loss {:.4}, {:.0} tok/s, {} elapsed, {} left",
+                        m.step,
+                        m.loss,
+                        m.tokens_per_s,
+                        hms(self.began.elapsed().as_secs_f64()),
+                        hms(left)
+                    );
+                } else {
+                    return;
+                }
+                self.last_beat = Instant::now();
+            }
         }
-    })?;
-    bar.finish();
-    println!(
-        "{} steps, last loss {}, best dev loss {}, {} batch(es) skipped{}; checkpoints in {}",
-        summary.steps,
-        if summary.last_loss.is_finite() {
-            format!("{:.4}", summary.last_loss)
-        } else {
-            "-".into()
-        },
-        summary
-            .best_dev_loss
-            .map_or("-".into(), |d| format!("{d:.4}")),
-        summary.skipped_batches,
-        if summary.early_stopped {
-            ", stopped early"
-        } else {
-            ""
-        },
-        a.out.display()
-    );
-    Ok(())
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -368,7 +368,34 @@ fn train_writes_checkpoints_and_resumes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("4 steps"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("4 steps"));
+    // Off a terminal every evaluation is a log line; the last line says why it stopped and
+    // which checkpoint is best.
+    let log = String::from_utf8_lossy(&out.stderr);
+    for step in [2, 4] {
+        assert!(
+            log.contains(&format!("step {step} (epoch 1 (")) && log.contains("dev loss"),
+            "{log}"
+        );
+    }
+    assert!(stdout.contains("reached --max-steps"), "{stdout}");
+    let best = std::fs::read_to_string(run.join("best")).unwrap();
+    assert!(
+        stdout.contains(&format!("best checkpoint {}", best.trim())),
+        "{stdout}"
+    );
+    // The decoding defaults come from the training summaries' lengths.
+    let g: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("step-00000004/generation_config.json")).unwrap(),
+    )
+    .unwrap();
+    // Every summary here is 3 tokens: min 3, max one more.
+    assert_eq!(
+        (g["min_len"].as_u64(), g["max_len"].as_u64()),
+        (Some(3), Some(4)),
+        "{g}"
+    );
     for f in [
         "manifest.json",
         "metrics.jsonl",
@@ -392,6 +419,7 @@ fn train_writes_checkpoints_and_resumes() {
         String::from_utf8_lossy(&resumed.stderr)
     );
     assert!(String::from_utf8_lossy(&resumed.stdout).contains("6 steps"));
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("step 6 (epoch 1 ("));
     assert_eq!(
         std::fs::read_to_string(run.join("metrics.jsonl"))
             .unwrap()

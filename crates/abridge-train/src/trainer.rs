@@ -168,6 +168,27 @@ pub enum TrainError {
     NoData,
 }
 
+/// Why a run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// `max_steps` reached.
+    Steps,
+    /// The time limit reached.
+    Time,
+    /// No better dev loss for `patience` evaluations.
+    EarlyStop,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stop::Steps => "reached --max-steps",
+            Stop::Time => "reached --max-minutes",
+            Stop::EarlyStop => "stopped early (no better dev loss for --patience evaluations)",
+        })
+    }
+}
+
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
@@ -176,6 +197,9 @@ pub struct Summary {
     pub best_dev_loss: Option<f64>,
     pub skipped_batches: u64,
     pub early_stopped: bool,
+    pub stop: Stop,
+    /// The checkpoint folder `best` names (the best dev loss; the last one without a dev set).
+    pub best: Option<String>,
 }
 
 /// The model inputs of a padded batch.
@@ -320,6 +344,7 @@ pub fn train(
     let mut grads: Params<f32> = ck.params.zeros_like();
     let mut last_loss = f64::NAN;
     let mut early_stopped = false;
+    let mut stop = Stop::Steps;
     let began = Instant::now();
     let out_of_time = || {
         tcfg.time_limit_s
@@ -328,7 +353,11 @@ pub fn train(
     'epochs: loop {
         let batches = plan(train, &tcfg.batching(ck.state.epoch));
         while ck.state.batch_in_epoch < batches.len() {
-            if ck.state.step >= tcfg.max_steps || out_of_time() {
+            if ck.state.step >= tcfg.max_steps {
+                break 'epochs;
+            }
+            if out_of_time() {
+                stop = Stop::Time;
                 break 'epochs;
             }
             let start = Instant::now();
@@ -415,6 +444,7 @@ pub fn train(
             }
             on_step(&m);
             if early_stopped {
+                stop = Stop::EarlyStop;
                 break 'epochs;
             }
         }
@@ -434,6 +464,10 @@ pub fn train(
         best_dev_loss: ck.state.best_dev_loss,
         skipped_batches: ck.state.skipped_batches,
         early_stopped,
+        stop,
+        best: std::fs::read_to_string(run.join("best"))
+            .ok()
+            .map(|s| s.trim().to_string()),
     })
 }
 
