@@ -134,6 +134,12 @@ pub struct EvalArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum SelectArg {
+    Loss,
+    Rouge,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum EvalFormat {
     Text,
     Json,
@@ -401,6 +407,14 @@ pub struct TrainArgs {
     pub vocab: Option<std::path::PathBuf>,
     #[arg(long, default_value_t = 50_000)]
     pub vocab_size: usize,
+    /// Keep only words seen at least this often when building the vocabulary (small corpora:
+    /// 2–5 keeps one-off names and typos out and lets the pointer copy them).
+    #[arg(long, default_value_t = 1)]
+    pub min_count: u64,
+    /// What makes a checkpoint the best (and what --patience waits for): `loss` (dev loss) or
+    /// `rouge` (mean ROUGE-1/2/Lsum F1 of greedy decodes of the dev pairs).
+    #[arg(long, value_enum, default_value = "loss")]
+    pub select: SelectArg,
     /// Use at most this many training pairs.
     #[arg(long)]
     pub max_examples: Option<usize>,

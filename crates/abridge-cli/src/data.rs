@@ -64,6 +64,7 @@ pub fn data(cmd: DataCommand) -> Result<()> {
                 "text_tokens": lengths_json(&c.text_lengths),
                 "summary_tokens": lengths_json(&c.summary_lengths),
                 "distinct_tokens": {"text": c.text.len(), "summary": c.summary.len()},
+                "suggested_train": suggest_train(&a, &c),
             });
             match format {
                 Format::Json => println!("{out}"),
@@ -90,6 +91,12 @@ pub fn data(cmd: DataCommand) -> Result<()> {
                         c.text.len(),
                         c.summary.len()
                     );
+                    let t = &out["suggested_train"];
+                    println!(
+                        "suggested training command ({}):",
+                        t["why"].as_str().unwrap_or("")
+                    );
+                    println!("  {}", t["command"].as_str().unwrap_or(""));
                 }
             }
         }
@@ -131,14 +138,14 @@ pub fn vocab(cmd: VocabCommand) -> Result<()> {
             if separate {
                 let stem = out.with_extension("");
                 for (side, counts) in [("source", &c.text), ("target", &c.summary)] {
-                    let v = Vocab::from_counts(counts, cfg);
+                    let v = Vocab::from_counts(counts, cfg).with_tokenizer(tokenizer(&a));
                     let path = stem.with_extension(format!("{side}.json"));
                     v.save(&path)?;
                     written.push((path, v.len(), in_vocab_share(&v, counts)));
                 }
             } else {
                 let all = c.combined();
-                let v = Vocab::from_counts(&all, cfg);
+                let v = Vocab::from_counts(&all, cfg).with_tokenizer(tokenizer(&a));
                 v.save(&out)?;
                 written.push((out.clone(), v.len(), in_vocab_share(&v, &all)));
             }
@@ -246,4 +253,43 @@ pub fn bench(a: &CorpusArgs, format: Format) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// A `train` command for this corpus: sources cut near the 90th percentile of document lengths
+/// and targets at the 99th of summary lengths; for a small corpus (under 50,000 pairs) a
+/// vocabulary of words seen at least twice and dropout 0.3; an evaluation about every half
+/// epoch; a 30-minute budget.
+fn suggest_train(a: &crate::cli::CorpusArgs, c: &CorpusCounts) -> serde_json::Value {
+    let pairs = c.read.examples;
+    let round_up = |x: u32, m: u32| x.div_ceil(m).max(1) * m;
+    let src = round_up(percentile(&c.text_lengths, 90.0), 10).min(400);
+    let tgt = round_up(percentile(&c.summary_lengths, 99.0), 5).min(100);
+    let small = pairs < 50_000;
+    let batch = 16usize;
+    let eval_every = (pairs / batch / 2).clamp(100, 2000);
+    let mut cmd = format!(
+        "abridge train {} --dev DEV_FILE --out runs/my-model --optimizer adam --lr 0.001 \
+         --batch-size {batch} --max-src-len {src} --max-tgt-len {tgt} --eval-every {eval_every} \
+         --dev-examples 2000 --max-minutes 30",
+        a.file.display()
+    );
+    if small {
+        cmd += " --min-count 2 --dropout 0.3";
+    }
+    if a.lowercase {
+        cmd += " --lowercase";
+    }
+    if a.pretokenized {
+        cmd += " --pretokenized";
+    }
+    json!({
+        "command": cmd,
+        "max_src_len": src, "max_tgt_len": tgt, "eval_every": eval_every,
+        "min_count": if small { 2 } else { 1 }, "dropout": if small { 0.3 } else { 0.0 },
+        "why": format!(
+            "sources at p90 of document lengths, targets at p99 of summary lengths{}, an \
+             evaluation every half epoch of {pairs} pairs",
+            if small { ", a small corpus: min-count 2 and dropout 0.3" } else { "" }
+        ),
+    })
 }

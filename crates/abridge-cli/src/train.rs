@@ -98,6 +98,10 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         max_tgt_len: a.max_tgt_len,
         max_steps: a.max_steps,
         time_limit_s: a.max_minutes.map(|m| m * 60.0),
+        select: match a.select {
+            crate::cli::SelectArg::Loss => abridge_train::trainer::Select::Loss,
+            crate::cli::SelectArg::Rouge => abridge_train::trainer::Select::Rouge,
+        },
         clip: a.clip,
         seed: a.seed,
         eval_every: a.eval_every,
@@ -115,6 +119,9 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
     };
     if !(0.0..1.0).contains(&a.dropout) {
         bail!("--dropout {} is outside [0, 1)", a.dropout);
+    }
+    if a.select == crate::cli::SelectArg::Rouge && (a.dev.is_none() || a.no_dev_rouge) {
+        bail!("--select rouge needs --dev (and not --no-dev-rouge): it compares dev ROUGE");
     }
     if a.batch_size == 0 || a.max_src_len == 0 || a.max_tgt_len == 0 {
         bail!("--batch-size, --max-src-len and --max-tgt-len must be at least 1");
@@ -156,8 +163,34 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                 (config, params, vocab)
             }
             None => {
+                let tok = Tokenizer {
+                    lowercase: a.corpus.lowercase,
+                    pretokenized: a.corpus.pretokenized,
+                };
                 let vocab = match &a.vocab {
-                    Some(p) => Vocab::load(p)?,
+                    Some(p) => {
+                        let v = Vocab::load(p)?;
+                        if let Some(built) = v.tokenizer().filter(|b| *b != tok) {
+                            let flag = |on: bool, name: &str| {
+                                if on {
+                                    format!("with {name}")
+                                } else {
+                                    format!("without {name}")
+                                }
+                            };
+                            bail!(
+                                "{}: the vocabulary was counted {} and {}, but this run reads the \
+                                 corpus {} and {}; pass the same flags or rebuild it with `abridge \
+                                 vocab build`",
+                                p.display(),
+                                flag(built.lowercase, "--lowercase"),
+                                flag(built.pretokenized, "--pretokenized"),
+                                flag(tok.lowercase, "--lowercase"),
+                                flag(tok.pretokenized, "--pretokenized"),
+                            );
+                        }
+                        v
+                    }
                     None => {
                         eprintln!(
                             "building a vocabulary of {} from {} ...",
@@ -165,21 +198,15 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                             a.corpus.file.display()
                         );
                         let corpus = a.corpus.open(&a.corpus.file)?;
-                        let counts = count(
-                            &corpus,
-                            &Tokenizer {
-                                lowercase: a.corpus.lowercase,
-                                pretokenized: a.corpus.pretokenized,
-                            },
-                            a.corpus.strict,
-                        )?;
+                        let counts = count(&corpus, &tok, a.corpus.strict)?;
                         Vocab::from_counts(
                             &counts.combined(),
                             VocabConfig {
                                 max_size: Some(a.vocab_size),
-                                min_count: 1,
+                                min_count: a.min_count.max(1),
                             },
                         )
+                        .with_tokenizer(tok)
                     }
                 };
                 let config = ModelConfig {

@@ -244,6 +244,19 @@ fn data_stats_vocab_build_and_embeddings() {
     );
     assert_eq!(v["text_tokens"]["max"], 11);
     assert!(String::from_utf8_lossy(&out.stderr).contains("c.jsonl:2: empty text"));
+    // A suggested training command from the lengths: a small corpus gets min-count and dropout.
+    let t = &v["suggested_train"];
+    assert_eq!(
+        (t["max_src_len"].as_u64(), t["max_tgt_len"].as_u64()),
+        (Some(20), Some(5)),
+        "{t}"
+    );
+    let cmd = t["command"].as_str().unwrap();
+    assert!(
+        cmd.starts_with("abridge train ") && cmd.contains("--max-src-len 20"),
+        "{cmd}"
+    );
+    assert!(cmd.contains("--min-count 2 --dropout 0.3"), "{cmd}");
     let strict = abridge(&["data", "stats", &corpus, "--strict"]);
     assert!(!strict.status.success());
     assert!(String::from_utf8_lossy(&strict.stderr).contains("c.jsonl:2: empty text (strict mode"));
@@ -270,6 +283,25 @@ fn data_stats_vocab_build_and_embeddings() {
     assert_eq!(
         v["tokens"][4], ".",
         "the most frequent token comes first after the specials"
+    );
+    // The vocabulary records how its corpus was tokenized; a run reading it otherwise is refused.
+    assert_eq!(v["tokenizer"]["lowercase"], true, "{v}");
+    let refused = abridge(&[
+        "train",
+        &corpus,
+        "--vocab",
+        vocab.to_str().unwrap(),
+        "--out",
+        dir.path().join("r").to_str().unwrap(),
+        "--max-steps",
+        "1",
+    ]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("v.json: the vocabulary was counted with --lowercase")
+            && err.contains("this run reads the corpus without --lowercase"),
+        "{err}"
     );
     let out = abridge(&[
         "vocab",

@@ -42,7 +42,7 @@ pub fn to_ptb(tokens: &mut [String]) {
 }
 
 /// Tokenizer settings.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tokenizer {
     /// Lower-case everything (Unicode-aware).
     pub lowercase: bool,

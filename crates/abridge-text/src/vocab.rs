@@ -63,6 +63,9 @@ struct VocabFile {
     specials: Vec<String>,
     tokens: Vec<String>,
     counts: Vec<u64>,
+    /// How the corpus was tokenized when the vocabulary was counted (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tokenizer: Option<crate::tokenize::Tokenizer>,
 }
 
 /// Token ↔ id. Ids `0..4` are [`SPECIALS`]; the rest are by decreasing count (ties alphabetical).
@@ -71,6 +74,7 @@ pub struct Vocab {
     tokens: Vec<String>,
     counts: Vec<u64>,
     index: FxHashMap<String, u32>,
+    tokenizer: Option<crate::tokenize::Tokenizer>,
 }
 
 impl Vocab {
@@ -104,7 +108,19 @@ impl Vocab {
             tokens,
             counts,
             index,
+            tokenizer: None,
         }
+    }
+
+    /// The vocabulary, recording that its corpus was tokenized with `tok` (saved with it).
+    pub fn with_tokenizer(mut self, tok: crate::tokenize::Tokenizer) -> Self {
+        self.tokenizer = Some(tok);
+        self
+    }
+
+    /// How the corpus was tokenized when this vocabulary was counted, if recorded.
+    pub fn tokenizer(&self) -> Option<crate::tokenize::Tokenizer> {
+        self.tokenizer
     }
 
     /// Number of ids, specials included (`V`).
@@ -164,6 +180,7 @@ impl Vocab {
             specials: SPECIALS.iter().map(|s| s.to_string()).collect(),
             tokens: self.tokens.clone(),
             counts: self.counts.clone(),
+            tokenizer: self.tokenizer,
         };
         let io = |source| VocabError::Io {
             path: path.display().to_string(),
@@ -223,7 +240,8 @@ impl Vocab {
                 msg: format!("the first tokens must be the specials {SPECIALS:?}"),
             });
         }
-        let vocab = Self::from_parts(f.tokens, f.counts);
+        let mut vocab = Self::from_parts(f.tokens, f.counts);
+        vocab.tokenizer = f.tokenizer;
         if vocab.index.len() != vocab.tokens.len() {
             return Err(VocabError::Invalid {
                 path: p,

@@ -68,6 +68,9 @@ pub struct TrainState {
     pub batch_in_epoch: usize,
     pub seed: u64,
     pub best_dev_loss: Option<f64>,
+    /// Best mean dev ROUGE F1 so far (with `select = rouge`).
+    #[serde(default)]
+    pub best_dev_rouge: Option<f64>,
     /// Evaluations since the best one (for early stopping).
     pub evals_since_best: usize,
     /// Batches skipped for a non-finite loss or gradient.

@@ -47,6 +47,19 @@ pub struct TrainConfig {
     /// it is spent the run saves a checkpoint and stops as if `max_steps` were reached.
     #[serde(default)]
     pub time_limit_s: Option<f64>,
+    /// What makes a checkpoint the best: the dev loss, or the dev ROUGE of greedy decodes (the
+    /// mean of ROUGE-1, -2 and -Lsum F1; needs dev references).
+    #[serde(default)]
+    pub select: Select,
+}
+
+/// The criterion for the best checkpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Select {
+    #[default]
+    Loss,
+    Rouge,
 }
 
 /// `lr_t = lr · warmup(t) · decay(t)`, with a linear warm-up over `warmup` steps.
@@ -106,6 +119,7 @@ impl Default for TrainConfig {
             schedule: Schedule::default(),
             freeze_embeddings: false,
             time_limit_s: None,
+            select: Select::Loss,
         }
     }
 }
@@ -415,9 +429,21 @@ pub fn train(
                     evaluate(ck, tcfg, &dev.data)?
                 };
                 m.dev_loss = Some(dev_loss);
-                let better = ck.state.best_dev_loss.is_none_or(|b| dev_loss < b);
-                if better {
+                let better = match (tcfg.select, m.dev_rouge) {
+                    (Select::Rouge, Some(r)) => {
+                        let mean = (r[0] + r[1] + r[2]) / 3.0;
+                        let better = ck.state.best_dev_rouge.is_none_or(|b| mean > b);
+                        if better {
+                            ck.state.best_dev_rouge = Some(mean);
+                        }
+                        better
+                    }
+                    _ => ck.state.best_dev_loss.is_none_or(|b| dev_loss < b),
+                };
+                if dev_loss < ck.state.best_dev_loss.unwrap_or(f64::INFINITY) {
                     ck.state.best_dev_loss = Some(dev_loss);
+                }
+                if better {
                     ck.state.evals_since_best = 0;
                 } else {
                     ck.state.evals_since_best += 1;

@@ -26,6 +26,7 @@ fn setup() -> (Checkpoint, Vec<Encoded>, TrainConfig) {
         schedule: Default::default(),
         freeze_embeddings: false,
         time_limit_s: None,
+        select: Default::default(),
     };
     let bcfg = BatchConfig {
         max_src_len: 10,
@@ -322,4 +323,56 @@ fn a_spent_time_budget_stops_with_a_checkpoint() {
         run.join("latest").exists(),
         "the stop leaves a checkpoint to resume from"
     );
+}
+
+/// `select = rouge`: `best` names the checkpoint with the best mean dev ROUGE, whatever its loss.
+#[test]
+fn the_best_checkpoint_can_be_chosen_by_dev_rouge() {
+    let (mut ck, data, tcfg) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let refs: Vec<String> = (0..8)
+        .map(|i| {
+            let ids = &data[i].tgt;
+            ids.iter()
+                .map(|&id| ck.vocab.token(id).unwrap_or("<unk>").to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let dev = DevSet {
+        data: data[..8].to_vec(),
+        references: refs,
+        max_decode: 10,
+    };
+    let (mut seen, mut losses) = (Vec::new(), Vec::new());
+    train(
+        &run,
+        &mut ck,
+        &TrainConfig {
+            max_steps: 12,
+            eval_every: 2,
+            keep: 0,
+            select: abridge_train::trainer::Select::Rouge,
+            ..tcfg
+        },
+        &data,
+        &dev,
+        |m| {
+            if let Some(r) = m.dev_rouge {
+                seen.push((m.step, (r[0] + r[1] + r[2]) / 3.0));
+                losses.push((m.step, m.dev_loss.unwrap()));
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(seen.len(), 6);
+    // The first evaluation with the highest mean is the best (a tie keeps the earlier one) ...
+    let top = seen.iter().map(|s| s.1).fold(f64::MIN, f64::max);
+    let step = seen.iter().find(|s| s.1 == top).unwrap().0;
+    let best = std::fs::read_to_string(run.join("best")).unwrap();
+    assert_eq!(best.trim(), format!("step-{step:08}"), "{seen:?}");
+    // ... which is not the one the dev loss would pick.
+    let by_loss = losses.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
+    assert_ne!(by_loss, step, "{losses:?}");
 }
