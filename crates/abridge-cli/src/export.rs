@@ -13,11 +13,33 @@ use crate::cli::{DtypeArg, ExportArgs, MigrateArgs};
 
 pub fn run(a: &ExportArgs) -> Result<()> {
     let dir = folder::model_dir(&a.src)?;
-    if a.out.join(folder::WEIGHTS).exists() && !a.force {
-        bail!(
-            "{} already holds a model; pass --force to replace it",
-            a.out.display()
-        );
+    // Only a model folder is ever replaced, and only with --force: anything else at OUT (a run,
+    // the current directory, a file) is refused untouched.
+    if a.out.exists() {
+        let is_model = a.out.join(folder::WEIGHTS).is_file();
+        if !is_model {
+            bail!(
+                "{} exists and is not a model folder; choose a new path for the export (nothing \
+                 was changed)",
+                a.out.display()
+            );
+        }
+        if !a.force {
+            bail!(
+                "{} already holds a model; pass --force to replace it",
+                a.out.display()
+            );
+        }
+    }
+    let src_abs = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+    if let Ok(out_abs) = std::fs::canonicalize(&a.out) {
+        if src_abs.starts_with(&out_abs) {
+            bail!(
+                "{} holds the checkpoint being exported ({}); export to another folder",
+                a.out.display(),
+                dir.display()
+            );
+        }
     }
     let (meta, mut params) = read_model(&dir)?;
     let dtype = match a.dtype {
@@ -78,11 +100,23 @@ pub fn run(a: &ExportArgs) -> Result<()> {
             worst = worst.max((x - y).abs() / x.abs().max(1e-3));
         }
     }
+    // Replace: the old model is moved aside first, so a failure leaves one of the two in place.
+    let old = a.out.with_extension("export-old");
     if a.out.exists() {
-        std::fs::remove_dir_all(&a.out)
-            .with_context(|| format!("replacing {}", a.out.display()))?;
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(&a.out, &old)
+            .with_context(|| format!("moving the old model {} aside", a.out.display()))?;
     }
-    std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    if let Err(e) = std::fs::rename(&tmp, &a.out) {
+        if old.exists() {
+            let _ = std::fs::rename(&old, &a.out);
+        }
+        return Err(e).with_context(|| format!("writing {}", a.out.display()));
+    }
+    if old.exists() {
+        std::fs::remove_dir_all(&old)
+            .with_context(|| format!("removing the replaced model {}", old.display()))?;
+    }
     let bytes = std::fs::metadata(a.out.join(folder::WEIGHTS))?.len();
     println!(
         "exported {} → {} ({:?} weights, {:.1} MB; largest relative rounding error {:.1e})",

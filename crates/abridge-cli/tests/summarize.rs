@@ -227,6 +227,35 @@ fn export_writes_a_compact_model_that_summarizes_the_same() {
         !again.status.success(),
         "an export never overwrites without --force"
     );
+    let forced = abridge(&["export", model, out.to_str().unwrap(), "--force"], None);
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    assert!(
+        out.join("model.safetensors").is_file() && !dir.path().join("exported.export-old").exists()
+    );
+    // A folder that is not a model, even with --force, is refused untouched (it was emptied before).
+    let other = dir.path().join("notes");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("keep.txt"), "mine").unwrap();
+    for extra in [&[][..], &["--force"][..]] {
+        let o = abridge(
+            &[&["export", model, other.to_str().unwrap()][..], extra].concat(),
+            None,
+        );
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("is not a model folder"));
+        assert_eq!(
+            std::fs::read_to_string(other.join("keep.txt")).unwrap(),
+            "mine"
+        );
+    }
+    // Nor is the run being exported (`abridge export run .` inside it emptied it).
+    let o = abridge(&["export", model, model, "--force"], None);
+    assert!(!o.status.success());
+    assert!(common::tiny_model().join("latest").is_file());
     let doc = "the cat w1 sat on the mat .";
     let run = |m: &str| {
         let o = abridge(
