@@ -190,7 +190,8 @@ fn no_space_after(tok: &str) -> bool {
 
 /// Joins tokens into readable text: no space before closing punctuation and clitics, none after
 /// opening brackets, `$` and opening quotes; PTB `-lrb-` etc. and ``` `` ``` / `''` become brackets
-/// and `"`; plain `"` tokens alternate between opening and closing.
+/// and `"`, PTB's single quotes `` ` `` … `'` become `'…'`; plain `"` tokens alternate between
+/// opening and closing.
 pub fn detokenize<S: AsRef<str>>(tokens: &[S]) -> String {
     let mut out = String::new();
     let mut glue_next = true; // no space before the first token
@@ -201,6 +202,9 @@ pub fn detokenize<S: AsRef<str>>(tokens: &[S]) -> String {
         let (text, glue_before, glue_after) = match raw {
             "``" => ("\"", false, true),
             "''" => ("\"", true, false),
+            // PTB single quotes: `` ` `` opens, `'` closes (or is a plural possessive, `parents'`).
+            "`" => ("'", false, true),
+            "'" => ("'", true, false),
             "\"" => {
                 open_quote = !open_quote;
                 ("\"", !open_quote, open_quote)
@@ -253,6 +257,18 @@ pub fn detokenize_lines<S: AsRef<str> + Clone>(tokens: &[S]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ptb_single_quotes_close_up() {
+        let toks = [
+            "he", "called", "it", "`", "a", "disaster", "'", "for", "the", "parents", "'", "club",
+            ".",
+        ];
+        assert_eq!(
+            detokenize(&toks),
+            "he called it 'a disaster' for the parents' club."
+        );
+    }
 
     #[test]
     fn ptb_forms_for_brackets_and_quotes() {
