@@ -280,7 +280,7 @@ async fn handle(
             truncated_from = Some(toks.len());
             toks.truncate(max_src);
         }
-        docs.push((toks, truncated_from));
+        docs.push((toks, truncated_from, text.clone()));
     }
     let permits = st
         .queue
@@ -298,7 +298,7 @@ async fn handle(
         })?;
     let deadline = t0 + st.timeout;
     let mut waiting = Vec::with_capacity(docs.len());
-    for (toks, truncated_from) in docs {
+    for (toks, truncated_from, text) in docs {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let model = st.model.clone();
         let beam = beam.clone();
@@ -311,7 +311,8 @@ async fn handle(
                 }))
                 .map_err(|_| "the decoder panicked".to_string())
                 .and_then(|r| r.map_err(|e| format!("{e:#}")))
-                .map(|(summary, stopped)| {
+                .map(|(mut summary, stopped)| {
+                    model.recase(&text, &mut summary);
                     (!stopped).then_some(DocResult {
                         summary,
                         source_tokens: toks.len(),

@@ -145,7 +145,8 @@ pub fn explain(m: &Summarizer, text: &str, opts: &DecodeOptions) -> Result<Expla
     let word = |id: u32| ext.word(m.vocab(), id).unwrap_or("<unk>").to_string();
     // 1. The search tree.
     let mut tree = Tree::default();
-    let (summary, _) = m.summarize_tokens(&toks, &beam, &mut tree)?;
+    let (mut summary, _) = m.summarize_tokens(&toks, &beam, &mut tree)?;
+    m.recase(text, &mut summary);
     let beam_nodes = tree
         .0
         .iter()

@@ -173,7 +173,75 @@ impl Summarizer {
         let (toks, truncated) = self.source(text, d.max_src_len);
         let (mut s, _) = self.summarize_tokens(&toks, d, &mut ())?;
         s.truncated = truncated;
+        self.recase(text, &mut s);
         Ok(s)
+    }
+
+    /// Rewrites `summary.text` in the document's own surface forms when the model reads
+    /// lower-cased text: each word takes the casing it most often has in `text` away from the
+    /// start of a sentence (a tie goes to the lower-case form; a word seen only
+    /// sentence-initially, or not at all, keeps the model's form), and each summary sentence
+    /// starts with a capital. `tokens` are unchanged.
+    pub fn recase(&self, text: &str, summary: &mut Summary) {
+        if !self.meta.tokenizer.lowercase || summary.tokens.is_empty() {
+            return;
+        }
+        let cased = Tokenizer {
+            lowercase: false,
+            ..self.words
+        }
+        .tokenize(text);
+        let mut forms: std::collections::HashMap<String, Vec<(String, usize)>> =
+            std::collections::HashMap::new();
+        for sentence in split_sentences(&cased) {
+            for (i, w) in sentence.iter().enumerate() {
+                if i == 0
+                    || !w.chars().any(char::is_uppercase) && !w.chars().any(char::is_lowercase)
+                {
+                    continue;
+                }
+                let mut key = vec![w.to_lowercase()];
+                if self.meta.tokenizer.ptb {
+                    abridge_text::tokenize::to_ptb(&mut key);
+                }
+                let key = key.pop().expect("one token");
+                let list = forms.entry(key).or_default();
+                match list.iter_mut().find(|(f, _)| f == w) {
+                    Some((_, n)) => *n += 1,
+                    None => list.push((w.clone(), 1)),
+                }
+            }
+        }
+        let mut words: Vec<String> = summary
+            .tokens
+            .iter()
+            .map(|t| {
+                // The most frequent form; a tie goes to the lower-case one, else the first seen.
+                forms
+                    .get(t)
+                    .and_then(|list| {
+                        list.iter()
+                            .enumerate()
+                            .max_by_key(|(i, (f, n))| (*n, f == t, std::cmp::Reverse(*i)))
+                    })
+                    .map_or_else(|| t.clone(), |(_, (f, _))| f.clone())
+            })
+            .collect();
+        // Capitalise each sentence's first word.
+        let mut at = 0;
+        for sentence in split_sentences(&summary.tokens) {
+            if let Some(w) = words[at..at + sentence.len()]
+                .iter_mut()
+                .find(|w| w.chars().any(char::is_alphanumeric))
+            {
+                let mut c = w.chars();
+                if let Some(first) = c.next().filter(|f| f.is_lowercase()) {
+                    *w = first.to_uppercase().chain(c).collect();
+                }
+            }
+            at += sentence.len();
+        }
+        summary.text = detokenize_lines(&words);
     }
 
     /// A document's tokens cut to `max_src_len`, and whether they were cut.
@@ -267,12 +335,14 @@ impl Summarizer {
             Err(e) => return texts.iter().map(|_| Err(e.duplicate())).collect(),
         };
         docs.iter()
-            .map(|doc| match doc {
+            .zip(texts)
+            .map(|(doc, text)| match doc {
                 None => Err(Error::EmptyDocument),
                 Some((ext, _, cut)) => {
                     let mut s =
                         self.summary_of(ext, decoded.next().expect("one per live document"))?;
                     s.truncated = *cut;
+                    self.recase(text, &mut s);
                     Ok(s)
                 }
             })

@@ -249,3 +249,27 @@ fn the_bundled_model_is_the_folder_in_the_repository() {
     let o = DecodeOptions::new().beam(2).max_len(12);
     assert_eq!(b.summarize(DOC, &o).unwrap(), f.summarize(DOC, &o).unwrap());
 }
+
+/// A lower-casing model's summary is shown in the document's own casing: each word as the
+/// document mostly writes it away from a sentence start, sentences capitalised.
+#[test]
+fn summaries_take_the_document_s_casing() {
+    let d = tempfile::tempdir().unwrap();
+    write_tiny(d.path());
+    let m = Summarizer::open(d.path()).unwrap();
+    let doc = "The Cat sat on the mat. It was a sunny day in Oslo, and the cat slept. Dog ran.";
+    let mut s = m.summarize(doc, &DecodeOptions::new().max_len(3)).unwrap();
+    s.tokens = ["the", "cat", "slept", "in", "oslo", ".", "dog", "ran", "."]
+        .map(String::from)
+        .to_vec();
+    m.recase(doc, &mut s);
+    // "cat" is "Cat" once and "cat" once mid-sentence (a tie goes to the lower-case form);
+    // "Oslo" as written; "dog" only starts a sentence: the model's form, capitalised as a start.
+    assert_eq!(s.text, "The cat slept in Oslo.\nDog ran.");
+    let doc2 = "Reports from NASA came in. NASA said the Cat and the Cat Hotel were fine.";
+    s.tokens = ["nasa", "liked", "the", "cat", "."]
+        .map(String::from)
+        .to_vec();
+    m.recase(doc2, &mut s);
+    assert_eq!(s.text, "NASA liked the Cat.");
+}
