@@ -538,12 +538,22 @@ fn write_card(dir: &Path, file: &str, pairs: usize, rouge: &[f64]) -> Result<()>
             .to_string_lossy()
             .into_owned(),
         datasets: train.into_iter().collect(),
-        eval_dataset: Some((file.to_string(), format!("{pairs} pairs"))),
+        // The file names the dataset; its stem (`dev` of dev.jsonl) the split.
+        eval_dataset: Some((
+            file.to_string(),
+            file.split('.').next().unwrap_or(file).to_string(),
+        )),
         results: ["rouge1", "rouge2", "rougeLsum"]
             .iter()
             .zip(names)
             .zip(rouge)
-            .map(|((t, n), v)| (t.to_string(), format!("{n} (rouge-score, stemming)"), *v))
+            .map(|((t, n), v)| {
+                (
+                    t.to_string(),
+                    format!("{n} (rouge-score, stemming; {pairs} pairs)"),
+                    *v,
+                )
+            })
             .collect(),
         body,
     };
