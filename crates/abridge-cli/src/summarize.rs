@@ -104,6 +104,9 @@ fn documents(a: &SummarizeArgs) -> Result<Vec<(String, String)>> {
 pub fn run(a: &SummarizeArgs) -> Result<()> {
     let m = load_default_or(a.model.as_deref())?;
     let dec = m.decoding(&a.decode.options())?;
+    if let Some(w) = m.length_warning(&a.decode.options()) {
+        eprintln!("warning: {w}");
+    }
     let docs = documents(a)?;
     let results: Vec<abridge::Result<Summary>> = with_threads(a.threads, || {
         use rayon::prelude::*;
@@ -295,6 +298,9 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     };
     let mut m = load_default_or(a.model.as_deref())?;
     let beam = m.decoding(&a.decode.options())?;
+    if let Some(w) = m.length_warning(&a.decode.options()) {
+        eprintln!("warning: {w}");
+    }
     m.set_pretokenized(a.corpus.pretokenized);
     let corpus = a.corpus.open(&a.corpus.file)?;
     let mut ex = Vec::new();

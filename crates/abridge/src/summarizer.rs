@@ -161,6 +161,19 @@ impl Summarizer {
         })
     }
 
+    /// A warning when `opts` asks for summaries longer than the model was trained to produce: a
+    /// `min_len` above its default `max_len` (which training sets at the 99th percentile of its
+    /// summaries' lengths). Such a model pads to the minimum with invented words.
+    pub fn length_warning(&self, opts: &DecodeOptions) -> Option<String> {
+        let trained = self.meta.generation.max_len;
+        opts.min_len.filter(|&m| m > trained).map(|m| {
+            format!(
+                "min_len {m} is above the longest summaries this model was made for ({trained} \
+                 tokens, its generation_config.json max_len); expect padding with invented words"
+            )
+        })
+    }
+
     /// Summarizes one document. The kernels split their work over the rayon pool this runs in
     /// (else the global pool, one thread per core); see [`crate::with_threads`].
     pub fn summarize(&self, text: &str, opts: &DecodeOptions) -> Result<Summary> {

@@ -80,6 +80,13 @@ fn a_written_folder_opens_and_summarizes_with_its_own_defaults() {
     // A source cut to its first tokens says so.
     let cut = m.summarize(DOC, &o.clone().max_src_len(4)).unwrap();
     assert!(cut.truncated);
+    // Asking for more than the model was made for is worth a warning (its max_len is 6).
+    assert!(m.length_warning(&DecodeOptions::new().min_len(6)).is_none());
+    let w = m.length_warning(&DecodeOptions::new().min_len(7)).unwrap();
+    assert!(
+        w.starts_with("min_len 7 is above the longest summaries"),
+        "{w}"
+    );
     // A bad option is refused by name.
     let e = m.summarize(DOC, &DecodeOptions::new().beam(0)).unwrap_err();
     assert_eq!(e.to_string(), "`beam`: must be between 1 and 16, got 0");
