@@ -254,7 +254,7 @@ impl Summarizer {
             }
             at += sentence.len();
         }
-        summary.text = detokenize_lines(&words);
+        summary.text = detokenize_lines(balanced(&words));
     }
 
     /// A document's tokens cut to `max_src_len`, and whether they were cut.
@@ -482,7 +482,7 @@ impl Summarizer {
             .map(str::to_string)
             .collect();
         Ok(Summary {
-            text: detokenize_lines(&words),
+            text: detokenize_lines(balanced(&words)),
             tokens: words,
             ids: best.tokens,
             copied_oov,
@@ -503,4 +503,60 @@ pub fn lead(tok: &Tokenizer, text: &str, k: usize) -> String {
         .map(|s| detokenize(s))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `words` without a trailing bracket or quote that never closes (a summary cut at its maximum
+/// length inside a parenthesis): everything from the first such opening on is dropped, unless
+/// that would leave nothing.
+fn balanced(words: &[String]) -> &[String] {
+    let opening = |w: &str| {
+        matches!(
+            w,
+            "(" | "[" | "{" | "-lrb-" | "-lsb-" | "-lcb-" | "``" | "`"
+        )
+    };
+    let closes = |open: &str, w: &str| match open {
+        "(" | "-lrb-" => matches!(w, ")" | "-rrb-"),
+        "[" | "-lsb-" => matches!(w, "]" | "-rsb-"),
+        "{" | "-lcb-" => matches!(w, "}" | "-rcb-"),
+        "``" => w == "''",
+        _ => w == "'",
+    };
+    let mut open: Vec<(usize, &str)> = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if opening(w) {
+            open.push((i, w));
+        } else if let Some(&(_, o)) = open.last() {
+            if closes(o, w) {
+                open.pop();
+            }
+        }
+    }
+    match open.first() {
+        Some(&(i, _)) if i > 0 => &words[..i],
+        _ => words,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::balanced;
+
+    fn b(s: &str) -> String {
+        let w: Vec<String> = s.split(' ').map(String::from).collect();
+        balanced(&w).join(" ")
+    }
+
+    #[test]
+    fn a_cut_never_leaves_an_open_bracket_or_quote() {
+        assert_eq!(b("profits rose ( $"), "profits rose");
+        assert_eq!(
+            b("profits rose -lrb- $ 3m -rrb- ."),
+            "profits rose -lrb- $ 3m -rrb- ."
+        );
+        assert_eq!(b("he said `` we will"), "he said");
+        assert_eq!(b("he said `` no '' and ( later"), "he said `` no '' and");
+        assert_eq!(b("the parents ' club"), "the parents ' club");
+        assert_eq!(b("( only"), "( only");
+    }
 }
