@@ -67,3 +67,8 @@ pub mod special {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The recurrent-layer guide's Rust snippet, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/recurrent-layers.md")]
+pub struct RecurrentLayersDoctests;
