@@ -289,10 +289,10 @@ pub struct DecodeArgs {
     /// Beam size (1 = greedy).
     #[arg(long)]
     pub beam: Option<usize>,
-    /// Fewest tokens before `</s>` (capped at the document's length).
+    /// Fewest tokens before `</s>` (at most a quarter of the document's length).
     #[arg(long)]
     pub min_len: Option<usize>,
-    /// Most tokens; alone it also lowers the default minimum to it.
+    /// Most tokens (at most the document's length); alone it also lowers the default minimum to it.
     #[arg(long)]
     pub max_len: Option<usize>,
     /// none, gnmt ((5+|Y|)/6)^alpha, avg (per-token log-probability) or power (|Y|^alpha).
@@ -356,9 +356,22 @@ pub struct SummarizeArgs {
     #[command(flatten)]
     pub decode: DecodeArgs,
     #[arg(long, value_enum, default_value = "text")]
-    pub format: OutFormat,
+    pub format: SummaryFormat,
     #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
     pub threads: usize,
+}
+
+/// How `summarize` prints its summaries.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum SummaryFormat {
+    /// Each summary one sentence per line (`== NAME` before each when there are several).
+    Text,
+    /// One line per document: its sentences joined by spaces.
+    Line,
+    /// One JSON object per line: id, summary (one line), sentences, tokens, copied_oov, score,
+    /// truncated.
+    #[value(alias = "json")]
+    Jsonl,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

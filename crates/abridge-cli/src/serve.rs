@@ -374,7 +374,8 @@ async fn handle(
                         r.source_tokens
                     )
                 }),
-                summary: r.summary.text,
+                summary: r.summary.one_line(),
+                sentences: r.summary.sentences().map(str::to_string).collect(),
                 copied_oov: r.summary.copied_oov,
             }
         })

@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 
 use crate::cli::{
-    Baseline, BaselineCommand, EvalArgs, EvalFormat, Format, OutFormat, SummarizeArgs,
+    Baseline, BaselineCommand, EvalArgs, EvalFormat, Format, SummarizeArgs, SummaryFormat,
 };
 use crate::with_threads;
 
@@ -117,9 +117,14 @@ pub fn run(a: &SummarizeArgs) -> Result<()> {
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());
     let mut failed = 0;
-    for ((id, _), r) in docs.iter().zip(results) {
+    for ((id, text), r) in docs.iter().zip(results) {
         let s = match r {
-            Ok(s) => s,
+            Ok(s) => {
+                if let Some(w) = m.vocabulary_warning(text) {
+                    eprintln!("warning: {id}: {w}");
+                }
+                s
+            }
             Err(e) => {
                 eprintln!("warning: {id}: {e:#}; no summary");
                 failed += 1;
@@ -127,17 +132,19 @@ pub fn run(a: &SummarizeArgs) -> Result<()> {
             }
         };
         match a.format {
-            OutFormat::Text => {
+            SummaryFormat::Text => {
                 if docs.len() > 1 {
                     writeln!(out, "== {id}")?;
                 }
                 writeln!(out, "{}", s.text)?;
             }
-            OutFormat::Json | OutFormat::Jsonl => {
+            SummaryFormat::Line => writeln!(out, "{}", s.one_line())?,
+            SummaryFormat::Jsonl => {
+                let sentences: Vec<&str> = s.sentences().collect();
                 writeln!(
                     out,
                     "{}",
-                    json!({"id": id, "summary": s.text, "tokens": s.tokens, "copied_oov": s.copied_oov, "score": s.score, "truncated": s.truncated})
+                    json!({"id": id, "summary": s.one_line(), "sentences": sentences, "tokens": s.tokens, "copied_oov": s.copied_oov, "score": s.score, "truncated": s.truncated})
                 )?;
             }
         }

@@ -401,7 +401,7 @@ fn overload_gets_503_and_slow_decodes_get_504() {
         "{head}"
     );
     let s = serve(&["--timeout-ms", "1"]);
-    // A long document: the minimum length is capped at the document's length.
+    // A long document (the minimum length is capped at a quarter of it).
     let text = "the cat sat on the mat . ".repeat(60);
     let (st, v) = post(
         &s.addr,

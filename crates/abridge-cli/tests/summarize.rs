@@ -311,8 +311,30 @@ fn the_bundled_model_summarizes_without_a_model_flag() {
     assert!(words >= 20, "a real summary: {v}");
     // The exact text: the article's own casing, no tokenizer artefacts. (A retrained bundled
     // model changes it: check that the new text reads as cleanly, and update it here.)
-    assert_eq!(v["summary"].as_str().unwrap(), EXPECTED_ARTICLE_SUMMARY);
+    let sentences: Vec<&str> = v["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(sentences.join("\n"), EXPECTED_ARTICLE_SUMMARY);
+    // `summary` is one line.
+    assert_eq!(
+        v["summary"].as_str().unwrap(),
+        EXPECTED_ARTICLE_SUMMARY.replace('\n', " ")
+    );
     assert!(!v["summary"].as_str().unwrap().contains("<unk>"));
+    // So is each summary with `--format line`; `text` prints one sentence per line.
+    for (format, expected) in [
+        ("line", EXPECTED_ARTICLE_SUMMARY.replace('\n', " ")),
+        ("text", EXPECTED_ARTICLE_SUMMARY.to_string()),
+    ] {
+        let o = abridge(
+            &["summarize", article, "--threads", "1", "--format", format],
+            None,
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{expected}\n"));
+    }
     // It carries its content selector, on by default.
     let o = abridge(
         &["explain", article, "--threads", "1", "--format", "json"],

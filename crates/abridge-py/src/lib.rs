@@ -34,6 +34,8 @@ struct Summarizer {
 struct Summary {
     /// The summary, one sentence per line.
     text: String,
+    /// Its sentences.
+    sentences: Vec<String>,
     tokens: Vec<String>,
     /// The beam search's score (length-normalised log-probability with penalties).
     score: f64,
@@ -62,6 +64,7 @@ impl Summary {
 impl From<abridge::Summary> for Summary {
     fn from(s: abridge::Summary) -> Self {
         Self {
+            sentences: s.sentences().map(str::to_string).collect(),
             text: s.text,
             tokens: s.tokens,
             score: s.score,

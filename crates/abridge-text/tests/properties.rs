@@ -37,6 +37,20 @@ fn texty() -> impl Strategy<Value = String> {
         "``",
         "''",
         "-",
+        "U.S.",
+        "Dr.",
+        "e.g.",
+        "No. 5",
+        "https://x.com/a?b=1 ",
+        "www.x.org ",
+        "cnn.com ",
+        "jane@x.co.uk ",
+        "2:30pm",
+        "9/11",
+        "€",
+        "。",
+        "*",
+        "1.",
     ]);
     let sep = prop::sample::select(vec![" ", "", "  ", "\n"]);
     prop::collection::vec((piece, sep), 0..25)
@@ -47,13 +61,24 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
 
     /// Detokenized text tokenizes back to the same tokens: no word is lost, split or merged (the
-    /// PTB quote forms ``` `` ``` and `''` come back as the `"` they are printed as).
+    /// PTB quote forms ``` `` ``` and `''` come back as the `"` they are printed as). It is read
+    /// after a word, where a leading `-` or `1.` is not a list marker.
     #[test]
     fn tokenize_detokenize_keeps_the_words(text in texty()) {
         let t = Tokenizer::default();
         let tokens = t.tokenize(&text);
-        let again = t.tokenize(&detokenize(&tokens));
-        let norm = |v: &[String]| -> Vec<String> { v.iter().map(|x| if x == "``" || x == "''" { "\"".to_string() } else { x.clone() }).collect() };
+        let again = t.tokenize(&format!("x {}", detokenize(&tokens)))[1..].to_vec();
+        // A `.` after an abbreviation's own period is printed as that period.
+        let norm = |v: &[String]| -> Vec<String> {
+            let mut out: Vec<String> = Vec::new();
+            for x in v {
+                if x == "." && out.last().is_some_and(|p| p.len() > 1 && p.ends_with('.') && p.chars().any(char::is_alphabetic)) {
+                    continue;
+                }
+                out.push(if x == "``" || x == "''" { "\"".to_string() } else { x.clone() });
+            }
+            out
+        };
         prop_assert_eq!(norm(&again), norm(&tokens), "detokenized: {:?}", detokenize(&tokens));
     }
 

@@ -43,7 +43,10 @@ pub struct SummarizeRequestBody {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SummaryOut {
+    /// The summary on one line.
     pub summary: String,
+    /// Its sentences.
+    pub sentences: Vec<String>,
     /// Tokens in the summary.
     pub tokens: usize,
     /// Source tokens read (after any truncation).

@@ -37,7 +37,7 @@ pub use error::{io, Error, Result};
 pub use options::{
     CoveragePenaltyKind, DecodeOptions, GenerationConfig, LengthPenaltyKind, SelectorMode,
 };
-pub use summarizer::{lead, Decoding, Summarizer, Summary};
+pub use summarizer::{capped_lengths, lead, Decoding, Summarizer, Summary};
 
 /// Runs `f` on a pool of `threads` workers (0 = one per core). The model's kernels split their
 /// work over the pool they run in (else rayon's global pool): a program that decodes on several

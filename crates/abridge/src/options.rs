@@ -104,8 +104,9 @@ named_enum!(
 #[serde(deny_unknown_fields)]
 pub struct GenerationConfig {
     pub beam: usize,
-    /// Fewest tokens before `</s>` (capped at the document's length when decoding).
+    /// Fewest tokens before `</s>` (when decoding, at most a quarter of the document's length).
     pub min_len: usize,
+    /// Most tokens (when decoding, at most the document's length).
     pub max_len: usize,
     pub length_penalty: LengthPenaltyKind,
     /// α of the GNMT and power length penalties.

@@ -56,6 +56,16 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The summary's sentences (the lines of `text`).
+    pub fn sentences(&self) -> impl Iterator<Item = &str> {
+        self.text.lines()
+    }
+
+    /// The summary on one line: its sentences joined by spaces.
+    pub fn one_line(&self) -> String {
+        self.sentences().collect::<Vec<_>>().join(" ")
+    }
+
     /// The mean `p_gen` over the tokens (`None` without the pointer or tokens).
     pub fn mean_p_gen(&self) -> Option<f64> {
         (!self.p_gen.is_empty())
@@ -174,6 +184,29 @@ impl Summarizer {
         })
     }
 
+    /// A warning when most of a document's words (more than half of those with a letter or
+    /// digit) are outside the model's vocabulary: text in another language or domain than the
+    /// model was trained on, which it can only copy from blindly.
+    pub fn vocabulary_warning(&self, text: &str) -> Option<String> {
+        let toks = self.tokenize(text);
+        let words: Vec<&String> = toks
+            .iter()
+            .filter(|t| t.chars().any(char::is_alphanumeric))
+            .collect();
+        let unknown = words
+            .iter()
+            .filter(|t| self.vocab().get(t).is_none())
+            .count();
+        (words.len() >= 4 && unknown * 2 > words.len()).then(|| {
+            format!(
+                "{}% of the document's words are outside this model's vocabulary of {} words \
+                 (another language or domain?); expect a poor summary",
+                (100 * unknown + words.len() / 2) / words.len(),
+                self.vocab().len()
+            )
+        })
+    }
+
     /// Summarizes one document. The kernels split their work over the rayon pool this runs in
     /// (else the global pool, one thread per core); see [`crate::with_threads`].
     pub fn summarize(&self, text: &str, opts: &DecodeOptions) -> Result<Summary> {
@@ -192,9 +225,11 @@ impl Summarizer {
 
     /// Rewrites `summary.text` in the document's own surface forms when the model reads
     /// lower-cased text: each word takes the casing it most often has in `text` away from the
-    /// start of a sentence (a tie goes to the lower-case form; a word seen only
-    /// sentence-initially, or not at all, keeps the model's form), and each summary sentence
-    /// starts with a capital. `tokens` are unchanged.
+    /// start of a sentence (a tie goes to the lower-case form). A word seen only
+    /// sentence-initially keeps that form when it is not a plain capitalised word (`iPhone`,
+    /// `NASA`, an address); else, or when not seen at all, the model's form. Each summary
+    /// sentence starts with a capital unless its first word is written otherwise (`iPhone`, an
+    /// address). `tokens` are unchanged.
     pub fn recase(&self, text: &str, summary: &mut Summary) {
         if !self.meta.tokenizer.lowercase || summary.tokens.is_empty() {
             return;
@@ -204,40 +239,49 @@ impl Summarizer {
             ..self.words
         }
         .tokenize(text);
-        let mut forms: std::collections::HashMap<String, Vec<(String, usize)>> =
-            std::collections::HashMap::new();
+        type Forms = std::collections::HashMap<String, Vec<(String, usize)>>;
+        let (mut forms, mut initial) = (Forms::new(), Forms::new());
+        let key_of = |w: &str| {
+            let mut key = vec![w.to_lowercase()];
+            if self.meta.tokenizer.ptb {
+                abridge_text::tokenize::to_ptb(&mut key);
+            }
+            key.pop().expect("one token")
+        };
         for sentence in split_sentences(&cased) {
             for (i, w) in sentence.iter().enumerate() {
-                if i == 0
-                    || !w.chars().any(char::is_uppercase) && !w.chars().any(char::is_lowercase)
-                {
+                if !w.chars().any(char::is_uppercase) && !w.chars().any(char::is_lowercase) {
                     continue;
                 }
-                let mut key = vec![w.to_lowercase()];
-                if self.meta.tokenizer.ptb {
-                    abridge_text::tokenize::to_ptb(&mut key);
-                }
-                let key = key.pop().expect("one token");
-                let list = forms.entry(key).or_default();
+                let table = if i == 0 { &mut initial } else { &mut forms };
+                let list = table.entry(key_of(w)).or_default();
                 match list.iter_mut().find(|(f, _)| f == w) {
                     Some((_, n)) => *n += 1,
                     None => list.push((w.clone(), 1)),
                 }
             }
         }
+        // The most frequent form; a tie goes to the lower-case one, else the first seen.
+        let most_frequent = |list: &[(String, usize)], t: &str| {
+            list.iter()
+                .enumerate()
+                .max_by_key(|(i, (f, n))| (*n, f == t, std::cmp::Reverse(*i)))
+                .map(|(_, (f, _))| f.clone())
+        };
         let mut words: Vec<String> = summary
             .tokens
             .iter()
             .map(|t| {
-                // The most frequent form; a tie goes to the lower-case one, else the first seen.
                 forms
                     .get(t)
-                    .and_then(|list| {
-                        list.iter()
-                            .enumerate()
-                            .max_by_key(|(i, (f, n))| (*n, f == t, std::cmp::Reverse(*i)))
+                    .and_then(|list| most_frequent(list, t))
+                    .or_else(|| {
+                        initial
+                            .get(t)
+                            .and_then(|list| most_frequent(list, t))
+                            .filter(|f| !plain_capitalised(f))
                     })
-                    .map_or_else(|| t.clone(), |(_, (f, _))| f.clone())
+                    .unwrap_or_else(|| t.clone())
             })
             .collect();
         // Capitalise each sentence's first word.
@@ -247,8 +291,9 @@ impl Summarizer {
                 .iter_mut()
                 .find(|w| w.chars().any(char::is_alphanumeric))
             {
+                let keep = w.chars().any(char::is_uppercase) || w.contains(['@', '/', ':']);
                 let mut c = w.chars();
-                if let Some(first) = c.next().filter(|f| f.is_lowercase()) {
+                if let Some(first) = c.next().filter(|f| f.is_lowercase() && !keep) {
                     *w = first.to_uppercase().chain(c).collect();
                 }
             }
@@ -283,9 +328,8 @@ impl Summarizer {
         if let Some(masks) = self.copy_masks(&stepper, &[&src], d.select)? {
             stepper.set_copy_mask(&masks);
         }
-        // A summary is never made longer than its document by the minimum length.
         let mut beam = d.beam.clone();
-        beam.min_len = beam.min_len.min(toks.len());
+        (beam.min_len, beam.max_len) = capped_lengths(beam.min_len, beam.max_len, toks.len());
         let (hyps, stopped) = beam_search_observed(&mut stepper, &beam, obs);
         Ok((self.summary_of(&ext, hyps)?, stopped))
     }
@@ -314,13 +358,12 @@ impl Summarizer {
                 })
             })
             .collect();
-        if docs
-            .iter()
-            .flatten()
-            .any(|(_, src, _)| src.len() < d.beam.min_len)
-        {
-            // A document shorter than the minimum length has its own (capped) minimum: decode
-            // each alone, exactly as `summarize_tokens` does.
+        if docs.iter().flatten().any(|(_, src, _)| {
+            capped_lengths(d.beam.min_len, d.beam.max_len, src.len())
+                != (d.beam.min_len, d.beam.max_len)
+        }) {
+            // A short document has its own (capped) minimum length: decode each alone, exactly
+            // as `summarize_tokens` does.
             return texts.iter().map(|t| self.summarize_with(t, d)).collect();
         }
         let live: Vec<&(Extended, Vec<u32>, bool)> = docs.iter().flatten().collect();
@@ -491,6 +534,24 @@ impl Summarizer {
             truncated: false,
         })
     }
+}
+
+/// A word whose only capital is its first letter (`The`, `Paris`): at a sentence start, that
+/// capital may be the sentence's rather than the word's.
+fn plain_capitalised(w: &str) -> bool {
+    let mut c = w.chars();
+    c.next().is_some_and(char::is_uppercase)
+        && c.all(|x| !x.is_uppercase())
+        && w.chars()
+            .all(|x| x.is_alphabetic() || x == '-' || x == '\'')
+}
+
+/// The (minimum, maximum) summary lengths for a document of `src_len` tokens: a summary is never
+/// longer than its document, and its minimum is at most a quarter of the document (at least 1),
+/// so that a short text is never padded into a longer invented one.
+pub fn capped_lengths(min_len: usize, max_len: usize, src_len: usize) -> (usize, usize) {
+    let max = max_len.min(src_len.max(1));
+    (min_len.min((src_len / 4).max(1)).min(max), max)
 }
 
 /// Lead-k: the first `k` sentences of a document (tokenized by `tok`, sentence-split,

@@ -12,6 +12,8 @@ class Summary:
 
     text: str
     """The summary, one sentence per line."""
+    sentences: List[str]
+    """Its sentences."""
     tokens: List[str]
     score: float
     """The beam search's score (length-normalised log-probability with penalties)."""
