@@ -240,7 +240,7 @@ async fn handle(
             ApiError::new(400, "invalid_body", r.body_text())
         }
     })?;
-    let req = parse_request(&body, &st.defaults, st.model.generation_config(), st.limits)?;
+    let mut req = parse_request(&body, &st.defaults, st.model.generation_config(), st.limits)?;
     let beam = st
         .model
         .decoding(&req.decode)
@@ -253,10 +253,27 @@ async fn handle(
             "text".to_string()
         }
     };
-    // Tokenize and apply the length policy before admitting any work.
-    let mut docs = Vec::with_capacity(req.texts.len());
-    for (i, text) in req.texts.iter().enumerate() {
-        let mut toks = st.model.tokenize(text);
+    // Tokenize off the I/O thread, under the request's deadline, then apply the length policy
+    // before admitting any work.
+    let deadline = t0 + st.timeout;
+    let texts = std::mem::take(&mut req.texts);
+    let model = st.model.clone();
+    let tokenizing = tokio::task::spawn_blocking(move || {
+        texts
+            .into_iter()
+            .map(|t| (model.tokenize(&t), t))
+            .collect::<Vec<_>>()
+    });
+    let tokenized = match tokio::time::timeout_at(deadline.into(), tokenizing).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(_)) => return Err(ApiError::new(500, "internal", "tokenizing failed")),
+        Err(_) => {
+            st.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+            return Err(timeout_error(st.timeout));
+        }
+    };
+    let mut docs = Vec::with_capacity(tokenized.len());
+    for (i, (mut toks, text)) in tokenized.into_iter().enumerate() {
         if toks.is_empty() {
             return Err(ApiError::new(
                 400,
@@ -280,7 +297,7 @@ async fn handle(
             truncated_from = Some(toks.len());
             toks.truncate(max_src);
         }
-        docs.push((toks, truncated_from, text.clone()));
+        docs.push((toks, truncated_from, text));
     }
     let permits = st
         .queue
@@ -296,7 +313,6 @@ async fn handle(
                 ),
             )
         })?;
-    let deadline = t0 + st.timeout;
     let mut waiting = Vec::with_capacity(docs.len());
     for (toks, truncated_from, text) in docs {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -330,14 +346,7 @@ async fn handle(
             Ok(Ok(Some(r))) => results.push(r),
             Ok(Ok(None)) => {
                 st.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
-                return Err(ApiError::new(
-                    504,
-                    "timeout",
-                    format!(
-                        "decoding did not finish within this server's limit of {} ms",
-                        st.timeout.as_millis()
-                    ),
-                ));
+                return Err(timeout_error(st.timeout));
             }
             Ok(Err(msg)) => {
                 eprintln!("error: a decode failed: {msg}");
@@ -386,6 +395,17 @@ async fn handle(
         model: st.model_name.clone(),
         elapsed_ms: t0.elapsed().as_secs_f64() * 1e3,
     })
+}
+
+fn timeout_error(limit: Duration) -> ApiError {
+    ApiError::new(
+        504,
+        "timeout",
+        format!(
+            "decoding did not finish within this server's limit of {} ms",
+            limit.as_millis()
+        ),
+    )
 }
 
 /// Bounds the time and the bytes a client may take to deliver its body: the body is buffered

@@ -506,6 +506,28 @@ fn hostile_requests_never_crash_the_server() {
     assert_eq!(st, 200, "the server must still answer");
 }
 
+/// A megabyte of one special character (once quadratic to tokenize: a minute of frozen server)
+/// is answered well within the deadline, and `/health` answers while it is read. A megabyte
+/// without a space (once a 105 MB answer) gets an answer bounded by the summary's length.
+#[test]
+fn long_runs_of_special_characters_do_not_freeze_the_server() {
+    let s = serve(&["--timeout-ms", "20000"]);
+    for c in ['-', '\'', '`', '.', 'a'] {
+        let body = format!(
+            r#"{{"text": "{}", "beam": 1, "max_len": 5}}"#,
+            c.to_string().repeat(1_000_000)
+        );
+        let addr = s.addr.clone();
+        let big =
+            std::thread::spawn(move || request(&addr, "POST", "/v1/summarize", body.as_bytes()));
+        let (st, _, _) = request(&s.addr, "GET", "/health", b"");
+        assert_eq!(st, 200);
+        let (st, _, resp) = big.join().unwrap();
+        assert_eq!(st, 200, "{c:?}: {}", &resp[..resp.len().min(500)]);
+        assert!(resp.len() < 16_000, "{c:?}: a {}-byte answer", resp.len());
+    }
+}
+
 #[test]
 fn the_load_test_reports_throughput_latency_and_memory() {
     let s = serve(&[]);

@@ -118,16 +118,23 @@ pub(crate) fn scan(chars: &[char], out: &mut Vec<String>) {
         } else if is_word(c) {
             i = word(chars, i, out);
         } else {
-            // Punctuation and symbols, one character each, except `...` (any run of periods),
-            // `--`, and the PTB quotes ``` `` ``` and `''`.
-            let len = if c == '.' {
+            // Punctuation and symbols, one character each, except `...` (for any run of three
+            // or more periods), `--`, and the PTB quotes ``` `` ``` and `''`.
+            let periods = if c == '.' {
                 chars[i..].iter().take_while(|&&x| x == '.').count()
-            } else if matches!(c, '-' | '`' | '\'') && chars.get(i + 1) == Some(&c) {
+            } else {
+                0
+            };
+            if periods >= 3 {
+                out.push("...".to_string());
+                i += periods;
+                continue;
+            }
+            let len = if matches!(c, '-' | '`' | '\'') && chars.get(i + 1) == Some(&c) {
                 2
             } else {
                 1
             };
-            let len = if len == 2 && c == '.' { 1 } else { len };
             out.push(chars[i..i + len].iter().collect());
             i += len;
         }
