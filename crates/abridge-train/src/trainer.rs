@@ -154,6 +154,9 @@ pub struct StepMetrics {
     /// rouge-score (stemming) F1 of greedy decodes of the development set: rouge1, rouge2, rougeLsum.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev_rouge: Option<[f64; 3]>,
+    /// This evaluation's checkpoint became the best one.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub best: bool,
 }
 
 /// The development set: encoded pairs, and the reference summaries as text (sentences separated
@@ -322,6 +325,9 @@ pub fn train(
         source,
     })?;
     let log_path = run.join("metrics.jsonl");
+    // The log as the checkpoint we start from knew it: lines past its step (written before a
+    // kill, and about to be written again) and a torn last line are dropped.
+    let kept = reconcile_log(&log_path, ck.state.step)?;
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -332,24 +338,14 @@ pub fn train(
         })?;
     ck.state.train_config = serde_json::to_value(tcfg).expect("config serialises");
     ck.state.seed = tcfg.seed;
-    // Loss history for the curve (including what a resumed run logged before).
-    let mut hist: Vec<(u64, f64)> = Vec::new();
-    let mut dev_hist: Vec<(u64, f64)> = Vec::new();
-    for line in std::fs::read_to_string(&log_path)
-        .unwrap_or_default()
-        .lines()
-    {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-            let step = v["step"].as_u64().unwrap_or(0);
-            hist.push((step, v["loss"].as_f64().unwrap_or(f64::NAN)));
-            if let Some(d) = v["dev_loss"].as_f64() {
-                dev_hist.push((step, d));
-            }
-        }
+    // The curve's history, including what a resumed run logged before.
+    let mut hist = crate::plot::PlotData::default();
+    for v in &kept {
+        hist.add(v);
     }
-    let plot = |hist: &[(u64, f64)], dev: &[(u64, f64)]| -> Result<(), TrainError> {
+    let plot = |hist: &crate::plot::PlotData| -> Result<(), TrainError> {
         let p = run.join("loss.svg");
-        std::fs::write(&p, crate::plot::loss_svg(hist, dev)).map_err(|source| TrainError::Io {
+        std::fs::write(&p, crate::plot::loss_svg(hist)).map_err(|source| TrainError::Io {
             path: p.display().to_string(),
             source,
         })
@@ -417,8 +413,12 @@ pub fn train(
                 skipped,
                 dev_loss: None,
                 dev_rouge: None,
+                best: false,
             };
             let eval_now = tcfg.eval_every > 0 && ck.state.step.is_multiple_of(tcfg.eval_every);
+            if !eval_now {
+                hist.add(&serde_json::to_value(&m).expect("metrics serialise"));
+            }
             if eval_now {
                 if !dev.references.is_empty() {
                     m.dev_rouge = Some(dev_rouge(ck, tcfg, dev)?);
@@ -448,25 +448,20 @@ pub fn train(
                 } else {
                     ck.state.evals_since_best += 1;
                 }
+                m.best = better;
+                // The line goes to the log before its checkpoint is saved: a kill in between
+                // resumes from the previous checkpoint, which drops the line again.
+                write_log(&mut log, &m)?;
+                hist.add(&serde_json::to_value(&m).expect("metrics serialise"));
+                plot(&hist)?;
                 ck.save(run, &format!("step-{:08}", ck.state.step), better)?;
                 prune(run, tcfg.keep)?;
                 if tcfg.patience > 0 && ck.state.evals_since_best >= tcfg.patience {
                     early_stopped = true;
                 }
             }
-            writeln!(
-                log,
-                "{}",
-                serde_json::to_string(&m).expect("metrics serialise")
-            )
-            .map_err(|source| TrainError::Io {
-                path: log_path.display().to_string(),
-                source,
-            })?;
-            hist.push((m.step, m.loss));
-            if let Some(d) = m.dev_loss {
-                dev_hist.push((m.step, d));
-                plot(&hist, &dev_hist)?;
+            if !eval_now {
+                write_log(&mut log, &m)?;
             }
             on_step(&m);
             if early_stopped {
@@ -483,7 +478,7 @@ pub fn train(
         ck.state.best_dev_loss.is_none(),
     )?;
     prune(run, tcfg.keep)?;
-    plot(&hist, &dev_hist)?;
+    plot(&hist)?;
     Ok(Summary {
         steps: ck.state.step,
         last_loss,
@@ -495,6 +490,55 @@ pub fn train(
             .ok()
             .map(|s| s.trim().to_string()),
     })
+}
+
+fn write_log(log: &mut std::fs::File, m: &StepMetrics) -> Result<(), TrainError> {
+    writeln!(
+        log,
+        "{}",
+        serde_json::to_string(m).expect("metrics serialise")
+    )
+    .map_err(|source| TrainError::Io {
+        path: "metrics.jsonl".into(),
+        source,
+    })
+}
+
+/// Rewrites the metrics log at `path` (atomically) to the lines of steps `1..=step`, each once,
+/// in order; a line that does not parse (torn by a kill) is dropped. Returns those lines.
+pub fn reconcile_log(path: &Path, step: u64) -> Result<Vec<serde_json::Value>, TrainError> {
+    let io = |source| TrainError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let mut kept: Vec<serde_json::Value> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        match v["step"].as_u64() {
+            Some(s) if s >= 1 && s <= step && seen.insert(s) => kept.push(v),
+            _ => {}
+        }
+    }
+    kept.sort_by_key(|v| v["step"].as_u64());
+    let mut out = String::new();
+    for v in &kept {
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    if out != text {
+        let tmp = path.with_extension("jsonl.tmp");
+        std::fs::write(&tmp, out).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)?;
+    }
+    Ok(kept)
 }
 
 /// Deletes `step-*` checkpoint folders beyond the newest `keep`, never the ones `latest` or `best`

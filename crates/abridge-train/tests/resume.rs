@@ -138,6 +138,57 @@ fn resumed_training_is_bit_identical() {
     assert!(log.lines().nth(3).unwrap().contains("\"dev_loss\""));
 }
 
+/// A run killed after its last checkpoint has logged steps it will train again, and perhaps half
+/// a line: resuming keeps the log to one line per step, in order, as an unbroken run writes it.
+#[test]
+fn killing_and_resuming_preserves_the_log() {
+    let (mut straight, data, tcfg) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    train(
+        &dir.path().join("a"),
+        &mut straight,
+        &tcfg,
+        &data,
+        &dev(&data),
+        |_| {},
+    )
+    .unwrap();
+    let expected = std::fs::read_to_string(dir.path().join("a/metrics.jsonl")).unwrap();
+
+    let (mut first, _, _) = setup();
+    let run = dir.path().join("b");
+    let short = TrainConfig {
+        max_steps: 4,
+        ..tcfg.clone()
+    };
+    train(&run, &mut first, &short, &data, &dev(&data), |_| {}).unwrap();
+    // What a kill at step 6 leaves: lines for steps 5 and 6 past the checkpoint, a torn line.
+    let lines: Vec<String> = expected.lines().map(str::to_string).collect();
+    let mut log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    log.push_str(&format!("{}\n{}\n{}", lines[4], lines[5], &lines[6][..20]));
+    std::fs::write(run.join("metrics.jsonl"), log).unwrap();
+    let mut resumed = Checkpoint::load(&run).unwrap();
+    assert_eq!(resumed.state.step, 4);
+    train(&run, &mut resumed, &tcfg, &data, &dev(&data), |_| {}).unwrap();
+    let got = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = got
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, (1..=8).collect::<Vec<u64>>());
+    // The same losses as the unbroken run (times differ).
+    let losses = |t: &str| -> Vec<String> {
+        t.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].to_string())
+            .collect()
+    };
+    assert_eq!(losses(&got), losses(&expected));
+}
+
 #[test]
 fn a_crash_mid_save_leaves_the_previous_checkpoint_usable() {
     let (mut ck, data, tcfg) = setup();
@@ -259,7 +310,7 @@ fn old_checkpoints_are_pruned_but_best_and_latest_kept() {
     assert!(dirs.len() <= 3, "{dirs:?}");
     let svg = std::fs::read_to_string(run.join("loss.svg")).unwrap();
     assert!(
-        svg.contains("<polyline") && svg.matches("<circle").count() == 12,
+        svg.contains("<polyline") && svg.matches(r##"fill="#c0392b"/>"##).count() == 12,
         "one dev point per evaluation"
     );
 }
