@@ -9,16 +9,19 @@
 //! | `optimizer.safetensors` | the optimizer's state (`m.*`/`v.*` or `acc.*`, f32), hyper-parameters in the metadata |
 //! | `state.json` | step, epoch, position in the epoch, seed, best dev loss, skipped batches, training config |
 //!
-//! Saving writes `NAME.tmp/`, renames it to `NAME/`, then replaces the pointer file through a
-//! temporary file and a rename: a kill at any moment leaves the previous checkpoint and pointers
-//! intact.
+//! Saving writes `NAME.tmp/` (each file flushed to disk), moves an existing `NAME/` aside to
+//! `NAME.old/`, renames `NAME.tmp/` to `NAME/`, replaces the pointer files through temporary files
+//! and renames, and only then deletes `NAME.old/`; directories are flushed after each rename. A
+//! checkpoint a pointer names is never removed before its replacement is in place: after a kill
+//! at any step, [`recover`] (run when training starts or resumes) puts back a folder a pointer
+//! names from `NAME.old/` or a complete `NAME.tmp/`, and readers find it there meanwhile.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use abridge::folder::{read_model, resolve, write_model, FolderMeta};
 pub use abridge::tensors::WeightType;
-use abridge::tensors::{f32_bytes, st_write, write_atomic};
+use abridge::tensors::{f32_bytes, st_write, sync_dir, write_atomic, write_synced};
 use abridge::{folder::TokenizerConfig, GenerationConfig};
 use abridge_model::{ModelConfig, Optimizer, Params};
 use abridge_text::vocab::{Vocab, VocabError};
@@ -27,6 +30,66 @@ use serde::{Deserialize, Serialize};
 
 pub const FORMAT: &str = "abridge-checkpoint";
 pub const VERSION: &str = "1";
+
+/// Repairs a run folder after a save was killed: a checkpoint that `latest` or `best` names but
+/// that is missing is put back from `NAME.old/` (the previous copy) or, failing that, from a
+/// complete `NAME.tmp/`; other leftover `.tmp`/`.old` folders are deleted. Returns the names it
+/// put back.
+pub fn recover(run: &Path) -> Result<Vec<String>, CheckpointError> {
+    let mut restored = Vec::new();
+    for ptr in ["latest", "best"] {
+        let Ok(name) = std::fs::read_to_string(run.join(ptr)) else {
+            continue;
+        };
+        let name = name.trim().to_string();
+        let dir = run.join(&name);
+        if dir.exists() {
+            continue;
+        }
+        for suffix in ["old", "tmp"] {
+            let alt = run.join(format!("{name}.{suffix}"));
+            if alt.join("state.json").is_file() {
+                std::fs::rename(&alt, &dir).map_err(io(&dir))?;
+                sync_dir(run)?;
+                restored.push(name.clone());
+                break;
+            }
+        }
+    }
+    for e in std::fs::read_dir(run).map_err(io(run))?.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with("step-")
+            && (n.ends_with(".tmp") || n.ends_with(".old"))
+            && e.path().is_dir()
+        {
+            std::fs::remove_dir_all(e.path()).map_err(io(&e.path()))?;
+        }
+    }
+    Ok(restored)
+}
+
+thread_local! {
+    static FAIL_AT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Test hook: the next [`Checkpoint::save`] on this thread stops with an error right after its
+/// file-system step `k` (0: the new folder written; 1: the old one moved aside; 2: the new one in
+/// place; 3: `latest` replaced; 4: `best` replaced), leaving the folder as a kill there would.
+#[doc(hidden)]
+pub fn fail_next_save_after(k: Option<usize>) {
+    FAIL_AT.with(|f| f.set(k));
+}
+
+fn failpoint(k: usize) -> Result<(), CheckpointError> {
+    if FAIL_AT.with(|f| f.get()) == Some(k) {
+        FAIL_AT.with(|f| f.set(None));
+        return Err(CheckpointError::Io {
+            path: PathBuf::from(format!("(injected failure after save step {k})")),
+            source: std::io::Error::other("injected"),
+        });
+    }
+    Ok(())
+}
 
 /// Why a checkpoint could not be written or read; names the file.
 #[derive(Debug, thiserror::Error)]
@@ -211,6 +274,7 @@ impl Checkpoint {
     pub fn save(&mut self, run: &Path, name: &str, best: bool) -> Result<PathBuf, CheckpointError> {
         let final_dir = run.join(name);
         let tmp = run.join(format!("{name}.tmp"));
+        let old = run.join(format!("{name}.old"));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
@@ -229,20 +293,37 @@ impl Checkpoint {
             .collect();
         write_optimizer(&tmp.join("optimizer.safetensors"), &self.optimizer, &names)?;
         let state = serde_json::to_vec_pretty(&self.state).expect("state serialises");
-        std::fs::write(tmp.join("state.json"), state).map_err(io(&tmp))?;
+        write_synced(&tmp.join("state.json"), &state)?;
+        sync_dir(&tmp)?;
+        failpoint(0)?;
         if final_dir.exists() {
-            std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
+            if old.exists() {
+                std::fs::remove_dir_all(&old).map_err(io(&old))?;
+            }
+            std::fs::rename(&final_dir, &old).map_err(io(&old))?;
+            failpoint(1)?;
         }
         std::fs::rename(&tmp, &final_dir).map_err(io(&final_dir))?;
+        sync_dir(run)?;
+        failpoint(2)?;
         write_atomic(&run.join("latest"), name.as_bytes())?;
+        failpoint(3)?;
         if best {
             write_atomic(&run.join("best"), name.as_bytes())?;
+            failpoint(4)?;
+        }
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io(&old))?;
         }
         Ok(final_dir)
     }
 
-    /// Loads a checkpoint folder, or the one a run folder's `latest` points at.
+    /// Loads a checkpoint folder, or the one a run folder's `latest` points at (after
+    /// [`recover`]ing an interrupted save).
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
+        if path.join("latest").is_file() {
+            recover(path)?;
+        }
         let dir = resolve(path, "latest")?;
         let (meta, mut params) = read_model(&dir)?;
         let names: Vec<(String, Vec<usize>)> = params

@@ -324,6 +324,7 @@ pub fn train(
         path: run.display().to_string(),
         source,
     })?;
+    crate::checkpoint::recover(run)?;
     let log_path = run.join("metrics.jsonl");
     // The log as the checkpoint we start from knew it: lines past its step (written before a
     // kill, and about to be written again) and a torn last line are dropped.
@@ -356,6 +357,7 @@ pub fn train(
     let mut early_stopped = false;
     let mut stop = Stop::Steps;
     let began = Instant::now();
+    let mut saved_at: Option<u64> = None;
     let out_of_time = || {
         tcfg.time_limit_s
             .is_some_and(|l| began.elapsed().as_secs_f64() >= l)
@@ -455,6 +457,7 @@ pub fn train(
                 hist.add(&serde_json::to_value(&m).expect("metrics serialise"));
                 plot(&hist)?;
                 ck.save(run, &format!("step-{:08}", ck.state.step), better)?;
+                saved_at = Some(ck.state.step);
                 prune(run, tcfg.keep)?;
                 if tcfg.patience > 0 && ck.state.evals_since_best >= tcfg.patience {
                     early_stopped = true;
@@ -472,11 +475,15 @@ pub fn train(
         ck.state.epoch += 1;
         ck.state.batch_in_epoch = 0;
     }
-    ck.save(
-        run,
-        &format!("step-{:08}", ck.state.step),
-        ck.state.best_dev_loss.is_none(),
-    )?;
+    // The last step's checkpoint, unless its evaluation just saved it (writing the same folder
+    // twice would only open a window in which a kill finds it half-replaced).
+    if saved_at != Some(ck.state.step) {
+        ck.save(
+            run,
+            &format!("step-{:08}", ck.state.step),
+            ck.state.best_dev_loss.is_none(),
+        )?;
+    }
     prune(run, tcfg.keep)?;
     plot(&hist)?;
     Ok(Summary {

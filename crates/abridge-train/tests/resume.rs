@@ -427,3 +427,61 @@ fn the_best_checkpoint_can_be_chosen_by_dev_rouge() {
     let by_loss = losses.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
     assert_ne!(by_loss, step, "{losses:?}");
 }
+
+/// A kill at each file-system step of a checkpoint save — replacing the checkpoint the pointers
+/// name, or adding a new one — leaves a run that loads, serves its model and resumes to the end
+/// with the same weights as an unbroken run.
+#[test]
+fn a_kill_at_any_step_of_a_save_loses_nothing() {
+    use abridge_train::checkpoint::fail_next_save_after;
+    let (mut straight, data, tcfg) = setup();
+    let dir = tempfile::tempdir().unwrap();
+    train(
+        &dir.path().join("straight"),
+        &mut straight,
+        &tcfg,
+        &data,
+        &dev(&data),
+        |_| {},
+    )
+    .unwrap();
+    let short = TrainConfig {
+        max_steps: 4,
+        ..tcfg.clone()
+    };
+    for k in 0..=4 {
+        for (case, name) in [("replace", "step-00000004"), ("new", "step-00000099")] {
+            let run = dir.path().join(format!("{case}-{k}"));
+            let (mut ck, _, _) = setup();
+            train(&run, &mut ck, &short, &data, &dev(&data), |_| {}).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(run.join("latest")).unwrap(),
+                "step-00000004"
+            );
+            fail_next_save_after(Some(k));
+            let mut again = Checkpoint::load(&run).unwrap();
+            let r = again.save(&run, name, true);
+            fail_next_save_after(None);
+            if case == "replace" || k != 1 {
+                assert!(r.is_err(), "{case} {k}: the failure was injected");
+            }
+            // Readers find a complete model meanwhile, without repairing anything.
+            abridge::Summarizer::open(&run)
+                .unwrap_or_else(|e| panic!("{case} {k}: the model cannot be opened: {e}"));
+            // Resuming repairs the folder and ends where an unbroken run ends.
+            let mut resumed =
+                Checkpoint::load(&run).unwrap_or_else(|e| panic!("{case} {k}: cannot resume: {e}"));
+            if resumed.state.step == 4 {
+                train(&run, &mut resumed, &tcfg, &data, &dev(&data), |_| {}).unwrap();
+                assert_eq!(resumed.state.step, 8);
+                assert_eq!(weights(&mut resumed), weights(&mut straight), "{case} {k}");
+            }
+            let leftovers: Vec<String> = std::fs::read_dir(&run)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tmp") || n.ends_with(".old"))
+                .collect();
+            assert!(leftovers.is_empty(), "{case} {k}: {leftovers:?}");
+        }
+    }
+}

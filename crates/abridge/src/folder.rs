@@ -393,7 +393,18 @@ pub fn resolve(path: &Path, which: &str) -> Result<PathBuf> {
     }
     let ptr = path.join(which);
     let name = std::fs::read_to_string(&ptr).map_err(io(&ptr))?;
-    Ok(path.join(name.trim()))
+    let dir = path.join(name.trim());
+    if !dir.exists() {
+        // A save killed while replacing this checkpoint: the previous copy (`NAME.old`), else
+        // the complete new one (`NAME.tmp`, whose `state.json` or weights are written last).
+        for suffix in ["old", "tmp"] {
+            let alt = path.join(format!("{}.{suffix}", name.trim()));
+            if alt.join(WEIGHTS).is_file() && alt.join(CONFIG).is_file() {
+                return Ok(alt);
+            }
+        }
+    }
+    Ok(dir)
 }
 
 /// The folder holding the weights: `path` itself, or a run folder's `best` (else `latest`)

@@ -25,8 +25,36 @@ pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
 /// new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    write_synced(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Writes `bytes` to `path` and flushes them to the disk.
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// Flushes a directory's entries (creations, renames) to the disk. A no-op where directories
+/// cannot be opened (Windows).
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let d = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(d)
+            .and_then(|f| f.sync_all())
+            .map_err(io(d))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Writes a safetensors file of `(name, shape, dtype, bytes)` entries with metadata `meta`.
@@ -47,7 +75,7 @@ pub fn st_write(
         .collect();
     let bytes = safetensors::serialize(views, Some(meta))
         .map_err(|e| Error::invalid(path, e.to_string()))?;
-    std::fs::write(path, bytes).map_err(io(path))
+    write_synced(path, &bytes)
 }
 
 /// Reads every named tensor of `into` (`(name, shape, values)`) from `st`, f32 or f16, checking
