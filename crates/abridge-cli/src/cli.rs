@@ -409,8 +409,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: std::path::PathBuf,
     /// Continue the run in --out from its latest checkpoint (same data and seed: bit-identical).
+    /// A changed seed, data file, tokenizer, model, optimizer or batch shape is refused.
     #[arg(long, conflicts_with = "init_from")]
     pub resume: bool,
+    /// With --resume: continue even though the run's defining settings changed (the changes are
+    /// recorded in manifest.json under `resumes`).
+    #[arg(long, requires = "resume")]
+    pub allow_changed_run: bool,
     /// Start a new run from a trained model's weights and vocabulary (e.g. See et al.'s coverage
     /// phase: `--init-from runs/pg --coverage`); the optimizer starts afresh.
     #[arg(long)]

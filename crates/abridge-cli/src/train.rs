@@ -42,6 +42,79 @@ fn fingerprint(path: &Path) -> Result<String> {
     Ok(format!("fnv1a64:{h:016x}"))
 }
 
+/// The settings that define a run: resuming with any of them changed would continue a different
+/// run than the one its checkpoints and log record.
+fn run_key(a: &TrainArgs) -> Result<serde_json::Value> {
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    Ok(json!({
+        "seed": a.seed,
+        "train_data": fingerprint(&a.corpus.file)?,
+        "dev_data": a.dev.as_deref().map(fingerprint).transpose()?,
+        "lowercase": a.corpus.lowercase,
+        "pretokenized": a.corpus.pretokenized,
+        "vocab": path(&a.vocab), "vocab_size": a.vocab_size, "min_count": a.min_count,
+        "embeddings": path(&a.embeddings), "init_from": path(&a.init_from),
+        "cell": format!("{:?}", a.cell), "emb": a.emb, "hidden": a.hidden, "attn": a.attn,
+        "enc_layers": a.enc_layers, "pointer": !a.no_pointer, "coverage": a.coverage,
+        "cov_weight": a.cov_weight, "tie_output": a.tie_output,
+        "attention": format!("{:?}", a.attention), "input_feeding": !a.no_input_feeding,
+        "separate_embeddings": a.separate_embeddings, "dropout": a.dropout,
+        "freeze_embeddings": a.freeze_embeddings,
+        "optimizer": format!("{:?}", a.optimizer), "lr": a.lr, "adagrad_init": a.adagrad_init,
+        "clip": a.clip, "warmup_steps": a.warmup_steps, "lr_decay": format!("{:?}", a.lr_decay),
+        "batch_size": a.batch_size, "max_src_len": a.max_src_len, "max_tgt_len": a.max_tgt_len,
+        "max_examples": a.max_examples,
+    }))
+}
+
+/// The run's manifest, kept as it was with this resume appended to its `resumes`: refused when
+/// the run's defining settings changed, unless `allow` (the changes are then recorded).
+fn resumed_manifest(
+    path: &Path,
+    key: &serde_json::Value,
+    step: u64,
+    allow: bool,
+) -> Result<serde_json::Value> {
+    let mut m: serde_json::Value = match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .with_context(|| format!("{}: not a JSON manifest", path.display()))?,
+        Err(_) => json!({}),
+    };
+    let mut changed = serde_json::Map::new();
+    if let (Some(old), Some(new)) = (m["run_key"].as_object(), key.as_object()) {
+        for (k, v) in new {
+            let was = old.get(k).cloned().unwrap_or(serde_json::Value::Null);
+            if &was != v {
+                changed.insert(k.clone(), json!({"was": was, "now": v}));
+            }
+        }
+    }
+    if !changed.is_empty() && !allow {
+        let list: Vec<String> = changed
+            .iter()
+            .map(|(k, c)| format!("{k} (was {}, now {})", c["was"], c["now"]))
+            .collect();
+        bail!(
+            "--resume: this is not the run in {}: changed {}; pass the flags it was started with, \
+             or --allow-changed-run to continue it anyway (recorded in manifest.json)",
+            path.parent().unwrap_or(Path::new(".")).display(),
+            list.join(", ")
+        );
+    }
+    if m.get("resumes").is_none_or(|r| !r.is_array()) {
+        m["resumes"] = json!([]);
+    }
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    m["resumes"]
+        .as_array_mut()
+        .expect("an array")
+        .push(json!({"at_step": step, "unix_time": at, "changed": changed}));
+    m["run_key"] = key.clone();
+    Ok(m)
+}
+
 /// Encoded pairs, their reference summaries (as text) and the summaries' token counts (before
 /// truncation).
 fn encode(
@@ -311,23 +384,27 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
     };
     let dev_data = &dev.data;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let manifest = json!({
-        "format": "abridge-run", "version": 1,
-        "abridge_version": env!("CARGO_PKG_VERSION"),
-        "model": abridge_model::config::ModelConfigFile::from(&ck.config),
-        "train": tcfg, "seed": a.seed, "threads": rayon::current_num_threads(),
-        "data": {
-            "train": {"path": a.corpus.file.display().to_string(), "fingerprint": fingerprint(&a.corpus.file)?, "pairs_used": train_data.len()},
-            "dev": a.dev.as_ref().map(|p| Ok::<_, anyhow::Error>(json!({"path": p.display().to_string(), "fingerprint": fingerprint(p)?, "pairs_used": dev_data.len()}))).transpose()?,
-            "tokenizer": {"lowercase": a.corpus.lowercase, "pretokenized": a.corpus.pretokenized},
-        },
-        "rouge_flavor": "rouge-score 0.1.2 (stemming) for reported scores",
-    });
-    std::fs::write(
-        a.out.join("manifest.json"),
-        serde_json::to_vec_pretty(&manifest)?,
-    )
-    .context("writing manifest.json")?;
+    let key = run_key(a)?;
+    let manifest_path = a.out.join("manifest.json");
+    let manifest = if a.resume {
+        resumed_manifest(&manifest_path, &key, ck.state.step, a.allow_changed_run)?
+    } else {
+        json!({
+            "format": "abridge-run", "version": 1,
+            "abridge_version": env!("CARGO_PKG_VERSION"),
+            "model": abridge_model::config::ModelConfigFile::from(&ck.config),
+            "train": tcfg, "seed": a.seed, "threads": rayon::current_num_threads(),
+            "data": {
+                "train": {"path": a.corpus.file.display().to_string(), "fingerprint": key["train_data"], "pairs_used": train_data.len()},
+                "dev": a.dev.as_ref().map(|p| json!({"path": p.display().to_string(), "fingerprint": key["dev_data"], "pairs_used": dev_data.len()})),
+                "tokenizer": {"lowercase": a.corpus.lowercase, "pretokenized": a.corpus.pretokenized},
+            },
+            "run_key": key,
+            "rouge_flavor": "rouge-score 0.1.2 (stemming) for reported scores",
+        })
+    };
+    abridge::tensors::write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest)?)
+        .context("writing manifest.json")?;
     eprintln!(
         "training: {} pairs, {} dev pairs, {} parameters, vocabulary {}",
         train_data.len(),

@@ -459,6 +459,57 @@ fn train_writes_checkpoints_and_resumes() {
             .count(),
         6
     );
+    // Resuming with another seed or batch size continues a different run: refused by name,
+    // unless allowed, and then recorded.
+    let other = abridge(
+        &[
+            &base[..],
+            &[
+                "--max-steps",
+                "8",
+                "--resume",
+                "--seed",
+                "9",
+                "--dropout",
+                "0.1",
+            ],
+        ]
+        .concat(),
+    );
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(!other.status.success());
+    assert!(
+        err.contains("changed")
+            && err.contains("seed (was 1, now 9)")
+            && err.contains("dropout"),
+        "{err}"
+    );
+    let allowed = abridge(
+        &[
+            &base[..],
+            &[
+                "--max-steps",
+                "8",
+                "--resume",
+                "--seed",
+                "9",
+                "--allow-changed-run",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    let resumes = m["resumes"].as_array().unwrap();
+    assert_eq!(resumes.len(), 2, "{m}");
+    assert!(resumes[0]["changed"].as_object().unwrap().is_empty());
+    assert_eq!(resumes[1]["changed"]["seed"]["now"], 9, "{m}");
+    assert_eq!(m["seed"], 1, "the record of how the run began is kept");
 }
 
 #[test]
