@@ -26,14 +26,16 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Gemm(a) => with_threads(a.threads, || {
             let g = gemm_gflops(a.size, a.threads);
             match a.format {
-                Format::Json => println!(
+                Format::Json => outln!(
                     "{}",
                     json!({"bench": "abridge_gemm", "size": a.size, "threads": a.threads, "gflops": round(g, 1)})
-                ),
-                Format::Text => println!(
+                )?,
+                Format::Text => outln!(
                     "f32 GEMM {0}x{0}x{0}, {1} threads: {2:.1} GFLOP/s",
-                    a.size, a.threads, g
-                ),
+                    a.size,
+                    a.threads,
+                    g
+                )?,
             }
             Ok(())
         }),
@@ -175,9 +177,9 @@ fn rnn(a: &RnnBenchArgs) -> Result<()> {
         "fwd_infer": fwd_infer,
     });
     match a.format {
-        Format::Json => println!("{out}"),
+        Format::Json => outln!("{out}")?,
         Format::Text => {
-            println!(
+            outln!(
                 "{} [T={}, B={}, I={}] -> H={}, {} threads",
                 cell.name(),
                 a.seq,
@@ -185,20 +187,23 @@ fn rnn(a: &RnnBenchArgs) -> Result<()> {
                 a.input,
                 a.hidden,
                 out["threads"]
-            );
+            )?;
             for (name, v) in [("fwd+bwd", &out["fwd_bwd"]), ("forward", &out["fwd_infer"])] {
                 if v.is_null() {
                     continue;
                 }
-                println!(
+                outln!(
                     "  {name:8} {:>9} ms  {:>9} tokens/s  {:>6} GFLOP/s",
-                    v["ms"], v["tokens_per_s"], v["gflops"]
-                );
+                    v["ms"],
+                    v["tokens_per_s"],
+                    v["gflops"]
+                )?;
             }
-            println!(
+            outln!(
                 "  f32 GEMM 2048³ {:.1} GFLOP/s; fwd+bwd reaches {:.1}% of it",
-                gemm, pct
-            );
+                gemm,
+                pct
+            )?;
         }
     }
     Ok(())
@@ -290,14 +295,14 @@ fn rouge(a: &crate::cli::RougeBenchArgs) -> Result<()> {
         "pairs_per_s_cold": (pairs.len() as f64 / cold).round() as u64,
     });
     match a.format {
-        Format::Json => println!("{out}"),
-        Format::Text => println!(
+        Format::Json => outln!("{out}")?,
+        Format::Text => outln!(
             "{name}: {} pairs in {:.3} s (first run, cold stem cache), {:.3} s warm; {} threads",
             pairs.len(),
             cold,
             warm,
             a.threads
-        ),
+        )?,
     }
     Ok(())
 }
@@ -380,8 +385,8 @@ fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
         "loss_first": round(first, 4), "loss_last": round(last, 4), "peak_rss_mb": crate::data::peak_rss_mb().map(|m| m.round()),
     });
     match a.format {
-        Format::Json => println!("{out}"),
-        Format::Text => println!(
+        Format::Json => outln!("{out}")?,
+        Format::Text => outln!(
             "{} training step: {:.1} ms, {} tokens/s, peak RSS {} MB (loss {:.3} -> {:.3})",
             cfg.cell.name(),
             ms,
@@ -389,7 +394,7 @@ fn train_step(a: &crate::cli::TrainBenchArgs) -> Result<()> {
             out["peak_rss_mb"],
             first,
             last
-        ),
+        )?,
     }
     Ok(())
 }
@@ -417,11 +422,11 @@ fn summarize_latency(a: &crate::cli::SummarizeBenchArgs) -> Result<()> {
         "beam": beam.beam.beam, "ms": round(ms, 1),
     });
     match a.format {
-        Format::Json => println!("{out}"),
-        Format::Text => println!(
+        Format::Json => outln!("{out}")?,
+        Format::Text => outln!(
             "{name}: {tokens}-token document ({} read), beam {}, {} summary tokens: {:.1} ms (median of {}, {} threads)",
             tokens.min(src), beam.beam.beam, first.tokens.len(), ms, a.reps.max(1), rayon::current_num_threads()
-        ),
+        )?,
     }
     Ok(())
 }
@@ -505,8 +510,8 @@ fn decode(a: &crate::cli::TrainBenchArgs) -> Result<()> {
         "greedy_batch_ms": round(greedy_b, 1), "batch": b, "greedy_1_ms": round(greedy_1, 1), "beam4_1_ms": round(beam4, 1), "beam4_1_f16_ms": round(beam4_f16, 1),
     });
     match a.format {
-        Format::Json => println!("{out}"),
-        Format::Text => println!("{} decoding {t} tokens: greedy batch {b} {:.1} ms, greedy batch 1 {:.1} ms, beam 4 batch 1 {:.1} ms ({:.1} ms with the f16 vocabulary projection)", cfg.cell.name(), greedy_b, greedy_1, beam4, beam4_f16),
+        Format::Json => outln!("{out}")?,
+        Format::Text => outln!("{} decoding {t} tokens: greedy batch {b} {:.1} ms, greedy batch 1 {:.1} ms, beam 4 batch 1 {:.1} ms ({:.1} ms with the f16 vocabulary projection)", cfg.cell.name(), greedy_b, greedy_1, beam4, beam4_f16)?,
     }
     Ok(())
 }

@@ -67,36 +67,40 @@ pub fn data(cmd: DataCommand) -> Result<()> {
                 "suggested_train": suggest_train(&a, &c),
             });
             match format {
-                Format::Json => println!("{out}"),
+                Format::Json => outln!("{out}")?,
                 Format::Text => {
-                    println!(
+                    outln!(
                         "{}: {} pairs, {} bad records, {:.1} MB of text",
                         a.file.display(),
                         c.read.examples,
                         c.read.bad,
                         c.bytes as f64 / 1e6
-                    );
+                    )?;
                     for (name, key) in [
                         ("documents", "text_tokens"),
                         ("summaries", "summary_tokens"),
                     ] {
                         let l = &out[key];
-                        println!(
+                        outln!(
                             "  {name:9} tokens: mean {}  p50 {}  p90 {}  p99 {}  max {}",
-                            l["mean"], l["p50"], l["p90"], l["p99"], l["max"]
-                        );
+                            l["mean"],
+                            l["p50"],
+                            l["p90"],
+                            l["p99"],
+                            l["max"]
+                        )?;
                     }
-                    println!(
+                    outln!(
                         "  distinct tokens: {} in documents, {} in summaries",
                         c.text.len(),
                         c.summary.len()
-                    );
+                    )?;
                     let t = &out["suggested_train"];
-                    println!(
+                    outln!(
                         "suggested training command ({}):",
                         t["why"].as_str().unwrap_or("")
-                    );
-                    println!("  {}", t["command"].as_str().unwrap_or(""));
+                    )?;
+                    outln!("  {}", t["command"].as_str().unwrap_or(""))?;
                 }
             }
         }
@@ -150,12 +154,12 @@ pub fn vocab(cmd: VocabCommand) -> Result<()> {
                 written.push((out.clone(), v.len(), in_vocab_share(&v, &all)));
             }
             for (path, n, share) in written {
-                println!(
+                outln!(
                     "{}: {n} entries, covering {:.2}% of the corpus tokens ({} pairs read)",
                     path.display(),
                     100.0 * share,
                     c.read.examples
-                );
+                )?;
             }
         }
     }
@@ -188,13 +192,13 @@ pub fn embeddings(cmd: EmbeddingsCommand) -> Result<()> {
                 )
             })?;
             match format {
-                Format::Json => println!(
+                Format::Json => outln!(
                     "{}",
                     json!({"word": word, "neighbors": nn.iter().map(|(w, s)| json!({"word": w, "cosine": s})).collect::<Vec<_>>()})
-                ),
+                )?,
                 Format::Text => {
                     for (w, s) in nn {
-                        println!("{s:.4}  {w}");
+                        outln!("{s:.4}  {w}")?;
                     }
                 }
             }
@@ -207,8 +211,8 @@ pub fn embeddings(cmd: EmbeddingsCommand) -> Result<()> {
                 "token_coverage": cov.token_coverage, "missing_examples": cov.missing_examples,
             });
             match format {
-                Format::Json => println!("{out}"),
-                Format::Text => println!(
+                Format::Json => outln!("{out}")?,
+                Format::Text => outln!(
                     "{} of {} vocabulary words found ({:.1}%; {} through lower-casing), covering {:.2}% of corpus tokens; {}-dimensional\n  most frequent missing: {}",
                     cov.found,
                     cov.total,
@@ -217,7 +221,7 @@ pub fn embeddings(cmd: EmbeddingsCommand) -> Result<()> {
                     100.0 * cov.token_coverage,
                     dim,
                     cov.missing_examples.join(" ")
-                ),
+                )?,
             }
         }
     }
@@ -246,11 +250,11 @@ pub fn bench(a: &CorpusArgs, format: Format) -> Result<()> {
         "pretokenized": a.pretokenized, "lowercase": a.lowercase, "threads": if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads },
     });
     match format {
-        Format::Json => println!("{out}"),
-        Format::Text => println!(
+        Format::Json => outln!("{out}")?,
+        Format::Text => outln!(
             "{} pairs, {} MB read, tokenized and counted, vocabulary of {} built in {} s ({} MB/s), peak RSS {} MB",
             out["pairs"], out["mb"], out["vocab"], out["seconds"], out["mb_per_s"], out["peak_rss_mb"]
-        ),
+        )?,
     }
     Ok(())
 }

@@ -34,7 +34,7 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
             std::fs::write(p, doc).with_context(|| format!("writing {}", p.display()))?;
             eprintln!("wrote {}", p.display());
         }
-        None => println!("{doc}"),
+        None => outln!("{doc}")?,
     }
     Ok(())
 }

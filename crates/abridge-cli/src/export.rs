@@ -118,14 +118,14 @@ pub fn run(a: &ExportArgs) -> Result<()> {
             .with_context(|| format!("removing the replaced model {}", old.display()))?;
     }
     let bytes = std::fs::metadata(a.out.join(folder::WEIGHTS))?.len();
-    println!(
+    outln!(
         "exported {} → {} ({:?} weights, {:.1} MB; largest relative rounding error {:.1e})",
         dir.display(),
         a.out.display(),
         a.dtype,
         bytes as f64 / 1e6,
         worst
-    );
+    )?;
     Ok(())
 }
 
@@ -181,11 +181,11 @@ pub fn migrate(a: &MigrateArgs) -> Result<()> {
     for d in dirs {
         let m = folder::migrate(&d)?;
         if m.written.is_empty() {
-            println!("{}: already current", d.display());
+            outln!("{}: already current", d.display())?;
         } else {
-            println!("{}: wrote {}", d.display(), m.written.join(", "));
+            outln!("{}: wrote {}", d.display(), m.written.join(", "))?;
             for i in &m.inferred {
-                println!("  {i}");
+                outln!("  {i}")?;
             }
         }
     }

@@ -200,7 +200,7 @@ pub fn run(a: &ServeBenchArgs) -> Result<()> {
             let p = |q| percentile(&l.latencies_ms, q);
             let mb = |b: u64| b as f64 / (1 << 20) as f64;
             match a.format {
-                Format::Json => println!(
+                Format::Json => outln!(
                     "{}",
                     json!({"bench": "abridge_serve", "concurrency": c, "seconds": l.seconds,
                         "requests": n, "rps": n as f64 / l.seconds,
@@ -208,13 +208,13 @@ pub fn run(a: &ServeBenchArgs) -> Result<()> {
                         "max_ms": l.latencies_ms.last().copied().unwrap_or(f64::NAN),
                         "non_200": l.non_200, "io_errors": l.io_errors,
                         "server_rss_mb_idle": mb(rss_idle), "server_rss_mb_peak": mb(l.rss_peak)})
-                ),
-                Format::Text => println!(
+                )?,
+                Format::Text => outln!(
                     "concurrency {c:>3}: {n} requests in {:.1} s = {:.2} req/s; latency p50 {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1}; non-200 {}, I/O errors {}; server RSS {:.0} MB idle, {:.0} MB peak",
                     l.seconds, n as f64 / l.seconds, p(50.0), p(90.0), p(99.0),
                     l.latencies_ms.last().copied().unwrap_or(f64::NAN),
                     l.non_200, l.io_errors, mb(rss_idle), mb(l.rss_peak)
-                ),
+                )?,
             }
         }
         Ok(())

@@ -658,7 +658,7 @@ pub fn run(a: &ServeArgs) -> Result<()> {
             .with_context(|| format!("binding {}", a.addr))?;
         let local = listener.local_addr()?;
         // The first line of standard output: scripts and tests read the port from it.
-        println!("listening on http://{local}");
+        outln!("listening on http://{local}")?;
         use std::io::Write;
         std::io::stdout().flush()?;
         axum::serve(listener, app)

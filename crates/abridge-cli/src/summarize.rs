@@ -277,21 +277,21 @@ pub fn baseline(cmd: BaselineCommand) -> Result<()> {
                     .iter()
                     .map(|s| (s.rouge_type.name(), json!({"f": s.mean.fmeasure, "p": s.mean.precision, "r": s.mean.recall, "f_low": s.interval.low[2], "f_high": s.interval.high[2]})))
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     json!({"baseline": name, "pairs": n, "rouge": "rouge-score 0.1.2, stemming", "scores": scores})
-                );
+                )?;
             }
             Format::Text => {
-                println!("{name} on {n} pairs (rouge-score 0.1.2 flavour, stemming; F1 with 95% bootstrap interval):");
+                outln!("{name} on {n} pairs (rouge-score 0.1.2 flavour, stemming; F1 with 95% bootstrap interval):")?;
                 for s in &summary {
-                    println!(
+                    outln!(
                         "  {:10} {:.2} [{:.2}, {:.2}]",
                         s.rouge_type.name(),
                         100.0 * s.mean.fmeasure,
                         100.0 * s.interval.low[2],
                         100.0 * s.interval.high[2]
-                    );
+                    )?;
                 }
             }
         }
@@ -455,63 +455,68 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         );
     }
     match a.format {
-        EvalFormat::Json => println!("{out}"),
+        EvalFormat::Json => outln!("{out}")?,
         EvalFormat::Line => {
             let mr = f(&model_rs);
-            println!(
+            outln!(
                 "pairs {} R1 {:.2} R2 {:.2} RLsum {:.2}",
                 ex.len(),
                 mr[0],
                 mr[1],
                 mr[2]
-            );
+            )?;
         }
         EvalFormat::Text => {
             let (mr, lr) = (f(&model_rs), f(&lead_rs));
-            println!(
+            outln!(
                 "{} pairs decoded in {:.1} s ({:.2} articles/s)",
                 ex.len(),
                 secs,
                 ex.len() as f64 / secs
-            );
-            println!("rouge-score (stemming) F1   R1     R2     RLsum");
-            println!(
+            )?;
+            outln!("rouge-score (stemming) F1   R1     R2     RLsum")?;
+            outln!(
                 "  model                   {:6.2} {:6.2} {:6.2}",
-                mr[0], mr[1], mr[2]
-            );
+                mr[0],
+                mr[1],
+                mr[2]
+            )?;
             if !lr.is_empty() {
-                println!(
+                outln!(
                     "  {:23} {:6.2} {:6.2} {:6.2}",
                     a.baseline.name(),
                     lr[0],
                     lr[1],
                     lr[2]
-                );
+                )?;
             }
             if multi_ref > 1 {
-                println!(
+                outln!(
                     "  (up to {multi_ref} references per pair: rouge-score takes the best, \
                      ROUGE-1.5.5 averages them, -f A)"
-                );
+                )?;
             }
             for m in &model_155 {
-                println!(
+                outln!(
                     "ROUGE-1.5.5 (-c 95 -r 1000 -n 2 -m -a) {}: F {:.5} ({:.5} - {:.5})",
-                    m.name, m.f.avg, m.f.ci_low, m.f.ci_high
-                );
+                    m.name,
+                    m.f.avg,
+                    m.f.ci_low,
+                    m.f.ci_high
+                )?;
             }
             match beam.select {
-                Some(t) => println!("content selection: on (copy threshold {t})"),
-                None => println!("content selection: off"),
+                Some(t) => outln!("content selection: on (copy threshold {t})")?,
+                None => outln!("content selection: off")?,
             }
-            println!("mean summary length: {mean_words:.1} tokens");
-            println!("faithfulness (mean per summary, %)   model  reference");
+            outln!("mean summary length: {mean_words:.1} tokens")?;
+            outln!("faithfulness (mean per summary, %)   model  reference")?;
             for ((name, mv), (_, rv)) in model_signals.means().into_iter().zip(ref_signals.means())
             {
                 let pct = |v: Option<f64>| {
                     v.map_or("     -".to_string(), |v| format!("{:6.2}", 100.0 * v))
                 };
-                println!("  {name:24}          {}   {}", pct(mv), pct(rv));
+                outln!("  {name:24}          {}   {}", pct(mv), pct(rv))?;
             }
         }
     }

@@ -421,7 +421,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         progress.step(m)
     })?;
     progress.finish();
-    println!(
+    outln!(
         "{} steps, last loss {}, best dev loss {}, {} batch(es) skipped: {}; best checkpoint {} \
          (in {})",
         summary.steps,
@@ -437,7 +437,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         summary.stop,
         summary.best.as_deref().unwrap_or("-"),
         a.out.display()
-    );
+    )?;
     Ok(())
 }
 

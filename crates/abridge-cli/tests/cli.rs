@@ -479,9 +479,7 @@ fn train_writes_checkpoints_and_resumes() {
     let err = String::from_utf8_lossy(&other.stderr);
     assert!(!other.status.success());
     assert!(
-        err.contains("changed")
-            && err.contains("seed (was 1, now 9)")
-            && err.contains("dropout"),
+        err.contains("changed") && err.contains("seed (was 1, now 9)") && err.contains("dropout"),
         "{err}"
     );
     let allowed = abridge(
@@ -559,5 +557,64 @@ fn bench_train_and_decode_report_numbers() {
     let d = stdout_json_lines(&abridge(&[&["bench", "decode"][..], &tiny[..]].concat()));
     for k in ["greedy_batch_ms", "greedy_1_ms", "beam4_1_ms"] {
         assert!(d[0][k].as_f64().is_some(), "{k}");
+    }
+}
+
+/// Output errors are reported, never panics: a full disk (`/dev/full`) is an error naming the
+/// problem (exit 1, not a panic's 101); a reader that closes the pipe early (`| head`) is success.
+#[test]
+fn output_errors_are_reported_and_a_closed_pipe_is_success() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let article = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/article.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let mut corpus = String::new();
+    for i in 0..200 {
+        corpus += &format!(
+            "{{\"text\": \"one two w{i} . three four .\", \"summary\": \"one w{i} .\"}}\n"
+        );
+    }
+    let data = dir.path().join("d.jsonl");
+    std::fs::write(&data, corpus).unwrap();
+    let data = data.to_str().unwrap();
+    let mut commands: Vec<Vec<&str>> = vec![
+        vec!["data", "stats", data],
+        vec!["baseline", "lead", data, "--k", "1"],
+        vec!["rouge", "--hyp", data, "--ref", data, "--format", "jsonl"],
+    ];
+    if abridge::HAS_BUNDLED_MODEL {
+        commands.push(vec!["summarize", article, "--threads", "1"]);
+        commands.push(vec!["explain", article, "--threads", "1"]);
+    }
+    for args in &commands {
+        if std::path::Path::new("/dev/full").exists() {
+            let full = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap();
+            let o = Command::new(env!("CARGO_BIN_EXE_abridge"))
+                .args(args)
+                .stdout(Stdio::from(full))
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+            assert!(
+                err.contains("error:") && !err.contains("panicked"),
+                "{args:?}: {err}"
+            );
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_abridge"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 1];
+        let _ = child.stdout.take().unwrap().read(&mut first);
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
