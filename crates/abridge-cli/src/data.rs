@@ -133,6 +133,7 @@ pub fn vocab(cmd: VocabCommand) -> Result<()> {
             min_count,
             separate,
         } => {
+            crate::refuse_overwriting_input(&out, &[&a.file], "--out")?;
             let c = counted(&a)?;
             let cfg = VocabConfig {
                 max_size: Some(max_size),

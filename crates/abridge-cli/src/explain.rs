@@ -24,6 +24,9 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
             )
         })?
     };
+    if let Some(out) = &a.out {
+        crate::refuse_overwriting_input(out, &[std::path::Path::new(&a.input)], "--out")?;
+    }
     let ex = with_threads(a.threads, || m.explain(&text, &a.decode.options()))?;
     let doc = match a.format {
         crate::cli::ReportFormat::Json => serde_json::to_string_pretty(&ex)?,

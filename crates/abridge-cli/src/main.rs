@@ -83,5 +83,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// Refuses an output path that is one of the inputs (writing it would destroy the input).
+pub(crate) fn refuse_overwriting_input(
+    out: &std::path::Path,
+    inputs: &[&std::path::Path],
+    flag: &str,
+) -> anyhow::Result<()> {
+    let canon = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    let Some(o) = canon(out) else {
+        return Ok(()); // does not exist yet: cannot be an input
+    };
+    for i in inputs {
+        if canon(i).as_ref() == Some(&o) {
+            anyhow::bail!(
+                "{flag} {} is also an input; writing it would destroy the input: choose another path",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs `f` on a rayon pool of `threads` workers (0 = one per core).
 pub(crate) use abridge::with_threads;

@@ -303,6 +303,9 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     use abridge_rouge::corpus::{
         score_all, score_all_155, summarize as rs_summary, summarize_155, Pair,
     };
+    if let Some(out) = &a.out {
+        crate::refuse_overwriting_input(out, &[&a.corpus.file], "--out")?;
+    }
     let mut m = load_default_or(a.model.as_deref())?;
     let beam = m.decoding(&a.decode.options())?;
     if let Some(w) = m.length_warning(&a.decode.options()) {

@@ -618,3 +618,25 @@ fn output_errors_are_reported_and_a_closed_pipe_is_success() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// An output path that is also the input is refused, and the input is left as it was.
+#[test]
+fn an_output_that_is_the_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.jsonl");
+    let body = "{\"text\": \"one two . three four .\", \"summary\": \"one two .\"}\n".repeat(5);
+    std::fs::write(&data, &body).unwrap();
+    let d = data.to_str().unwrap();
+    let mut cases = vec![vec!["vocab", "build", d, "--out", d]];
+    if abridge::HAS_BUNDLED_MODEL {
+        cases.push(vec!["eval", d, "--out", d, "--threads", "1"]);
+        cases.push(vec!["explain", d, "--out", d, "--threads", "1"]);
+    }
+    for args in cases {
+        let o = abridge(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(err.contains("is also an input"), "{args:?}: {err}");
+        assert_eq!(std::fs::read_to_string(&data).unwrap(), body, "{args:?}");
+    }
+}
