@@ -72,7 +72,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
     /// Decoding threads shared by all requests (0 = one per core).
-    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
+    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS", value_parser = parse_threads)]
     pub threads: usize,
     /// Largest request body accepted.
     #[arg(long, default_value_t = 1 << 20)]
@@ -90,6 +90,9 @@ pub struct ServeArgs {
     /// not hold a connection and its buffers forever).
     #[arg(long, default_value_t = 10_000)]
     pub read_timeout_ms: u64,
+    /// After SIGTERM/SIGINT, requests in flight get this long to finish; then the server exits.
+    #[arg(long, default_value_t = 10_000)]
+    pub shutdown_timeout_ms: u64,
     #[arg(long, value_enum, default_value = "truncate")]
     pub long_docs: LongDocs,
     /// Default decoding knobs (a request may override them).
@@ -357,7 +360,7 @@ pub struct SummarizeArgs {
     pub decode: DecodeArgs,
     #[arg(long, value_enum, default_value = "text")]
     pub format: SummaryFormat,
-    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
+    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS", value_parser = parse_threads)]
     pub threads: usize,
 }
 
@@ -542,7 +545,7 @@ pub struct CorpusArgs {
     #[arg(long)]
     pub pretokenized: bool,
     /// Worker threads (0 = all cores).
-    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
+    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS", value_parser = parse_threads)]
     pub threads: usize,
 }
 
@@ -733,7 +736,7 @@ pub struct RougeArgs {
     #[arg(long, value_name = "PATH")]
     pub nest: Option<String>,
     /// Worker threads (0 = all cores).
-    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
+    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS", value_parser = parse_threads)]
     pub threads: usize,
 }
 
@@ -785,7 +788,7 @@ pub struct RougeBenchArgs {
     /// Warm repetitions after the first (cold) run; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
-    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS")]
+    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS", value_parser = parse_threads)]
     pub threads: usize,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -808,7 +811,7 @@ pub struct RnnBenchArgs {
     #[arg(long, value_enum, default_value = "lstm")]
     pub cell: CellArg,
     /// Worker threads (0 = all cores).
-    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS")]
+    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS", value_parser = parse_threads)]
     pub threads: usize,
     /// Time steps `T`.
     #[arg(long, default_value_t = 200)]
@@ -851,7 +854,7 @@ pub enum Phase {
 pub struct TrainBenchArgs {
     #[arg(long, value_enum, default_value = "lstm")]
     pub cell: CellArg,
-    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS")]
+    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS", value_parser = parse_threads)]
     pub threads: usize,
     #[arg(long, default_value_t = 20_000)]
     pub vocab: usize,
@@ -878,7 +881,7 @@ pub struct TrainBenchArgs {
 
 #[derive(Args, Debug)]
 pub struct GemmBenchArgs {
-    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS")]
+    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS", value_parser = parse_threads)]
     pub threads: usize,
     /// Square size n of the n×n·n×n product.
     #[arg(long, default_value_t = 2048)]
@@ -933,7 +936,7 @@ pub struct ExplainArgs {
     pub format: ReportFormat,
     #[command(flatten)]
     pub decode: DecodeArgs,
-    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS")]
+    #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS", value_parser = parse_threads)]
     pub threads: usize,
 }
 
@@ -967,7 +970,7 @@ pub struct SummarizeBenchArgs {
     pub reps: usize,
     #[command(flatten)]
     pub decode: DecodeArgs,
-    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS")]
+    #[arg(long, default_value_t = 2, env = "ABRIDGE_THREADS", value_parser = parse_threads)]
     pub threads: usize,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -977,4 +980,18 @@ pub struct SummarizeBenchArgs {
 pub struct MigrateArgs {
     /// A model folder, a checkpoint folder, or a run folder (each checkpoint in it).
     pub dir: std::path::PathBuf,
+}
+
+/// The most worker threads any command accepts: more only adds OS threads, not speed.
+pub const MAX_THREADS: usize = 1024;
+
+/// `--threads N`: 0 (one per core) to [`MAX_THREADS`].
+fn parse_threads(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number"))?;
+    if n > MAX_THREADS {
+        return Err(format!("at most {MAX_THREADS} (0 = one per core), got {n}"));
+    }
+    Ok(n)
 }

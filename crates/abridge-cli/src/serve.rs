@@ -48,6 +48,8 @@ const BUCKETS: [f64; 12] = [
 #[derive(Default)]
 struct Metrics {
     by_status: Mutex<BTreeMap<u16, u64>>,
+    /// Every answer of every route (404, 405, 408 and 413 included), by status.
+    all_by_status: Mutex<BTreeMap<u16, u64>>,
     /// Cumulative counts per bucket of `BUCKETS`, then the total.
     latency: [AtomicU64; BUCKETS.len() + 1],
     latency_sum_us: AtomicU64,
@@ -408,6 +410,22 @@ fn timeout_error(limit: Duration) -> ApiError {
     )
 }
 
+/// Counts every answer by status, whichever layer produced it.
+async fn count_responses(
+    State(st): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    *st.metrics
+        .all_by_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(resp.status().as_u16())
+        .or_default() += 1;
+    resp
+}
+
 /// Bounds the time and the bytes a client may take to deliver its body: the body is buffered
 /// here, under both limits, so the handlers only ever see a complete one.
 async fn read_body(
@@ -467,6 +485,15 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     let _ = writeln!(s, "# HELP abridge_http_requests_total Summarize requests answered, by HTTP status.\n# TYPE abridge_http_requests_total counter");
     for (code, n) in m.by_status.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         let _ = writeln!(s, "abridge_http_requests_total{{code=\"{code}\"}} {n}");
+    }
+    let _ = writeln!(s, "# HELP abridge_http_responses_total Answers of every route (errors from routing and body limits included), by HTTP status.\n# TYPE abridge_http_responses_total counter");
+    for (code, n) in m
+        .all_by_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        let _ = writeln!(s, "abridge_http_responses_total{{code=\"{code}\"}} {n}");
     }
     let _ = writeln!(s, "# HELP abridge_request_duration_seconds Latency of summarize requests.\n# TYPE abridge_request_duration_seconds histogram");
     for (i, b) in BUCKETS.iter().enumerate() {
@@ -645,6 +672,10 @@ pub fn run(a: &ServeArgs) -> Result<()> {
             ),
             read_body,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_responses,
+        ))
         .with_state(state);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -661,10 +692,29 @@ pub fn run(a: &ServeArgs) -> Result<()> {
         outln!("listening on http://{local}")?;
         use std::io::Write;
         std::io::stdout().flush()?;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving")?;
+        // On SIGTERM/SIGINT: stop accepting, let requests in flight finish, but never wait longer
+        // than --shutdown-timeout-ms (a client holding a half-sent request open must not keep
+        // the server alive).
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown_signal().await;
+            let _ = signalled_tx.send(());
+        };
+        let grace = Duration::from_millis(a.shutdown_timeout_ms);
+        let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+        tokio::select! {
+            r = server => r.context("serving")?,
+            _ = async {
+                if signalled_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => eprintln!(
+                "connections still open {} ms after the shutdown signal; closing them",
+                grace.as_millis()
+            ),
+        }
         eprintln!("shut down");
         Ok(())
     })

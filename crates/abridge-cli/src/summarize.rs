@@ -30,14 +30,15 @@ pub fn load_default_or(path: Option<&Path>) -> Result<Summarizer> {
     }
 }
 
-/// `(id, text)` of every input document.
-fn documents(a: &SummarizeArgs) -> Result<Vec<(String, String)>> {
+/// `(id, text)` of every input document. In a directory, a file that cannot be read (or is not
+/// UTF-8) is reported and counted (the second value), and the others are still summarized.
+fn documents(a: &SummarizeArgs) -> Result<(Vec<(String, String)>, usize)> {
     if a.input == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
             .context("reading standard input (as UTF-8)")?;
-        return Ok(vec![("-".into(), s)]);
+        return Ok((vec![("-".into(), s)], 0));
     }
     let p = PathBuf::from(&a.input);
     if p.is_dir() {
@@ -48,27 +49,35 @@ fn documents(a: &SummarizeArgs) -> Result<Vec<(String, String)>> {
             .filter(|p| p.is_file())
             .collect();
         names.sort();
-        return names
-            .into_iter()
-            .map(|f| {
-                let bytes =
-                    std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
-                let text = String::from_utf8(bytes).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{}: invalid UTF-8 at byte {}",
-                        f.display(),
-                        e.utf8_error().valid_up_to()
-                    )
-                })?;
-                Ok((
+        let mut docs = Vec::with_capacity(names.len());
+        let mut unreadable = 0;
+        for f in names {
+            let read = std::fs::read(&f)
+                .with_context(|| format!("reading {}", f.display()))
+                .and_then(|bytes| {
+                    String::from_utf8(bytes).map_err(|e| {
+                        anyhow::anyhow!(
+                            "{}: invalid UTF-8 at byte {}",
+                            f.display(),
+                            e.utf8_error().valid_up_to()
+                        )
+                    })
+                });
+            match read {
+                Ok(text) => docs.push((
                     f.file_name()
                         .unwrap_or_default()
                         .to_string_lossy()
                         .into_owned(),
                     text,
-                ))
-            })
-            .collect();
+                )),
+                Err(e) => {
+                    eprintln!("warning: {e:#}; no summary");
+                    unreadable += 1;
+                }
+            }
+        }
+        return Ok((docs, unreadable));
     }
     if abridge_text::io::base_name(&p).ends_with(".jsonl") {
         let corpus = Corpus::new(
@@ -85,10 +94,12 @@ fn documents(a: &SummarizeArgs) -> Result<Vec<(String, String)>> {
                 stats.bad, stats.first_bad[0]
             );
         }
-        return Ok(ex
-            .into_iter()
-            .map(|e| (e.line.to_string(), e.text))
-            .collect());
+        return Ok((
+            ex.into_iter()
+                .map(|e| (e.line.to_string(), e.text))
+                .collect(),
+            0,
+        ));
     }
     let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -98,7 +109,7 @@ fn documents(a: &SummarizeArgs) -> Result<Vec<(String, String)>> {
             e.utf8_error().valid_up_to()
         )
     })?;
-    Ok(vec![(a.input.clone(), text)])
+    Ok((vec![(a.input.clone(), text)], 0))
 }
 
 pub fn run(a: &SummarizeArgs) -> Result<()> {
@@ -107,7 +118,7 @@ pub fn run(a: &SummarizeArgs) -> Result<()> {
     if let Some(w) = m.length_warning(&a.decode.options()) {
         eprintln!("warning: {w}");
     }
-    let docs = documents(a)?;
+    let (docs, unreadable) = documents(a)?;
     let results: Vec<abridge::Result<Summary>> = with_threads(a.threads, || {
         use rayon::prelude::*;
         docs.par_iter()
@@ -150,8 +161,15 @@ pub fn run(a: &SummarizeArgs) -> Result<()> {
         }
     }
     out.flush()?;
-    if failed == docs.len() && !docs.is_empty() {
+    if failed == docs.len() && !docs.is_empty() && unreadable == 0 {
         bail!("no document could be summarized");
+    }
+    if failed + unreadable > 0 {
+        bail!(
+            "{} of {} documents could not be summarized (see the warnings above)",
+            failed + unreadable,
+            docs.len() + unreadable
+        );
     }
     Ok(())
 }

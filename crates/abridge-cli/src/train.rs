@@ -190,6 +190,26 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
             },
         },
     };
+    let positive = |flag: &str, v: f64, max: f64| -> Result<()> {
+        if !(v.is_finite() && v > 0.0 && v <= max) {
+            bail!("{flag} must be a number above 0 and at most {max}, got {v}");
+        }
+        Ok(())
+    };
+    if let Some(lr) = a.lr {
+        positive("--lr", lr, 10.0)?;
+    }
+    positive("--clip", a.clip, 1e6)?;
+    positive("--adagrad-init", a.adagrad_init, 1e6).context(
+        "Adagrad's accumulator must start above 0 (0.1 as in See et al.; PyTorch's default of 0 \
+         divides by zero for words not yet seen)",
+    )?;
+    if !(a.cov_weight.is_finite() && (0.0..=100.0).contains(&a.cov_weight)) {
+        bail!(
+            "--cov-weight must be between 0 and 100, got {}",
+            a.cov_weight
+        );
+    }
     if !(0.0..1.0).contains(&a.dropout) {
         bail!("--dropout {} is outside [0, 1)", a.dropout);
     }
@@ -370,6 +390,13 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
     let dev = match &a.dev {
         Some(p) => {
             let (data, references, _) = encode(p, a, &ck.vocab, Some(a.dev_examples), &bcfg)?;
+            if data.is_empty() {
+                bail!(
+                    "--dev {}: no valid pairs (every record was bad or empty); fix the file or \
+                     leave out --dev",
+                    p.display()
+                );
+            }
             DevSet {
                 data,
                 references: if a.no_dev_rouge {

@@ -640,3 +640,55 @@ fn an_output_that_is_the_input_is_refused() {
         assert_eq!(std::fs::read_to_string(&data).unwrap(), body, "{args:?}");
     }
 }
+
+/// Numeric knobs out of range are refused before any work, naming the flag: no ten thousand
+/// threads, no NaN learning rate, no Adagrad accumulator starting at 0.
+#[test]
+fn out_of_range_knobs_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.jsonl");
+    std::fs::write(
+        &data,
+        "{\"text\": \"a b c .\", \"summary\": \"a .\"}\n".repeat(4),
+    )
+    .unwrap();
+    let d = data.to_str().unwrap();
+    let out = dir.path().join("run");
+    let o = out.to_str().unwrap();
+    for (extra, says) in [
+        (vec!["--threads", "100000"], "at most 1024"),
+        (vec!["--lr", "nan"], "--lr must be"),
+        (vec!["--lr", "-1"], "--lr must be"),
+        (vec!["--clip", "nan"], "--clip must be"),
+        (vec!["--clip", "-2"], "--clip must be"),
+        (
+            vec!["--adagrad-init", "0"],
+            "accumulator must start above 0",
+        ),
+        (vec!["--cov-weight", "nan"], "--cov-weight must be"),
+    ] {
+        let o = abridge(&[&["train", d, "--out", o][..], &extra[..]].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{extra:?}");
+        assert!(err.contains(says), "{extra:?}: {err}");
+        assert!(!out.exists(), "{extra:?}: work began");
+    }
+    let o = abridge(&["summarize", "--threads", "5000", d]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at most 1024"));
+    // A dev file with no valid pair is an error, not a silent fallback to the training loss.
+    let bad_dev = dir.path().join("dev.jsonl");
+    std::fs::write(&bad_dev, "{\"text\": \"\", \"summary\": \"\"}\nnot json\n").unwrap();
+    let o = abridge(&[
+        "train",
+        d,
+        "--out",
+        out.to_str().unwrap(),
+        "--dev",
+        bad_dev.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no valid pairs"),
+        "{err}"
+    );
+}

@@ -191,6 +191,9 @@ fn health_metrics_and_openapi() {
     .is_empty());
     post(&s.addr, r#"{"text": "the cat sat on the mat ."}"#);
     post(&s.addr, r#"{"beam": 2}"#);
+    // Answers from routing and body limits are counted too.
+    assert_eq!(request(&s.addr, "GET", "/nowhere", b"").0, 404);
+    assert_eq!(request(&s.addr, "DELETE", "/health", b"").0, 405);
     let (st, head, b) = request(&s.addr, "GET", "/metrics", b"");
     assert_eq!(st, 200);
     assert!(head.contains("text/plain"));
@@ -199,6 +202,8 @@ fn health_metrics_and_openapi() {
         "abridge_http_requests_total{code=\"400\"} 1",
         "abridge_request_duration_seconds_count 2",
         "abridge_documents_total 1",
+        "abridge_http_responses_total{code=\"404\"} 1",
+        "abridge_http_responses_total{code=\"405\"} 1",
         "process_resident_memory_bytes ",
     ] {
         assert!(b.contains(needle), "{needle} missing from\n{b}");
@@ -591,4 +596,36 @@ fn a_slow_body_gets_408_and_frees_the_connection() {
     assert!(start.elapsed() < Duration::from_secs(5));
     let (st, _, _) = request(&s.addr, "GET", "/health", b"");
     assert_eq!(st, 200);
+}
+
+/// A client that sends half a request and then nothing cannot keep the server from shutting
+/// down: after SIGTERM it exits within `--shutdown-timeout-ms` (plus slack).
+#[cfg(unix)]
+#[test]
+fn a_stalled_client_does_not_block_shutdown() {
+    let mut s = serve(&["--shutdown-timeout-ms", "300"]);
+    let mut stalled = TcpStream::connect(&s.addr).unwrap();
+    stalled
+        .write_all(b"POST /v1/summarize HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "still running 20 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(stalled);
 }

@@ -120,6 +120,43 @@ fn summarize_rejects_bad_input_with_a_message() {
     assert!(!out.status.success());
 }
 
+/// One unreadable file in a directory batch is reported and the others are still summarized; the
+/// exit status says that not everything was.
+#[test]
+fn a_bad_file_in_a_directory_does_not_stop_the_batch() {
+    let model = common::tiny_model().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "the cat sat on the mat .").unwrap();
+    std::fs::write(dir.path().join("b.txt"), b"the cat \xff sat").unwrap();
+    std::fs::write(dir.path().join("c.txt"), "w1 w2 the mat .").unwrap();
+    let base = [&["summarize", "--model", model][..], &KNOBS[..]].concat();
+    let out = abridge(
+        &[
+            &base[..],
+            &[dir.path().to_str().unwrap(), "--format", "jsonl"],
+        ]
+        .concat(),
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("b.txt: invalid UTF-8 at byte 8"), "{err}");
+    assert!(
+        err.contains("1 of 3 documents could not be summarized"),
+        "{err}"
+    );
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids, ["a.txt", "c.txt"]);
+}
+
 #[test]
 fn eval_reports_rouge_lead3_speed_and_writes_decodes() {
     let model = common::tiny_model().to_str().unwrap();

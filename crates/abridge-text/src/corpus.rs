@@ -218,6 +218,10 @@ impl Corpus {
                 let (mut buf, mut line) = (Vec::new(), 0);
                 while read_line(&mut *r, &mut buf, &self.path)? {
                     line += 1;
+                    // A UTF-8 byte order mark (Windows editors write one) is not content.
+                    if line == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
+                        buf.drain(..3);
+                    }
                     if buf.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }

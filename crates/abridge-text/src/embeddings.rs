@@ -111,6 +111,12 @@ pub fn read(
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes(c.try_into().unwrap())),
             );
+            if vec.iter().any(|x| !x.is_finite()) {
+                return Err(bad(
+                    k + 2,
+                    format!("vector of `{word}` holds a value that is not a finite number"),
+                ));
+            }
             f(&word, &vec);
         }
         return Ok(d);
@@ -134,10 +140,13 @@ pub fn read(
             if p.is_empty() {
                 continue;
             }
-            vec.push(
-                p.parse::<f32>()
-                    .map_err(|_| bad(line, format!("`{p}` is not a number")))?,
-            );
+            let x = p
+                .parse::<f32>()
+                .map_err(|_| bad(line, format!("`{p}` is not a number")))?;
+            if !x.is_finite() {
+                return Err(bad(line, format!("`{p}` is not a finite number")));
+            }
+            vec.push(x);
         }
         if line == 1 && vec.len() == 1 && word.parse::<usize>().is_ok() {
             // A `count dim` header: word2vec text / fastText.
@@ -396,6 +405,26 @@ mod tests {
                 .to_string(),
             format!("{}:2: `x` is not a number", p.display())
         );
+        // NaN or infinite values would make every batch non-finite: refused by line.
+        for v in ["nan", "inf", "-inf", "1e99"] {
+            std::fs::write(&p, format!("a 1 2\nb 1 2\nc 1 {v}\n")).unwrap();
+            let e = Embeddings::load(&p, EmbFormat::Glove, None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(":3: `{v}` is not a finite number")),
+                "{e}"
+            );
+        }
+        let b = dir.path().join("nan.bin");
+        let mut bytes = b"1 2\nking ".to_vec();
+        bytes.extend(1.0f32.to_le_bytes());
+        bytes.extend(f32::NAN.to_le_bytes());
+        std::fs::write(&b, bytes).unwrap();
+        assert!(Embeddings::load(&b, EmbFormat::Word2VecBinary, None)
+            .unwrap_err()
+            .to_string()
+            .contains("`king` holds a value that is not a finite number"));
         std::fs::write(&p, "a 1 2\nb 1 2 3\n").unwrap();
         assert!(Embeddings::load(&p, EmbFormat::Glove, None)
             .unwrap_err()

@@ -19,8 +19,16 @@ fn write_all_formats(dir: &Path) -> Vec<PathBuf> {
     let jsonl = "{\"text\": \"Doc one.\", \"summary\": \"Sum one.\"}\n\n{\"text\": \"Doc two.\", \"summary\": \"Sum two.\"}\n";
     let csv = "id,summary,text\n1,Sum one.,Doc one.\n2,\"Sum two.\",\"Doc two.\"\n";
     let tsv = "text\tsummary\nDoc one.\tSum one.\nDoc two.\tSum two.\n";
+    // The same files with a UTF-8 byte order mark, as Windows editors write them.
+    let (bom_jsonl, bom_csv) = (format!("\u{feff}{jsonl}"), format!("\u{feff}{csv}"));
     let mut out = Vec::new();
-    for (name, content) in [("c.jsonl", jsonl), ("c.csv", csv), ("c.tsv", tsv)] {
+    for (name, content) in [
+        ("c.jsonl", jsonl),
+        ("c.csv", csv),
+        ("c.tsv", tsv),
+        ("bom.jsonl", bom_jsonl.as_str()),
+        ("bom.csv", bom_csv.as_str()),
+    ] {
         let p = dir.join(name);
         std::fs::write(&p, content).unwrap();
         out.push(p.clone());

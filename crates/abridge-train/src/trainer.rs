@@ -183,6 +183,30 @@ pub enum TrainError {
     },
     #[error("no training examples")]
     NoData,
+    /// Training can no longer make progress; nothing from this point on was saved.
+    #[error(
+        "step {step}: {why}; stopped without saving (the last good checkpoint is the run's `latest`)"
+    )]
+    Diverged { step: u64, why: String },
+}
+
+/// Consecutive skipped (non-finite) batches after which a run stops: the cause is not one bad
+/// batch but the data, the embeddings or a setting.
+pub const MAX_CONSECUTIVE_SKIPS: u64 = 20;
+
+/// Whether every weight is a finite number (`x · 0` is 0 for a finite `x` and NaN otherwise;
+/// eight running sums keep the loop vectorised: a few milliseconds for the default model).
+fn all_finite(params: &mut Params<f32>) -> bool {
+    params.tensors_mut().into_iter().all(|(_, _, t)| {
+        let mut acc = [0.0f32; 8];
+        let mut chunks = t.chunks_exact(8);
+        for c in &mut chunks {
+            for k in 0..8 {
+                acc[k] += c[k] * 0.0;
+            }
+        }
+        acc.iter().all(|a| *a == 0.0) && chunks.remainder().iter().all(|x| x.is_finite())
+    })
 }
 
 /// Why a run stopped.
@@ -358,6 +382,7 @@ pub fn train(
     let mut stop = Stop::Steps;
     let began = Instant::now();
     let mut saved_at: Option<u64> = None;
+    let mut consecutive_skips = 0u64;
     let out_of_time = || {
         tcfg.time_limit_s
             .is_some_and(|l| began.elapsed().as_secs_f64() >= l)
@@ -389,6 +414,16 @@ pub fn train(
             let skipped = !loss.total.is_finite() || !norm.is_finite();
             if skipped {
                 ck.state.skipped_batches += 1;
+                consecutive_skips += 1;
+                if consecutive_skips >= MAX_CONSECUTIVE_SKIPS {
+                    return Err(TrainError::Diverged {
+                        step: ck.state.step + 1,
+                        why: format!(
+                            "{consecutive_skips} batches in a row had a non-finite loss or \
+                             gradient (check the embeddings, --cov-weight and the learning rate)"
+                        ),
+                    });
+                }
                 eprintln!("warning: step {}: non-finite loss ({}) or gradient norm ({norm}); batch skipped, weights unchanged", ck.state.step + 1, loss.total);
             } else {
                 if tcfg.freeze_embeddings {
@@ -397,6 +432,14 @@ pub fn train(
                 }
                 let scale = tcfg.schedule.factor(ck.state.step + 1, tcfg.max_steps);
                 ck.optimizer.step_scaled(&mut ck.params, &mut grads, scale);
+                if !all_finite(&mut ck.params) {
+                    return Err(TrainError::Diverged {
+                        step: ck.state.step + 1,
+                        why: "the update made weights non-finite (is the learning rate too high?)"
+                            .into(),
+                    });
+                }
+                consecutive_skips = 0;
                 last_loss = loss.total;
             }
             ck.state.step += 1;

@@ -485,3 +485,25 @@ fn a_kill_at_any_step_of_a_save_loses_nothing() {
         }
     }
 }
+
+/// An update that makes the weights non-finite (a learning rate far too high) stops the run with
+/// an error, and nothing from it is saved.
+#[test]
+fn a_diverging_run_stops_and_saves_nothing() {
+    let (mut ck, data, tcfg) = setup();
+    ck.optimizer = Optimizer::adagrad(1e38, 0.1);
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let cfg = TrainConfig {
+        max_steps: 60,
+        eval_every: 100,
+        ..tcfg
+    };
+    let e = train(&run, &mut ck, &cfg, &data, &dev(&data), |_| {}).unwrap_err();
+    assert!(
+        matches!(e, abridge_train::trainer::TrainError::Diverged { .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("stopped without saving"), "{e}");
+    assert!(!run.join("latest").exists(), "a non-finite model was saved");
+}

@@ -332,6 +332,19 @@ pub fn params_from_bytes(bytes: &[u8], path: &Path, cfg: &ModelConfig) -> Result
     let st = SafeTensors::deserialize(bytes).map_err(|e| Error::invalid(path, e.to_string()))?;
     let mut params = Params::<f32>::init(cfg, &mut Rng::new(0));
     fill_tensors(&st, path, params.tensors_mut())?;
+    // A diverged run's weights load but cannot decode: refused here, by tensor.
+    for (name, _, t) in params.tensors_mut() {
+        if let Some(k) = t.iter().position(|x| !x.is_finite()) {
+            return Err(Error::invalid(
+                path,
+                format!(
+                    "tensor `{name}` holds a non-finite value ({} at index {k}); the model \
+                     cannot decode (a diverged training run?)",
+                    t[k]
+                ),
+            ));
+        }
+    }
     Ok(params)
 }
 

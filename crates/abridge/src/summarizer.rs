@@ -53,6 +53,8 @@ pub struct Summary {
     pub p_gen: Vec<f32>,
     /// Whether the document was cut to the source length before encoding.
     pub truncated: bool,
+    /// Whether the summary was cut at the maximum length (the search did not end it).
+    pub cut: bool,
 }
 
 impl Summary {
@@ -299,7 +301,7 @@ impl Summarizer {
             }
             at += sentence.len();
         }
-        summary.text = detokenize_lines(balanced(&words));
+        summary.text = detokenize_lines(balanced(&words, summary.cut));
     }
 
     /// A document's tokens cut to `max_src_len`, and whether they were cut.
@@ -331,7 +333,7 @@ impl Summarizer {
         let mut beam = d.beam.clone();
         (beam.min_len, beam.max_len) = capped_lengths(beam.min_len, beam.max_len, toks.len());
         let (hyps, stopped) = beam_search_observed(&mut stepper, &beam, obs);
-        Ok((self.summary_of(&ext, hyps)?, stopped))
+        Ok((self.summary_of(&ext, hyps, beam.max_len)?, stopped))
     }
 
     /// Summarizes documents in one batched search (each document's search is the same as alone;
@@ -395,8 +397,11 @@ impl Summarizer {
             .map(|(doc, text)| match doc {
                 None => Err(Error::EmptyDocument),
                 Some((ext, _, cut)) => {
-                    let mut s =
-                        self.summary_of(ext, decoded.next().expect("one per live document"))?;
+                    let mut s = self.summary_of(
+                        ext,
+                        decoded.next().expect("one per live document"),
+                        d.beam.max_len,
+                    )?;
                     s.truncated = *cut;
                     self.recase(text, &mut s);
                     Ok(s)
@@ -506,7 +511,7 @@ impl Summarizer {
     }
 
     /// The summary a search's hypotheses (best first) give.
-    fn summary_of(&self, ext: &Extended, hyps: Vec<Hypothesis>) -> Result<Summary> {
+    fn summary_of(&self, ext: &Extended, hyps: Vec<Hypothesis>, max_len: usize) -> Result<Summary> {
         let best = hyps
             .into_iter()
             .next()
@@ -525,7 +530,8 @@ impl Summarizer {
             .map(str::to_string)
             .collect();
         Ok(Summary {
-            text: detokenize_lines(balanced(&words)),
+            text: detokenize_lines(balanced(&words, best.tokens.len() >= max_len)),
+            cut: best.tokens.len() >= max_len,
             tokens: words,
             ids: best.tokens,
             copied_oov,
@@ -566,10 +572,19 @@ pub fn lead(tok: &Tokenizer, text: &str, k: usize) -> String {
         .join("\n")
 }
 
-/// `words` without a trailing bracket or quote that never closes (a summary cut at its maximum
-/// length inside a parenthesis): everything from the first such opening on is dropped, unless
-/// that would leave nothing.
-fn balanced(words: &[String]) -> &[String] {
+/// `words` of a summary `cut` at its maximum length without the bracket or quote the cut left
+/// open (`profits rose ($`): everything from the first opening in the unfinished last sentence that
+/// never closes is dropped, unless that would leave nothing. A summary the search ended itself is
+/// left as it is.
+fn balanced(words: &[String], cut: bool) -> &[String] {
+    if !cut {
+        return words;
+    }
+    // The unfinished last sentence starts after the last sentence-final token.
+    let last_start = words
+        .iter()
+        .rposition(|w| matches!(w.as_str(), "." | "!" | "?" | "..."))
+        .map_or(0, |i| i + 1);
     let opening = |w: &str| {
         matches!(
             w,
@@ -593,7 +608,7 @@ fn balanced(words: &[String]) -> &[String] {
             }
         }
     }
-    match open.first() {
+    match open.iter().find(|&&(i, _)| i >= last_start) {
         Some(&(i, _)) if i > 0 => &words[..i],
         _ => words,
     }
@@ -605,7 +620,12 @@ mod tests {
 
     fn b(s: &str) -> String {
         let w: Vec<String> = s.split(' ').map(String::from).collect();
-        balanced(&w).join(" ")
+        assert_eq!(
+            balanced(&w, false),
+            &w[..],
+            "a summary the search ended is kept"
+        );
+        balanced(&w, true).join(" ")
     }
 
     #[test]
@@ -619,5 +639,10 @@ mod tests {
         assert_eq!(b("he said `` no '' and ( later"), "he said `` no '' and");
         assert_eq!(b("the parents ' club"), "the parents ' club");
         assert_eq!(b("( only"), "( only");
+        // An unclosed quote in a finished sentence is not the cut's doing.
+        assert_eq!(
+            b("he said `` no . the plan ( was"),
+            "he said `` no . the plan"
+        );
     }
 }

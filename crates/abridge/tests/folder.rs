@@ -280,3 +280,19 @@ fn summaries_take_the_document_s_casing() {
     m.recase(doc2, &mut s);
     assert_eq!(s.text, "NASA liked the Cat.");
 }
+
+/// A model whose weights hold a NaN (a diverged run) loads as an error naming the tensor, so
+/// that no command and no server ever runs it.
+#[test]
+fn non_finite_weights_are_refused_by_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = tiny_meta();
+    let mut params = Params::<f32>::init(&meta.config, &mut Rng::new(7));
+    params.att_v[3] = f32::NAN;
+    folder::write_model(dir.path(), &meta, &mut params, WeightType::F32).unwrap();
+    let e = err_of(dir.path());
+    assert!(
+        e.contains("model.safetensors") && e.contains("non-finite"),
+        "{e}"
+    );
+}
