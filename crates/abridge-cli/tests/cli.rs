@@ -658,9 +658,9 @@ fn out_of_range_knobs_are_refused_by_name() {
     for (extra, says) in [
         (vec!["--threads", "100000"], "at most 1024"),
         (vec!["--lr", "nan"], "--lr must be"),
-        (vec!["--lr", "-1"], "--lr must be"),
+        (vec!["--lr=-1"], "--lr must be"),
         (vec!["--clip", "nan"], "--clip must be"),
-        (vec!["--clip", "-2"], "--clip must be"),
+        (vec!["--clip=-2"], "--clip must be"),
         (
             vec!["--adagrad-init", "0"],
             "accumulator must start above 0",
