@@ -44,6 +44,7 @@ def test_the_bundled_model_gives_the_cli_summary(model):
     assert len(s.tokens) >= 20 and isinstance(s.score, float)
     assert s.truncated  # the article is longer than the model's 200 source tokens
     assert str(s) == s.text and "Summary(" in repr(s)
+    assert s.sentences == s.text.split("\n") and len(s.sentences) >= 2
 
 
 def test_a_model_folder_opens_like_the_bundled_one(model):
