@@ -191,3 +191,21 @@ fn the_source_is_cut_where_training_cut_it_unless_told_otherwise() {
     let v = run(&["--max-src-len", "9"]);
     assert_eq!(v["source"].as_array().unwrap().len(), 9);
 }
+
+/// A megabyte without a space (once a 724 MB report using 2 GB) gives a report bounded by the
+/// source length, the token length cap and the summary length, not by the input's size.
+#[test]
+fn a_huge_token_gives_a_bounded_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("big.txt");
+    std::fs::write(&doc, "a".repeat(1_000_000)).unwrap();
+    let out_file = dir.path().join("r.html");
+    let out = explain(&[doc.to_str().unwrap(), "--out", out_file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let size = std::fs::metadata(&out_file).unwrap().len();
+    assert!(size < 4_000_000, "a {size}-byte report");
+}
