@@ -329,6 +329,34 @@ pub fn params_from_bytes(bytes: &[u8], path: &Path, cfg: &ModelConfig) -> Result
             ),
         ));
     }
+    // Sizes are checked against the file before anything is allocated for them: a config.json
+    // claiming `hidden: 1000000000` is an error, not an allocation failure.
+    let held: usize = meta
+        .tensors()
+        .values()
+        .map(|t| t.shape.iter().product::<usize>())
+        .sum();
+    let gates = 3usize; // at least the GRU's three blocks per recurrent weight
+    let needed = cfg
+        .vocab
+        .saturating_mul(cfg.emb)
+        .saturating_add(
+            cfg.enc_layers
+                .saturating_mul(gates)
+                .saturating_mul(cfg.hidden.saturating_mul(cfg.hidden)),
+        )
+        .saturating_add(2usize.saturating_mul(cfg.hidden).saturating_mul(cfg.attn));
+    if needed > held {
+        return Err(Error::invalid(
+            path,
+            format!(
+                "config.json's sizes (vocab {}, emb {}, hidden {}, attn {}, {} encoder layer(s)) \
+                 need at least {needed} weights but this file holds {held}: the config does not \
+                 belong to these weights",
+                cfg.vocab, cfg.emb, cfg.hidden, cfg.attn, cfg.enc_layers
+            ),
+        ));
+    }
     let st = SafeTensors::deserialize(bytes).map_err(|e| Error::invalid(path, e.to_string()))?;
     let mut params = Params::<f32>::init(cfg, &mut Rng::new(0));
     fill_tensors(&st, path, params.tensors_mut())?;

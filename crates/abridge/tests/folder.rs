@@ -296,3 +296,27 @@ fn non_finite_weights_are_refused_by_tensor() {
         "{e}"
     );
 }
+
+/// A config.json whose sizes do not fit the weights (absurdly large ones included) is an error
+/// naming both files, found before anything is allocated for those sizes.
+#[test]
+fn absurd_config_sizes_are_refused_before_allocating() {
+    for (key, value) in [
+        ("hidden", 1_000_000_000u64),
+        ("emb", 4_000_000_000),
+        ("attn", 1 << 40),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_tiny(dir.path());
+        let p = dir.path().join("config.json");
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        cfg[key] = serde_json::json!(value);
+        std::fs::write(&p, cfg.to_string()).unwrap();
+        let e = err_of(dir.path());
+        assert!(
+            e.contains("model.safetensors") && e.contains("does not belong to these weights"),
+            "{key}: {e}"
+        );
+    }
+}
