@@ -459,43 +459,20 @@ fn train_writes_checkpoints_and_resumes() {
             .count(),
         6
     );
-    // Resuming with another seed or batch size continues a different run: refused by name,
-    // unless allowed, and then recorded.
-    let other = abridge(
-        &[
-            &base[..],
-            &[
-                "--max-steps",
-                "8",
-                "--resume",
-                "--seed",
-                "9",
-                "--dropout",
-                "0.1",
-            ],
-        ]
-        .concat(),
-    );
+    // Resuming with another seed or dropout continues a different run: refused by name, unless
+    // allowed, and then recorded.
+    let resume_with = |extra: &[&str]| {
+        let fixed = ["--max-steps", "8", "--resume", "--seed", "9"];
+        abridge(&[&base[..], &fixed[..], extra].concat())
+    };
+    let other = resume_with(&["--dropout", "0.1"]);
     let err = String::from_utf8_lossy(&other.stderr);
     assert!(!other.status.success());
     assert!(
         err.contains("changed") && err.contains("seed (was 1, now 9)") && err.contains("dropout"),
         "{err}"
     );
-    let allowed = abridge(
-        &[
-            &base[..],
-            &[
-                "--max-steps",
-                "8",
-                "--resume",
-                "--seed",
-                "9",
-                "--allow-changed-run",
-            ],
-        ]
-        .concat(),
-    );
+    let allowed = resume_with(&["--allow-changed-run"]);
     assert!(
         allowed.status.success(),
         "{}",

@@ -82,6 +82,22 @@ fn dev(data: &[Encoded]) -> DevSet {
     }
 }
 
+/// The same run trained without interruption to `tcfg.max_steps` in `dir/straight`: what every
+/// interrupted run must end as.
+fn unbroken_run(dir: &std::path::Path) -> (Checkpoint, Vec<Encoded>, TrainConfig) {
+    let (mut ck, data, tcfg) = setup();
+    train(
+        &dir.join("straight"),
+        &mut ck,
+        &tcfg,
+        &data,
+        &dev(&data),
+        |_| {},
+    )
+    .unwrap();
+    (ck, data, tcfg)
+}
+
 fn weights(ck: &mut Checkpoint) -> Vec<u32> {
     ck.params
         .tensors_mut()
@@ -142,18 +158,9 @@ fn resumed_training_is_bit_identical() {
 /// a line: resuming keeps the log to one line per step, in order, as an unbroken run writes it.
 #[test]
 fn killing_and_resuming_preserves_the_log() {
-    let (mut straight, data, tcfg) = setup();
     let dir = tempfile::tempdir().unwrap();
-    train(
-        &dir.path().join("a"),
-        &mut straight,
-        &tcfg,
-        &data,
-        &dev(&data),
-        |_| {},
-    )
-    .unwrap();
-    let expected = std::fs::read_to_string(dir.path().join("a/metrics.jsonl")).unwrap();
+    let (_, data, tcfg) = unbroken_run(dir.path());
+    let expected = std::fs::read_to_string(dir.path().join("straight/metrics.jsonl")).unwrap();
 
     let (mut first, _, _) = setup();
     let run = dir.path().join("b");
@@ -434,17 +441,8 @@ fn the_best_checkpoint_can_be_chosen_by_dev_rouge() {
 #[test]
 fn a_kill_at_any_step_of_a_save_loses_nothing() {
     use abridge_train::checkpoint::fail_next_save_after;
-    let (mut straight, data, tcfg) = setup();
     let dir = tempfile::tempdir().unwrap();
-    train(
-        &dir.path().join("straight"),
-        &mut straight,
-        &tcfg,
-        &data,
-        &dev(&data),
-        |_| {},
-    )
-    .unwrap();
+    let (mut straight, data, tcfg) = unbroken_run(dir.path());
     let short = TrainConfig {
         max_steps: 4,
         ..tcfg.clone()
@@ -471,11 +469,10 @@ fn a_kill_at_any_step_of_a_save_loses_nothing() {
             // Resuming repairs the folder and ends where an unbroken run ends.
             let mut resumed =
                 Checkpoint::load(&run).unwrap_or_else(|e| panic!("{case} {k}: cannot resume: {e}"));
-            if resumed.state.step == 4 {
-                train(&run, &mut resumed, &tcfg, &data, &dev(&data), |_| {}).unwrap();
-                assert_eq!(resumed.state.step, 8);
-                assert_eq!(weights(&mut resumed), weights(&mut straight), "{case} {k}");
-            }
+            assert_eq!(resumed.state.step, 4, "{case} {k}");
+            train(&run, &mut resumed, &tcfg, &data, &dev(&data), |_| {}).unwrap();
+            assert_eq!(resumed.state.step, 8);
+            assert_eq!(weights(&mut resumed), weights(&mut straight), "{case} {k}");
             let leftovers: Vec<String> = std::fs::read_dir(&run)
                 .unwrap()
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -583,7 +583,7 @@ fn balanced(words: &[String], cut: bool) -> &[String] {
     // The unfinished last sentence starts after the last sentence-final token.
     let last_start = words
         .iter()
-        .rposition(|w| matches!(w.as_str(), "." | "!" | "?" | "..."))
+        .rposition(|w| abridge_text::tokenize::scan::ends_sentence(w))
         .map_or(0, |i| i + 1);
     let opening = |w: &str| {
         matches!(

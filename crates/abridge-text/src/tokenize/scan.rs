@@ -66,7 +66,7 @@ fn is_apostrophe(c: char) -> bool {
 pub(crate) const CLITICS: [&str; 6] = ["s", "re", "ve", "ll", "d", "m"];
 
 /// Sentence-final punctuation tokens.
-pub(crate) fn ends_sentence(tok: &str) -> bool {
+pub fn ends_sentence(tok: &str) -> bool {
     matches!(tok, "." | "!" | "?" | "..." | "。" | "！" | "？")
 }
 
