@@ -90,6 +90,10 @@ pub struct ServeArgs {
     /// not hold a connection and its buffers forever).
     #[arg(long, default_value_t = 10_000)]
     pub read_timeout_ms: u64,
+    /// A connection that takes longer than this to send a request's headers (a new connection, or
+    /// an idle kept-alive one waiting for its next request) is closed.
+    #[arg(long, default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
     /// After SIGTERM/SIGINT, requests in flight get this long to finish; then the server exits.
     #[arg(long, default_value_t = 10_000)]
     pub shutdown_timeout_ms: u64,

@@ -14,10 +14,16 @@
 //! a shared work-stealing pool does under load). At most `--max-queue`
 //! documents are admitted (queued or decoding); beyond that the answer is 503 with `Retry-After`.
 //! A job that has not finished by the request's deadline (`--timeout-ms`) is stopped between
-//! decoder steps and the request gets 504.
+//! decoder steps and the request gets 504. A document holds its place in the admission count
+//! until its decoding has really stopped, and a client that goes away cancels its request's
+//! documents: queued ones are dropped, a running one stops at its next decoder step.
+//!
+//! Connections: hyper's HTTP/1 with a header deadline (`--header-timeout-ms`: a client that
+//! sends half a request line, or keeps an idle connection open, is cut off), a body deadline
+//! (`--read-timeout-ms`, 408) and a bounded graceful shutdown (`--shutdown-timeout-ms`).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,6 +64,8 @@ struct Metrics {
     summary_tokens: AtomicU64,
     truncated: AtomicU64,
     timeouts: AtomicU64,
+    /// Documents dropped or stopped because their client went away.
+    cancelled: AtomicU64,
 }
 
 impl Metrics {
@@ -156,12 +164,25 @@ impl Lanes {
     }
 }
 
-/// Stops a search at a deadline.
-struct Deadline(Instant);
+/// Stops a search at a deadline or when its request is cancelled.
+struct Deadline {
+    at: Instant,
+    cancelled: Arc<AtomicBool>,
+}
 
 impl Observer for Deadline {
     fn step(&mut self, _: usize, _: &[Candidate]) -> bool {
-        Instant::now() < self.0
+        Instant::now() < self.at && !self.cancelled.load(Ordering::Relaxed)
+    }
+}
+
+/// Raised when a request's handler ends or is dropped (hyper drops it when the client goes
+/// away): its documents still queued or decoding have no one to answer and stop.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -301,7 +322,7 @@ async fn handle(
         }
         docs.push((toks, truncated_from, text));
     }
-    let permits = st
+    let mut permits = st
         .queue
         .clone()
         .try_acquire_many_owned(docs.len() as u32)
@@ -315,21 +336,38 @@ async fn handle(
                 ),
             )
         })?;
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _cancel = CancelOnDrop(cancelled.clone());
     let mut waiting = Vec::with_capacity(docs.len());
     for (toks, truncated_from, text) in docs {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let model = st.model.clone();
+        let state = st.clone();
         let beam = beam.clone();
+        let cancelled = cancelled.clone();
+        // Each document's permit lives in its job: admission counts it until it stops.
+        let permit = permits.split(1);
         st.lanes.submit(Box::new(move || {
-            let r = if Instant::now() >= deadline {
+            let _permit = permit;
+            let model = &state.model;
+            let r = if cancelled.load(Ordering::Relaxed) {
+                state.metrics.cancelled.fetch_add(1, Ordering::Relaxed);
+                return;
+            } else if Instant::now() >= deadline {
                 Ok(None)
             } else {
+                let mut observer = Deadline {
+                    at: deadline,
+                    cancelled: cancelled.clone(),
+                };
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    model.summarize_tokens(&toks, &beam, &mut Deadline(deadline))
+                    model.summarize_tokens(&toks, &beam, &mut observer)
                 }))
                 .map_err(|_| "the decoder panicked".to_string())
                 .and_then(|r| r.map_err(|e| format!("{e:#}")))
                 .map(|(mut summary, stopped)| {
+                    if stopped && cancelled.load(Ordering::Relaxed) {
+                        state.metrics.cancelled.fetch_add(1, Ordering::Relaxed);
+                    }
                     model.recase(&text, &mut summary);
                     (!stopped).then_some(DocResult {
                         summary,
@@ -361,7 +399,6 @@ async fn handle(
             Err(_) => return Err(ApiError::new(500, "internal", "a decode job was lost")),
         }
     }
-    drop(permits);
     let m = &st.metrics;
     let summaries: Vec<SummaryOut> = results
         .into_iter()
@@ -542,8 +579,14 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             m.timeouts.load(Ordering::Relaxed),
         ),
         (
+            "abridge_cancelled_documents_total",
+            "Documents dropped or stopped because their client went away.",
+            "counter",
+            m.cancelled.load(Ordering::Relaxed),
+        ),
+        (
             "abridge_queue_documents",
-            "Documents admitted and not yet answered.",
+            "Documents admitted (queued or decoding) and not yet finished.",
             "gauge",
             in_flight as u64,
         ),
@@ -695,25 +738,43 @@ pub fn run(a: &ServeArgs) -> Result<()> {
         // On SIGTERM/SIGINT: stop accepting, let requests in flight finish, but never wait longer
         // than --shutdown-timeout-ms (a client holding a half-sent request open must not keep
         // the server alive).
-        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown_signal().await;
-            let _ = signalled_tx.send(());
-        };
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(a.header_timeout_ms.max(1)));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let signal = shutdown_signal();
+        tokio::pin!(signal);
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: say so, back off, go on.
+                        eprintln!("warning: accepting a connection failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                _ = &mut signal => break,
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let conn = graceful
+                .watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                // A connection's I/O errors (a reset, a header timeout) end only that connection.
+                let _ = conn.await;
+            });
+        }
+        drop(listener);
         let grace = Duration::from_millis(a.shutdown_timeout_ms);
-        let server = axum::serve(listener, app).with_graceful_shutdown(signal);
-        tokio::select! {
-            r = server => r.context("serving")?,
-            _ = async {
-                if signalled_rx.await.is_ok() {
-                    tokio::time::sleep(grace).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            } => eprintln!(
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            eprintln!(
                 "connections still open {} ms after the shutdown signal; closing them",
                 grace.as_millis()
-            ),
+            );
         }
         eprintln!("shut down");
         Ok(())

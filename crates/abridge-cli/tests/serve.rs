@@ -629,3 +629,86 @@ fn a_stalled_client_does_not_block_shutdown() {
     }
     drop(stalled);
 }
+
+/// A client that sends part of its headers, or opens a connection and sends nothing, is cut off
+/// after `--header-timeout-ms`; the server goes on answering others.
+#[test]
+fn a_client_that_stalls_in_its_headers_is_cut_off() {
+    let s = serve(&["--header-timeout-ms", "300"]);
+    for partial in [
+        &b"POST /v1/summarize HTTP/1.1\r\nHost: x\r\n"[..],
+        b"GE",
+        b"",
+    ] {
+        let mut c = TcpStream::connect(&s.addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let start = std::time::Instant::now();
+        c.write_all(partial).unwrap();
+        let mut buf = Vec::new();
+        // The server closes the connection (a read of 0 bytes or a reset), well before 20 s.
+        let _ = c.read_to_end(&mut buf);
+        let took = start.elapsed();
+        assert!(
+            took < Duration::from_secs(10),
+            "{:?}: still open after {took:?}",
+            String::from_utf8_lossy(partial)
+        );
+    }
+    let (st, _, _) = request(&s.addr, "GET", "/health", b"");
+    assert_eq!(st, 200);
+}
+
+/// Reads one counter or gauge from `/metrics`.
+fn metric(addr: &str, name: &str) -> f64 {
+    let (_, _, body) = request(addr, "GET", "/metrics", b"");
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+}
+
+/// A client that goes away cancels its documents: the queued ones are dropped, the running one
+/// stops at its next decoder step, and admission counts a document until it has stopped (not
+/// until its client left), so abandoned work neither keeps the cores nor bypasses --max-queue.
+#[test]
+fn an_abandoned_request_is_cancelled_and_counted_until_it_stops() {
+    let s = serve(&["--timeout-ms", "600000", "--max-queue", "40"]);
+    let text = "the cat sat on the mat . ".repeat(60);
+    let doc = format!("\"{text}\"");
+    let docs = vec![doc.as_str(); 32].join(",");
+    let body = format!(r#"{{"texts": [{docs}], "beam": 16, "max_len": 400, "min_len": 100}}"#);
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    write!(
+        c,
+        "POST /v1/summarize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // Wait until the documents are admitted, then hang up.
+    let t0 = std::time::Instant::now();
+    while metric(&s.addr, "abridge_queue_documents") < 32.0 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "never admitted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // While it runs, a second request over the limit is refused: the 32 count.
+    let (st, _, _) = request(
+        &s.addr,
+        "POST",
+        "/v1/summarize",
+        format!(r#"{{"texts": [{}]}}"#, ["\"a b\""; 9].join(",")).as_bytes(),
+    );
+    assert_eq!(st, 503);
+    drop(c);
+    let t1 = std::time::Instant::now();
+    while metric(&s.addr, "abridge_queue_documents") > 0.0 {
+        assert!(
+            t1.elapsed() < Duration::from_secs(10),
+            "abandoned documents still counted 10 s after the client left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cancelled = metric(&s.addr, "abridge_cancelled_documents_total");
+    assert!(cancelled >= 24.0, "{cancelled} documents cancelled");
+    assert_eq!(metric(&s.addr, "abridge_documents_total"), 0.0);
+    let (st, v) = post(&s.addr, r#"{"text": "the cat sat on the mat ."}"#);
+    assert_eq!(st, 200, "{v}");
+}
