@@ -234,6 +234,8 @@ fn read_optimizer(
                 let t = st.tensor(&format!("{prefix}.{n}")).map_err(|_| {
                     invalid(path, format!("optimizer tensor `{prefix}.{n}` is missing"))
                 })?;
+                abridge::tensors::verify_checksum(&m, &format!("{prefix}.{n}"), t.data())
+                    .map_err(|msg| invalid(path, msg))?;
                 if t.dtype() != Dtype::F32 {
                     return Err(invalid(
                         path,

@@ -242,6 +242,19 @@ fn corrupt_checkpoints_are_errors_naming_the_file() {
         |_| {},
     )
     .unwrap();
+    // Flipped bytes in the optimizer's state fail its checksum, named by tensor.
+    let opt = run.join("step-00000004/optimizer.safetensors");
+    let good = std::fs::read(&opt).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 9] ^= 0x40;
+    std::fs::write(&opt, &bad).unwrap();
+    let e = Checkpoint::load(&run).unwrap_err().to_string();
+    assert!(
+        e.contains("optimizer.safetensors") && e.contains("fails its checksum"),
+        "{e}"
+    );
+    std::fs::write(&opt, &good).unwrap();
     let model = run.join("step-00000004/model.safetensors");
     let bytes = std::fs::read(&model).unwrap();
     std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();

@@ -7,7 +7,7 @@
 //! | `generation_config.json` | decoding defaults ([`GenerationConfig`]) | yes |
 //! | `tokenizer_config.json` | how raw text becomes tokens ([`TokenizerConfig`]) | yes |
 //! | `vocab.json` | the vocabulary (its own format and version) | yes |
-//! | `model.safetensors` | weights, f32 or f16, PyTorch-style names (`encoder.weight_ih_l0`, …) | yes |
+//! | `model.safetensors` | weights, f32 or f16, PyTorch-style names (`encoder.weight_ih_l0`, …); metadata: each tensor's CRC-32 and the vocabulary's fingerprint, verified on load | yes |
 //! | `selector.json` + `selector.safetensors` | the content selector ([`crate::selector_file`]) | no |
 //! | `README.md` | a model card with YAML front matter ([`ModelCard`]) | no |
 //!
@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{io, Error, Result};
 use crate::options::GenerationConfig;
 use crate::selector_file::{self, SelectorFile};
-use crate::tensors::{encode_tensors, fill_tensors, st_write, write_atomic, WeightType};
+use crate::tensors::{
+    add_checksums, encode_tensors, fill_tensors, st_write, write_atomic, WeightType,
+};
 
 pub const CONFIG: &str = "config.json";
 pub const GENERATION: &str = "generation_config.json";
@@ -45,6 +47,8 @@ pub const MODEL_TYPE: &str = "abridge-pointer-generator";
 /// Metadata of `model.safetensors`.
 pub const WEIGHTS_FORMAT: &str = "abridge-checkpoint";
 pub const WEIGHTS_VERSION: &str = "1";
+/// Metadata of `model.safetensors`: [`Vocab::fingerprint`] of the vocabulary it was trained with.
+pub const VOCAB_FINGERPRINT: &str = "vocab_fingerprint";
 
 /// How raw text becomes the model's tokens: `tokenizer_config.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,7 +231,7 @@ impl ModelFolder {
             &need(TOKENIZER)?,
             &need(VOCAB)?,
         )?;
-        let params = params_from_bytes(&need(WEIGHTS)?, &dir.join(WEIGHTS), &meta.config)?;
+        let params = params_from_bytes(&need(WEIGHTS)?, &dir.join(WEIGHTS), &meta)?;
         let selector = match get(selector_file::CONFIG)? {
             None => None,
             Some(json) => {
@@ -308,12 +312,15 @@ pub fn meta_from_bytes(
     })
 }
 
-/// The params of `cfg`'s shapes from the bytes of a `model.safetensors` (f32 or f16), `path`
-/// naming them in errors.
-pub fn params_from_bytes(bytes: &[u8], path: &Path, cfg: &ModelConfig) -> Result<Params<f32>> {
-    let (_, meta) = SafeTensors::read_metadata(bytes)
+/// The params of the shapes `meta.config` gives from the bytes of a `model.safetensors` (f32 or
+/// f16), `path` naming them in errors. Each tensor's checksum is verified, and the weights must
+/// have been trained with `meta.vocab` (the file records [`Vocab::fingerprint`] of its
+/// vocabulary under `vocab_fingerprint`; files written before that are not checked).
+pub fn params_from_bytes(bytes: &[u8], path: &Path, meta: &FolderMeta) -> Result<Params<f32>> {
+    let cfg = &meta.config;
+    let (_, st_meta) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::invalid(path, format!("not a safetensors file: {e}")))?;
-    let m = meta.metadata().clone().unwrap_or_default();
+    let m = st_meta.metadata().clone().unwrap_or_default();
     if m.get("format").map(String::as_str) != Some(WEIGHTS_FORMAT) {
         return Err(Error::invalid(
             path,
@@ -329,9 +336,21 @@ pub fn params_from_bytes(bytes: &[u8], path: &Path, cfg: &ModelConfig) -> Result
             ),
         ));
     }
+    if let Some(fp) = m.get(VOCAB_FINGERPRINT) {
+        let ours = meta.vocab.fingerprint();
+        if *fp != ours {
+            return Err(Error::invalid(
+                path,
+                format!(
+                    "these weights were trained with another vocabulary ({fp}) than the folder's \
+                     vocab.json ({ours}): the files do not belong together"
+                ),
+            ));
+        }
+    }
     // Sizes are checked against the file before anything is allocated for them: a config.json
     // claiming `hidden: 1000000000` is an error, not an allocation failure.
-    let held: usize = meta
+    let held: usize = st_meta
         .tensors()
         .values()
         .map(|t| t.shape.iter().product::<usize>())
@@ -359,7 +378,7 @@ pub fn params_from_bytes(bytes: &[u8], path: &Path, cfg: &ModelConfig) -> Result
     }
     let st = SafeTensors::deserialize(bytes).map_err(|e| Error::invalid(path, e.to_string()))?;
     let mut params = Params::<f32>::init(cfg, &mut Rng::new(0));
-    fill_tensors(&st, path, params.tensors_mut())?;
+    fill_tensors(&st, &m, path, params.tensors_mut())?;
     // A diverged run's weights load but cannot decode: refused here, by tensor.
     for (name, _, t) in params.tensors_mut() {
         if let Some(k) = t.iter().position(|x| !x.is_finite()) {
@@ -389,7 +408,7 @@ pub fn read_model(dir: &Path) -> Result<(FolderMeta, Params<f32>)> {
         &read(TOKENIZER)?,
         &read(VOCAB)?,
     )?;
-    let params = params_from_bytes(&read(WEIGHTS)?, &dir.join(WEIGHTS), &meta.config)?;
+    let params = params_from_bytes(&read(WEIGHTS)?, &dir.join(WEIGHTS), &meta)?;
     Ok((meta, params))
 }
 
@@ -406,6 +425,7 @@ pub fn write_model(
     let st_meta = HashMap::from([
         ("format".to_string(), WEIGHTS_FORMAT.to_string()),
         ("version".to_string(), WEIGHTS_VERSION.to_string()),
+        (VOCAB_FINGERPRINT.to_string(), meta.vocab.fingerprint()),
     ]);
     let w = dir.join(WEIGHTS);
     let tmp = dir.join(format!("{WEIGHTS}.tmp"));
@@ -529,8 +549,9 @@ pub struct Migration {
 /// Brings a model (or checkpoint) folder of format 1 (config.json with `"version": 1`, tokenizer
 /// settings in a `manifest.json` here or in the run folder above, decoding defaults in the CLI)
 /// to the current format: writes `tokenizer_config.json` and `generation_config.json` (the
-/// decoding defaults format-1 models were decoded with), then a new `config.json`. The weights
-/// and vocabulary are untouched. A folder already current is left as it is.
+/// decoding defaults format-1 models were decoded with), then a new `config.json`. The
+/// vocabulary and the weights' values are untouched; weights files without checksums get them
+/// (and the vocabulary's fingerprint). A folder already current is left as it is.
 pub fn migrate(dir: &Path) -> Result<Migration> {
     let cfg_path = dir.join(CONFIG);
     let bytes = std::fs::read(&cfg_path).map_err(io(&cfg_path))?;
@@ -539,7 +560,7 @@ pub fn migrate(dir: &Path) -> Result<Migration> {
     if v.get("abridge_format").is_some() {
         parse_json::<ConfigFile>(&cfg_path, &bytes)?;
         return Ok(Migration {
-            written: vec![],
+            written: add_integrity(dir, &Vocab::load(&dir.join(VOCAB))?)?,
             inferred: vec![],
         });
     }
@@ -592,8 +613,24 @@ pub fn migrate(dir: &Path) -> Result<Migration> {
         model: meta.config.clone(),
     };
     write_atomic(&cfg_path, &to_json(&cfg))?;
-    Ok(Migration {
-        written: vec![TOKENIZER.into(), GENERATION.into(), CONFIG.into()],
-        inferred,
-    })
+    let mut written = vec![TOKENIZER.into(), GENERATION.into(), CONFIG.into()];
+    written.extend(add_integrity(dir, &meta.vocab)?);
+    Ok(Migration { written, inferred })
+}
+
+/// Adds checksums (and, to the weights, the vocabulary's fingerprint) to a folder's safetensors
+/// files written before they existed; returns the files rewritten.
+fn add_integrity(dir: &Path, vocab: &Vocab) -> Result<Vec<String>> {
+    let mut written = vec![];
+    if add_checksums(
+        &dir.join(WEIGHTS),
+        &[(VOCAB_FINGERPRINT, vocab.fingerprint())],
+    )? {
+        written.push(WEIGHTS.to_string());
+    }
+    let sel = dir.join(selector_file::WEIGHTS);
+    if sel.is_file() && add_checksums(&sel, &[])? {
+        written.push(selector_file::WEIGHTS.to_string());
+    }
+    Ok(written)
 }

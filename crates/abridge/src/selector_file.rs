@@ -181,7 +181,7 @@ pub fn from_bytes(
     }
     let st = SafeTensors::deserialize(weights).map_err(|e| invalid(&w_path, e.to_string()))?;
     let mut sel = Selector::<f32>::init(f.sizes, &mut Rng::new(0));
-    fill_tensors(&st, &w_path, sel.tensors_mut())?;
+    fill_tensors(&st, &m, &w_path, sel.tensors_mut())?;
     if let Some((name, _, _)) = sel
         .tensors_mut()
         .into_iter()

@@ -1,5 +1,11 @@
 //! safetensors files of f32 tensors (stored as f32 or f16), shared by the model, the selector and
 //! the trainer's optimizer state.
+//!
+//! Integrity: every file written here carries, in its metadata, the CRC-32 (IEEE) of each tensor's
+//! stored bytes under `crc32.<tensor name>` (8 lower-case hex digits); readers verify each tensor
+//! before decoding it, so flipped bytes are an error naming the tensor instead of a model that
+//! loads and writes garbage. Files written before checksums existed (no `crc32.*` key at all)
+//! are read unverified; `abridge migrate` adds them.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -57,12 +63,52 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes a safetensors file of `(name, shape, dtype, bytes)` entries with metadata `meta`.
+/// The metadata prefix of a tensor's checksum.
+pub const CHECKSUM_PREFIX: &str = "crc32.";
+
+/// CRC-32 (IEEE) of `bytes`, as stored in the metadata.
+pub fn checksum(bytes: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(bytes))
+}
+
+/// Checks tensor `name`'s stored bytes `data` against the file's metadata `meta`: its checksum
+/// must match when the file has checksums, and every tensor must have one then. The message
+/// names the tensor.
+pub fn verify_checksum(
+    meta: &HashMap<String, String>,
+    name: &str,
+    data: &[u8],
+) -> std::result::Result<(), String> {
+    match meta.get(&format!("{CHECKSUM_PREFIX}{name}")) {
+        Some(want) => {
+            let got = checksum(data);
+            if *want == got {
+                Ok(())
+            } else {
+                Err(format!(
+                    "tensor `{name}` fails its checksum (crc32 {got}, stored {want}): the file is \
+                     damaged"
+                ))
+            }
+        }
+        None if meta.keys().any(|k| k.starts_with(CHECKSUM_PREFIX)) => Err(format!(
+            "tensor `{name}` has no checksum while the file's other tensors do: the file is \
+             damaged"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Writes a safetensors file of `(name, shape, dtype, bytes)` entries with metadata `meta` and
+/// each tensor's checksum.
 pub fn st_write(
     path: &Path,
     tensors: Vec<(String, Vec<usize>, Dtype, Vec<u8>)>,
-    meta: HashMap<String, String>,
+    mut meta: HashMap<String, String>,
 ) -> Result<()> {
+    for (n, _, _, bytes) in &tensors {
+        meta.insert(format!("{CHECKSUM_PREFIX}{n}"), checksum(bytes));
+    }
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
         .map(|(n, shape, dt, bytes)| {
@@ -78,10 +124,38 @@ pub fn st_write(
     write_synced(path, &bytes)
 }
 
+/// Rewrites safetensors file `path` with each tensor's checksum and the metadata `extra` when it
+/// has no checksums yet (a file from before they existed); tensors and other metadata are kept
+/// byte for byte. Returns whether it wrote.
+pub fn add_checksums(path: &Path, extra: &[(&str, String)]) -> Result<bool> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::invalid(path, format!("not a safetensors file: {e}")))?;
+    let mut meta = header.metadata().clone().unwrap_or_default();
+    if meta.keys().any(|k| k.starts_with(CHECKSUM_PREFIX)) {
+        return Ok(false);
+    }
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::invalid(path, e.to_string()))?;
+    let tensors = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.shape().to_vec(), t.dtype(), t.data().to_vec()))
+        .collect();
+    for (k, v) in extra {
+        meta.insert(k.to_string(), v.clone());
+    }
+    let tmp = path.with_extension("safetensors.tmp");
+    st_write(&tmp, tensors, meta)?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(true)
+}
+
 /// Reads every named tensor of `into` (`(name, shape, values)`) from `st`, f32 or f16, checking
-/// its shape; `path` names the file in errors.
+/// its shape and its checksum in the file's metadata `meta`; `path` names the file in errors.
 pub fn fill_tensors(
     st: &SafeTensors<'_>,
+    meta: &HashMap<String, String>,
     path: &Path,
     into: Vec<(String, Vec<usize>, &mut [f32])>,
 ) -> Result<()> {
@@ -89,6 +163,7 @@ pub fn fill_tensors(
         let t = st
             .tensor(&name)
             .map_err(|_| Error::invalid(path, format!("tensor `{name}` is missing")))?;
+        verify_checksum(meta, &name, t.data()).map_err(|m| Error::invalid(path, m))?;
         if !matches!(t.dtype(), Dtype::F32 | Dtype::F16) || t.shape() != shape.as_slice() {
             return Err(Error::invalid(
                 path,

@@ -320,3 +320,122 @@ fn absurd_config_sizes_are_refused_before_allocating() {
         );
     }
 }
+
+/// The byte offset where a safetensors file's tensor data starts.
+fn data_start(bytes: &[u8]) -> usize {
+    8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize
+}
+
+/// Flipped bytes anywhere in the weights (f32 or f16), or in the selector's, are an error naming
+/// the file and a tensor that fails its checksum: never a model that loads and writes garbage.
+#[test]
+fn damaged_weights_are_refused_by_checksum() {
+    for dtype in [WeightType::F32, WeightType::F16] {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = tiny_meta();
+        let mut params = Params::<f32>::init(&meta.config, &mut Rng::new(7));
+        folder::write_model(dir.path(), &meta, &mut params, dtype).unwrap();
+        let p = dir.path().join(folder::WEIGHTS);
+        let good = std::fs::read(&p).unwrap();
+        let start = data_start(&good);
+        // 200 bytes flipped at spread-out places, and a single bit.
+        let mut many = good.clone();
+        let span = many.len() - start;
+        for k in 0..200 {
+            many[start + k * span / 200] ^= 0xff;
+        }
+        let mut one = good.clone();
+        one[start + span / 3] ^= 0x01;
+        for bad in [many, one] {
+            std::fs::write(&p, &bad).unwrap();
+            let e = err_of(dir.path());
+            assert!(
+                e.contains("model.safetensors") && e.contains("fails its checksum"),
+                "{dtype:?}: {e}"
+            );
+        }
+        std::fs::write(&p, &good).unwrap();
+        Summarizer::open(dir.path()).unwrap();
+    }
+    // The bundled model's selector, damaged in a copy of the folder.
+    let src = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/default"));
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(src).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+    }
+    let p = dir.path().join(abridge::selector_file::WEIGHTS);
+    let mut b = std::fs::read(&p).unwrap();
+    let at = data_start(&b) + 1000;
+    b[at] ^= 0x10;
+    std::fs::write(&p, &b).unwrap();
+    let e = err_of(dir.path());
+    assert!(
+        e.contains("selector.safetensors") && e.contains("fails its checksum"),
+        "{e}"
+    );
+}
+
+/// Weights beside a vocabulary other than the one they were trained with (same size, other
+/// words or order) are refused: the ids would mean other words.
+#[test]
+fn weights_with_another_vocabulary_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny(dir.path());
+    let meta = tiny_meta();
+    let mut counts: Vec<(String, u64)> = meta
+        .vocab
+        .tokens()
+        .iter()
+        .skip(4)
+        .enumerate()
+        .map(|(i, w)| (w.clone(), 100 - i as u64))
+        .collect();
+    // Two words trade places: same size, same words, other ids.
+    counts.swap(0, 1);
+    counts[0].1 = 200;
+    let other = Vocab::from_counts(&counts.into_iter().collect(), VocabConfig::default());
+    assert_eq!(other.len(), meta.vocab.len());
+    assert_ne!(other.fingerprint(), meta.vocab.fingerprint());
+    other.save(&dir.path().join(folder::VOCAB)).unwrap();
+    let e = err_of(dir.path());
+    assert!(
+        e.contains("model.safetensors") && e.contains("another vocabulary"),
+        "{e}"
+    );
+}
+
+/// A weights file from before checksums existed still opens (unverified); `migrate` adds the
+/// checksums and the vocabulary's fingerprint without changing a value, after which damage is
+/// found.
+#[test]
+fn migrate_adds_checksums_to_older_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny(dir.path());
+    let p = dir.path().join(folder::WEIGHTS);
+    let bytes = std::fs::read(&p).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    meta.retain(|k, _| k == "format" || k == "version");
+    let views: Vec<_> = st.tensors();
+    let old = safetensors::serialize(views, Some(meta)).unwrap();
+    std::fs::write(&p, &old).unwrap();
+    let before = Summarizer::open(dir.path())
+        .unwrap()
+        .summarize(DOC, &DecodeOptions::new().max_len(5))
+        .unwrap();
+    let m = folder::migrate(dir.path()).unwrap();
+    assert_eq!(m.written, vec![folder::WEIGHTS.to_string()]);
+    assert!(folder::migrate(dir.path()).unwrap().written.is_empty());
+    let after = Summarizer::open(dir.path())
+        .unwrap()
+        .summarize(DOC, &DecodeOptions::new().max_len(5))
+        .unwrap();
+    assert_eq!(before, after);
+    let mut b = std::fs::read(&p).unwrap();
+    let at = data_start(&b) + 5;
+    b[at] ^= 0x02;
+    std::fs::write(&p, &b).unwrap();
+    assert!(err_of(dir.path()).contains("fails its checksum"));
+}
