@@ -226,18 +226,74 @@ fn ngrams(tokens: &[String], n: usize) -> Counts<'_, &[String]> {
     m
 }
 
-fn skip_grams(tokens: &[String], unigrams: bool) -> Counts<'_, (&str, Option<&str>)> {
-    let mut m = HashMap::new();
-    for i in 0..tokens.len().saturating_sub(1) {
-        if unigrams {
-            *m.entry((tokens[i].as_str(), None)).or_insert(0) += 1;
-        }
-        for j in i + 1..tokens.len() {
-            *m.entry((tokens[i].as_str(), Some(tokens[j].as_str())))
-                .or_insert(0) += 1;
-        }
+/// Dense ids of `tokens`, new ones numbered in order of first appearance.
+fn intern_into<'a>(ids: &mut HashMap<&'a str, u32>, tokens: &'a [String]) -> Vec<u32> {
+    tokens
+        .iter()
+        .map(|t| {
+            let n = ids.len() as u32;
+            *ids.entry(t.as_str()).or_insert(n)
+        })
+        .collect()
+}
+
+/// Clipped skip-bigram hits of `peer` against `model` (any gap: ROUGE-S*; with `unigrams`, plus
+/// the unigrams of every token but the last, the script's ROUGE-SU*), and each text's gram count,
+/// without listing the `n²/2` skip-bigrams: they are grouped by first token, and for a first token
+/// `a` the count of `(a, b)` is, summed over `b`'s positions, the number of `a`s before it. Memory
+/// is linear in the texts, time `O(distinct first tokens × n)` (at most the pairs' `n²`).
+fn skip_gram_stats(model: &[String], peer: &[String], unigrams: bool) -> (i64, i64, i64) {
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let m = intern_into(&mut ids, model);
+    let p = intern_into(&mut ids, peer);
+    let v = ids.len();
+    let grams = |n: usize| {
+        let pairs = n * n.saturating_sub(1) / 2;
+        (pairs + if unigrams { n.saturating_sub(1) } else { 0 }) as i64
+    };
+    // Occurrences of each token as a first token (every position but the last).
+    let firsts = |t: &[u32]| {
+        let mut c = vec![0i64; v];
+        t.iter()
+            .take(t.len().saturating_sub(1))
+            .for_each(|&x| c[x as usize] += 1);
+        c
+    };
+    let (fm, fp) = (firsts(&m), firsts(&p));
+    let mut hits = 0i64;
+    if unigrams {
+        hits += fm.iter().zip(&fp).map(|(a, b)| *a.min(b)).sum::<i64>();
     }
-    m
+    let (mut cm, mut cp) = (vec![0i64; v], vec![0i64; v]);
+    let mut touched = Vec::new();
+    // Adds to `c[b]` the number of `a`s before each position holding `b`.
+    let follow = |t: &[u32], a: u32, c: &mut [i64], touched: &mut Vec<u32>| {
+        let mut seen = 0i64;
+        for &b in t {
+            if seen > 0 {
+                if c[b as usize] == 0 {
+                    touched.push(b);
+                }
+                c[b as usize] += seen;
+            }
+            seen += i64::from(b == a);
+        }
+    };
+    for a in 0..v as u32 {
+        if fm[a as usize] == 0 || fp[a as usize] == 0 {
+            continue;
+        }
+        follow(&m, a, &mut cm, &mut touched);
+        follow(&p, a, &mut cp, &mut touched);
+        for &b in &touched {
+            let b = b as usize;
+            hits += cm[b].min(cp[b]);
+            cm[b] = 0;
+            cp[b] = 0;
+        }
+        touched.clear();
+    }
+    (hits, grams(m.len()), grams(p.len()))
 }
 
 fn clipped_hits<K: Eq + std::hash::Hash>(model: &HashMap<K, i64>, peer: &HashMap<K, i64>) -> i64 {
@@ -355,10 +411,18 @@ fn clipped_metric<K: Eq + std::hash::Hash>(
     opts: &Rouge155Options,
 ) -> Prf {
     let pc: i64 = pg.values().sum();
-    let per: Vec<PerModel> = models
+    let per: Vec<(i64, i64)> = models
         .iter()
-        .map(|mg| {
-            let (h, mc) = (clipped_hits(mg, pg), mg.values().sum::<i64>());
+        .map(|mg| (clipped_hits(mg, pg), mg.values().sum::<i64>()))
+        .collect();
+    clipped_prf(&per, pc, opts)
+}
+
+/// A clipped-count metric from each model's `(hits, model count)` and the peer's count.
+fn clipped_prf(per_model: &[(i64, i64)], pc: i64, opts: &Rouge155Options) -> Prf {
+    let per: Vec<PerModel> = per_model
+        .iter()
+        .map(|&(h, mc)| {
             let rank = if mc != 0 {
                 round5(h as f64 / mc as f64)
             } else {
@@ -431,11 +495,13 @@ pub fn score_texts(peer: &Text, models: &[Text], opts: &Rouge155Options) -> Vec<
     }
     if opts.skip_bigrams {
         for (name, uni) in [("ROUGE-S*", false), ("ROUGE-SU*", true)] {
-            let grams: Vec<_> = models.iter().map(|m| skip_grams(&m.tokens, uni)).collect();
-            out.push((
-                name.into(),
-                clipped_metric(&skip_grams(&peer.tokens, uni), &grams, opts),
-            ));
+            let stats: Vec<_> = models
+                .iter()
+                .map(|m| skip_gram_stats(&m.tokens, &peer.tokens, uni))
+                .collect();
+            let per: Vec<(i64, i64)> = stats.iter().map(|&(h, mc, _)| (h, mc)).collect();
+            let pc = stats.first().map_or(0, |s| s.2);
+            out.push((name.into(), clipped_prf(&per, pc, opts)));
         }
     }
     out
@@ -484,6 +550,48 @@ mod tests {
         };
         let t = Text::new("The children were running", &opts);
         assert_eq!(t.tokens, vec!["child", "run"]);
+    }
+
+    /// The skip-bigram listing the script does (every pair and, for SU, every unigram but the
+    /// last, counted in a map): the reference [`skip_gram_stats`] must agree with.
+    fn skip_grams_listed(tokens: &[String], unigrams: bool) -> HashMap<(&str, Option<&str>), i64> {
+        let mut m = HashMap::new();
+        for i in 0..tokens.len().saturating_sub(1) {
+            if unigrams {
+                *m.entry((tokens[i].as_str(), None)).or_insert(0) += 1;
+            }
+            for j in i + 1..tokens.len() {
+                *m.entry((tokens[i].as_str(), Some(tokens[j].as_str())))
+                    .or_insert(0) += 1;
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn skip_gram_counts_match_the_listing() {
+        let mut x = 12345u64;
+        let mut next = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        for _ in 0..300 {
+            let alphabet = 1 + next() % 8;
+            let (lm, lp) = (next() % 40, next() % 40);
+            let m: Vec<String> = (0..lm).map(|_| format!("w{}", next() % alphabet)).collect();
+            let p: Vec<String> = (0..lp).map(|_| format!("w{}", next() % alphabet)).collect();
+            for uni in [false, true] {
+                let (mg, pg) = (skip_grams_listed(&m, uni), skip_grams_listed(&p, uni));
+                let want = (
+                    clipped_hits(&mg, &pg),
+                    mg.values().sum::<i64>(),
+                    pg.values().sum::<i64>(),
+                );
+                assert_eq!(skip_gram_stats(&m, &p, uni), want, "{m:?} {p:?} {uni}");
+            }
+        }
     }
 
     #[test]
