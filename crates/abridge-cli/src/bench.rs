@@ -22,6 +22,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Decode(a) => with_threads(a.threads, || decode(&a)),
         BenchCommand::Data { corpus, format } => crate::data::bench(&corpus, format),
         BenchCommand::Serve(a) => crate::loadtest::run(&a),
+        BenchCommand::Fuzz(a) => crate::fuzz::run(&a),
         BenchCommand::Summarize(a) => with_threads(a.threads, || summarize_latency(&a)),
         BenchCommand::Gemm(a) => with_threads(a.threads, || {
             let g = gemm_gflops(a.size, a.threads);

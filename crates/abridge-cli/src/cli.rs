@@ -763,6 +763,10 @@ pub enum BenchCommand {
     /// Load test of a running `abridge serve`: sustained requests/s, latency percentiles, errors
     /// and the server's memory, at each concurrency for a fixed time.
     Serve(ServeBenchArgs),
+    /// Mutation fuzzing of the tokenizer, the corpus readers, the model folder loader and the
+    /// HTTP request parser for a time budget; findings (panics, broken invariants, hangs) are
+    /// saved and make the command fail.
+    Fuzz(FuzzArgs),
     /// Tokenize a corpus and build its vocabulary: throughput and peak memory.
     Data {
         #[command(flatten)]
@@ -770,6 +774,49 @@ pub enum BenchCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum FuzzTarget {
+    Tokenizer,
+    Corpus,
+    Folder,
+    Request,
+    /// Checks the harness: panics on inputs holding `PANIC`, hangs on ones holding `HANG`.
+    #[value(hide = true)]
+    PanicCheck,
+}
+
+#[derive(Args, Debug)]
+pub struct FuzzArgs {
+    /// Time spent on mutants after the kept corpus has been replayed (0: replay only).
+    #[arg(long, default_value_t = 60.0)]
+    pub seconds: f64,
+    /// Targets to fuzz, in turn (default: all four).
+    #[arg(long, value_enum)]
+    pub target: Vec<FuzzTarget>,
+    /// The kept corpus: one folder per target, one input per file.
+    #[arg(long, default_value = "fuzz/corpus")]
+    pub corpus: std::path::PathBuf,
+    /// Where findings' inputs are written.
+    #[arg(long, default_value = "fuzz/crashes")]
+    pub crashes: std::path::PathBuf,
+    /// Also write mutants that show a new feature into the corpus folder.
+    #[arg(long)]
+    pub grow: bool,
+    /// First shrink the corpus folder to the inputs that each show a feature no shorter one
+    /// shows (the others' files are deleted).
+    #[arg(long)]
+    pub minimize: bool,
+    /// The mutator's seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Largest input, in bytes.
+    #[arg(long, default_value_t = 1 << 16)]
+    pub max_len: usize,
+    /// An input running longer than this is a finding (a hang) and ends the run.
+    #[arg(long, default_value_t = 10_000)]
+    pub hang_ms: u64,
 }
 
 #[derive(Args, Debug)]

@@ -14,6 +14,7 @@ mod cli;
 mod data;
 mod explain;
 mod export;
+mod fuzz;
 mod loadtest;
 mod report;
 mod rouge;

@@ -92,7 +92,6 @@ impl Tokenizer {
             let chars: Vec<char> = text.chars().collect();
             scan::scan(&chars, out);
         }
-        cut_long_tokens(out, first);
         if self.lowercase {
             for t in &mut out[first..] {
                 if t.chars().any(char::is_uppercase) {
@@ -100,6 +99,8 @@ impl Tokenizer {
                 }
             }
         }
+        // After lower-casing, which can lengthen a word (`İ` becomes two characters).
+        cut_long_tokens(out, first);
     }
 
     pub fn tokenize(&self, text: &str) -> Vec<String> {
