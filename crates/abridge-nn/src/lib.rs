@@ -9,7 +9,7 @@
 //!   fast path (one GEMM for all input projections, one recurrent GEMM per step, batched weight
 //!   gradients, the batch split across threads).
 //! * [`cell`] — single-step [`Cell`]s (`nn.LSTMCell` / `nn.GRUCell`), for decoders.
-//! * [`reference`] — a slow scalar implementation, one sequence at a time, that the fast path is
+//! * [`reference`](mod@reference) — a slow scalar implementation, one sequence at a time, that the fast path is
 //!   tested against.
 //!
 //! Shapes use the legend of `abridge-tensor`: `T` time, `B` batch, `I` input, `H` hidden,

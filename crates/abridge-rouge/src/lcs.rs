@@ -160,8 +160,9 @@ impl<T: Eq> RowProgram for Plain<'_, T> {
     }
 }
 
-/// Indices into `reference` of one LCS with `candidate` ([`Plain`]'s backtrack), in descending
-/// order; memory `O(|candidate|·√|reference|)`.
+/// Indices into `reference` of one LCS with `candidate`, in descending order: diagonal on a
+/// match, else left only if strictly larger, else up (the reference scorers' path); memory
+/// `O(|candidate|·√|reference|)`.
 pub fn lcs_indices<T: Eq>(reference: &[T], candidate: &[T]) -> Vec<usize> {
     let mut out = Vec::new();
     lcs_indices_into(reference, candidate, WHOLE_TABLE_CELLS, &mut out);
@@ -294,7 +295,7 @@ impl<T: Eq> RowProgram for Weighted<'_, T> {
 }
 
 /// Marks into `mask` the reference positions hit by ROUGE-1.5.5's weighted-LCS backtrack
-/// ([`Weighted`]); memory `O(|candidate|·√|reference|)`.
+/// (`wlcs_inner`: up on a tie, unlike the plain LCS); memory `O(|candidate|·√|reference|)`.
 pub fn mark_weighted_lcs<T: Eq>(reference: &[T], candidate: &[T], mask: &mut [bool], weight: f64) {
     mark_weighted_lcs_in(reference, candidate, mask, weight, WHOLE_TABLE_CELLS);
 }

@@ -1,7 +1,7 @@
 //! # abridge-tensor
 //!
 //! The numeric floor under Abridge: a [`Float`] trait implemented for `f32` (fast, for training and
-//! inference) and `f64` (for gradient checks), strided matrix views with one [`gemm`] entry point on top
+//! inference) and `f64` (for gradient checks), strided matrix views with one [`gemm()`] entry point on top
 //! of the `gemm` crate, and element-wise activations with slow references beside the fast ones.
 //!
 //! There is no autograd here and no tensor type with shapes at run time: layers own plain `Vec<T>`

@@ -2,7 +2,7 @@
 //!
 //! `C = A·B` or `C += A·B`, where each operand is a row-major buffer viewed with arbitrary row and
 //! column strides, so a transpose is a view ([`MatRef::t`]) and never a copy. Every view is checked
-//! against its buffer when it is made, which is what lets [`gemm`] be a safe function.
+//! against its buffer when it is made, which is what lets [`gemm()`] be a safe function.
 
 use crate::Float;
 
@@ -388,7 +388,7 @@ fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     s
 }
 
-/// Naive triple loop: the reference [`gemm`] is tested against.
+/// Naive triple loop: the reference [`gemm()`] is tested against.
 pub fn gemm_slow<T: Float>(c: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, accumulate: bool) {
     for i in 0..a.rows {
         for j in 0..b.cols {

@@ -7,7 +7,7 @@
 //!
 //! Reading is split in two so that the expensive part runs in parallel: [`Corpus::chunks`] reads
 //! raw records sequentially (bytes, with line numbers), and [`Corpus::parse`] turns one into an
-//! [`Example`] or a [`BadRecord`] naming the file, the line and the reason. [`Corpus::for_each`]
+//! [`Example`] or a [`BadRecord`] naming the file, the line and the reason. [`Corpus::for_each_chunk`]
 //! does both, parsing on the rayon pool, and either stops at the first bad record (`strict`) or skips
 //! and counts them.
 

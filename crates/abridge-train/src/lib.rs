@@ -5,7 +5,7 @@
 //! * [`trainer`]: the training loop — batches, teacher-forced loss, clipping, the optimizer,
 //!   non-finite batches skipped and reported, periodic evaluation, best and latest checkpoints,
 //!   early stopping, a JSONL metrics log, and bit-identical `--resume`.
-//! * [`selector_file`]: the content selector's two files inside a model folder.
+//! * The content selector's two files inside a model folder: [`abridge::selector_file`].
 //! * [`plot`]: the loss curve as SVG, written beside the checkpoints.
 
 pub mod checkpoint;
