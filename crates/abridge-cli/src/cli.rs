@@ -366,6 +366,23 @@ pub struct SummarizeArgs {
     pub format: SummaryFormat,
     #[arg(long, default_value_t = 0, env = "ABRIDGE_THREADS", value_parser = parse_threads)]
     pub threads: usize,
+    /// Batch mode: write JSON Lines (`index`, `id`, the summary or an `error`) to this file, a
+    /// chunk at a time, each chunk flushed to the disk; progress on standard error. `{shard}` in
+    /// the path becomes the worker's shard index.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub out: Option<std::path::PathBuf>,
+    /// Batch mode: summarize only documents whose number is I modulo N (`I/N`); `auto` reads the
+    /// index and count from an MPI launcher, `auto/N` the index from Kubernetes'
+    /// JOB_COMPLETION_INDEX (or an MPI launcher).
+    #[arg(long, value_name = "I/N", requires = "out")]
+    pub shard: Option<String>,
+    /// Batch mode: continue an existing --out (a torn last line is dropped; documents already
+    /// there are skipped). Without it an existing --out is refused.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+    /// Batch mode: seconds between progress lines.
+    #[arg(long, default_value_t = 10, requires = "out")]
+    pub progress_secs: u64,
 }
 
 /// How `summarize` prints its summaries.

@@ -9,6 +9,7 @@ macro_rules! outln {
     }};
 }
 
+mod batch;
 mod bench;
 mod cli;
 mod data;

@@ -52,18 +52,7 @@ fn documents(a: &SummarizeArgs) -> Result<(Vec<(String, String)>, usize)> {
         let mut docs = Vec::with_capacity(names.len());
         let mut unreadable = 0;
         for f in names {
-            let read = std::fs::read(&f)
-                .with_context(|| format!("reading {}", f.display()))
-                .and_then(|bytes| {
-                    String::from_utf8(bytes).map_err(|e| {
-                        anyhow::anyhow!(
-                            "{}: invalid UTF-8 at byte {}",
-                            f.display(),
-                            e.utf8_error().valid_up_to()
-                        )
-                    })
-                });
-            match read {
+            match read_utf8(&f) {
                 Ok(text) => docs.push((
                     f.file_name()
                         .unwrap_or_default()
@@ -101,18 +90,25 @@ fn documents(a: &SummarizeArgs) -> Result<(Vec<(String, String)>, usize)> {
             0,
         ));
     }
-    let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+    Ok((vec![(a.input.clone(), read_utf8(&p)?)], 0))
+}
+
+/// A text file's contents; an error names the file (and the first invalid byte).
+pub fn read_utf8(p: &Path) -> Result<String> {
+    let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
         anyhow::anyhow!(
             "{}: invalid UTF-8 at byte {}",
             p.display(),
             e.utf8_error().valid_up_to()
         )
-    })?;
-    Ok((vec![(a.input.clone(), text)], 0))
+    })
 }
 
 pub fn run(a: &SummarizeArgs) -> Result<()> {
+    if let Some(out) = &a.out {
+        return crate::batch::run(a, out);
+    }
     let m = load_default_or(a.model.as_deref())?;
     let dec = m.decoding(&a.decode.options())?;
     if let Some(w) = m.length_warning(&a.decode.options()) {
