@@ -155,7 +155,7 @@ fn recover(out: &Path) -> Result<HashMap<usize, String>> {
 /// Calls `f(number, id, text)` on each input document in order, reading lazily (a directory's
 /// files one by one, a JSON Lines file a chunk of records at a time) until `f` returns `false`.
 /// Returns the number of inputs that could not be read (reported on standard error).
-fn for_each_document(
+pub fn for_each_document(
     a: &SummarizeArgs,
     mut f: impl FnMut(usize, String, String) -> Result<bool>,
 ) -> Result<usize> {

@@ -1,11 +1,10 @@
 //! `abridge summarize` and `abridge baseline lead`.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
 use abridge::{lead, Summarizer, Summary};
 use abridge_rouge::{RougeScorer, RougeType};
-use abridge_text::corpus::{Corpus, Fields};
 use abridge_text::tokenize::{split_sentences, Tokenizer};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
@@ -30,67 +29,16 @@ pub fn load_default_or(path: Option<&Path>) -> Result<Summarizer> {
     }
 }
 
-/// `(id, text)` of every input document. In a directory, a file that cannot be read (or is not
-/// UTF-8) is reported and counted (the second value), and the others are still summarized.
+/// `(id, text)` of every input document (see [`crate::batch::for_each_document`]). In a
+/// directory, a file that cannot be read (or is not UTF-8) is reported and counted (the second
+/// value), and the others are still summarized.
 fn documents(a: &SummarizeArgs) -> Result<(Vec<(String, String)>, usize)> {
-    if a.input == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("reading standard input (as UTF-8)")?;
-        return Ok((vec![("-".into(), s)], 0));
-    }
-    let p = PathBuf::from(&a.input);
-    if p.is_dir() {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&p)
-            .with_context(|| format!("reading {}", p.display()))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .collect();
-        names.sort();
-        let mut docs = Vec::with_capacity(names.len());
-        let mut unreadable = 0;
-        for f in names {
-            match read_utf8(&f) {
-                Ok(text) => docs.push((
-                    f.file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned(),
-                    text,
-                )),
-                Err(e) => {
-                    eprintln!("warning: {e:#}; no summary");
-                    unreadable += 1;
-                }
-            }
-        }
-        return Ok((docs, unreadable));
-    }
-    if abridge_text::io::base_name(&p).ends_with(".jsonl") {
-        let corpus = Corpus::new(
-            &p,
-            abridge_text::corpus::Format::JsonLines(Fields {
-                text: a.field.clone(),
-                summary: a.field.clone(),
-            }),
-        );
-        let (ex, stats) = corpus.read_all(false)?;
-        if stats.bad > 0 {
-            eprintln!(
-                "warning: skipped {} bad record(s); the first: {}",
-                stats.bad, stats.first_bad[0]
-            );
-        }
-        return Ok((
-            ex.into_iter()
-                .map(|e| (e.line.to_string(), e.text))
-                .collect(),
-            0,
-        ));
-    }
-    Ok((vec![(a.input.clone(), read_utf8(&p)?)], 0))
+    let mut docs = Vec::new();
+    let unreadable = crate::batch::for_each_document(a, |_, id, text| {
+        docs.push((id, text));
+        Ok(true)
+    })?;
+    Ok((docs, unreadable))
 }
 
 /// A text file's contents; an error names the file (and the first invalid byte).
