@@ -235,6 +235,32 @@ pub fn for_each_document(
     Ok(0)
 }
 
+/// How many documents the input holds, for the progress line's time left: files of a directory,
+/// records of a JSON Lines file (bad ones included: a quick pass that parses nothing).
+fn count_documents(a: &SummarizeArgs) -> Result<usize> {
+    let p = PathBuf::from(&a.input);
+    if a.input != "-" && p.is_dir() {
+        return Ok(std::fs::read_dir(&p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_file())
+            .count());
+    }
+    if a.input != "-" && abridge_text::io::base_name(&p).ends_with(".jsonl") {
+        let corpus = Corpus::new(
+            &p,
+            abridge_text::corpus::Format::JsonLines(Fields::default()),
+        );
+        let mut n = 0;
+        corpus.chunks(4096, |c| {
+            n += c.len();
+            Ok(true)
+        })?;
+        return Ok(n);
+    }
+    Ok(1)
+}
+
 /// Progress on standard error: a line every `every` with the rate and the time left.
 struct Progress {
     start: Instant,
@@ -260,7 +286,10 @@ impl Progress {
         let rate = self.done as f64 / secs;
         let left = match self.total {
             Some(t) if rate > 0.0 && t >= self.done => {
-                format!(" of {t}, about {:.0} s left", (t - self.done) as f64 / rate)
+                format!(
+                    " of about {t}, about {:.0} s left",
+                    (t - self.done) as f64 / rate
+                )
             }
             _ => String::new(),
         };
@@ -355,11 +384,14 @@ pub fn run(a: &SummarizeArgs, out: &Path) -> Result<()> {
     };
     // A chunk keeps every thread busy for a few documents, then goes to the disk.
     let chunk = 8 * threads;
+    // This shard's documents not yet written: numbers k < n with k mod N = I, less those done.
+    let n = count_documents(a)?;
+    let mine = (n + shard.count - 1 - shard.index) / shard.count;
     let mut progress = Progress {
         start: Instant::now(),
         last: Instant::now(),
         every: Duration::from_secs(a.progress_secs.max(1)),
-        total: None,
+        total: Some(mine.saturating_sub(done.len())),
         done: 0,
         printed: None,
     };

@@ -133,6 +133,15 @@ fn two_shards_one_killed_and_resumed_equal_one_process() {
     let err = String::from_utf8_lossy(&st.stderr);
     assert!(st.status.success(), "{err}");
     assert!(err.contains("torn last line"), "{err}");
+    // Progress: the count left, the rate and the time left.
+    assert!(
+        err.contains(&format!(
+            "summarized {} of about {}",
+            DOCS / 2 - before,
+            DOCS / 2 - before
+        )),
+        "{err}"
+    );
     assert!(err.contains(&format!("{before} earlier")), "{err}");
 
     let (r0, r1) = (records(&s0), records(&s1));
