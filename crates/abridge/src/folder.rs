@@ -31,7 +31,7 @@ use crate::error::{io, Error, Result};
 use crate::options::GenerationConfig;
 use crate::selector_file::{self, SelectorFile};
 use crate::tensors::{
-    add_checksums, encode_tensors, fill_tensors, st_write, write_atomic, WeightType,
+    add_checksums, encode_tensors, fill_tensors, st_write_atomic, write_atomic, WeightType,
 };
 
 pub const CONFIG: &str = "config.json";
@@ -427,10 +427,7 @@ pub fn write_model(
         ("version".to_string(), WEIGHTS_VERSION.to_string()),
         (VOCAB_FINGERPRINT.to_string(), meta.vocab.fingerprint()),
     ]);
-    let w = dir.join(WEIGHTS);
-    let tmp = dir.join(format!("{WEIGHTS}.tmp"));
-    st_write(&tmp, tensors, st_meta)?;
-    std::fs::rename(&tmp, &w).map_err(io(&w))?;
+    st_write_atomic(&dir.join(WEIGHTS), tensors, st_meta)?;
     write_meta(dir, meta)
 }
 

@@ -19,7 +19,7 @@ use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{io, Error, Result};
-use crate::tensors::{encode_tensors, fill_tensors, st_write, write_atomic, WeightType};
+use crate::tensors::{encode_tensors, fill_tensors, st_write_atomic, write_atomic, WeightType};
 
 fn invalid(path: &Path, msg: impl Into<String>) -> Error {
     Error::invalid(path, msg)
@@ -93,10 +93,7 @@ pub fn write(
         ("format".to_string(), FORMAT.to_string()),
         ("version".to_string(), VERSION.to_string()),
     ]);
-    let w = dir.join(WEIGHTS);
-    let tmp = dir.join(format!("{WEIGHTS}.tmp"));
-    st_write(&tmp, tensors, meta)?;
-    std::fs::rename(&tmp, &w).map_err(io(&w))?;
+    st_write_atomic(&dir.join(WEIGHTS), tensors, meta)?;
     let json = serde_json::to_vec_pretty(file).expect("selector file serialises");
     write_atomic(&dir.join(CONFIG), &json)
 }

@@ -27,10 +27,12 @@ pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// Writes `bytes` to `path` through `path.tmp` and a rename: a reader sees the old file or the
-/// new one, never half of one.
+/// Writes `bytes` to `path` through `path` + `.tmp` and a rename: a reader sees the old file or
+/// the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
     write_synced(&tmp, bytes)?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
@@ -100,12 +102,31 @@ pub fn verify_checksum(
 }
 
 /// Writes a safetensors file of `(name, shape, dtype, bytes)` entries with metadata `meta` and
-/// each tensor's checksum.
+/// each tensor's checksum (into a folder that is itself renamed into place: a checkpoint's).
 pub fn st_write(
     path: &Path,
     tensors: Vec<(String, Vec<usize>, Dtype, Vec<u8>)>,
-    mut meta: HashMap<String, String>,
+    meta: HashMap<String, String>,
 ) -> Result<()> {
+    write_synced(path, &st_bytes(path, tensors, meta)?)
+}
+
+/// [`st_write`] through a temporary name and a rename ([`write_atomic`]).
+pub fn st_write_atomic(
+    path: &Path,
+    tensors: Vec<(String, Vec<usize>, Dtype, Vec<u8>)>,
+    meta: HashMap<String, String>,
+) -> Result<()> {
+    write_atomic(path, &st_bytes(path, tensors, meta)?)
+}
+
+/// The bytes of a safetensors file of `tensors`, with metadata `meta` and each tensor's checksum;
+/// `path` names it in errors.
+fn st_bytes(
+    path: &Path,
+    tensors: Vec<(String, Vec<usize>, Dtype, Vec<u8>)>,
+    mut meta: HashMap<String, String>,
+) -> Result<Vec<u8>> {
     for (n, _, _, bytes) in &tensors {
         meta.insert(format!("{CHECKSUM_PREFIX}{n}"), checksum(bytes));
     }
@@ -119,9 +140,7 @@ pub fn st_write(
             )
         })
         .collect();
-    let bytes = safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::invalid(path, e.to_string()))?;
-    write_synced(path, &bytes)
+    safetensors::serialize(views, Some(meta)).map_err(|e| Error::invalid(path, e.to_string()))
 }
 
 /// Rewrites safetensors file `path` with each tensor's checksum and the metadata `extra` when it
@@ -144,10 +163,7 @@ pub fn add_checksums(path: &Path, extra: &[(&str, String)]) -> Result<bool> {
     for (k, v) in extra {
         meta.insert(k.to_string(), v.clone());
     }
-    let tmp = path.with_extension("safetensors.tmp");
-    st_write(&tmp, tensors, meta)?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    st_write_atomic(path, tensors, meta)?;
     Ok(true)
 }
 
