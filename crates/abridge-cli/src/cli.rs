@@ -543,6 +543,12 @@ pub struct TrainArgs {
     pub keep: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Under `mpirun` (a build with the `mpi` feature): the longest wait on another rank, at the
+    /// start, at each step and in each sum, before the job ends naming the rank that did not
+    /// answer. It must cover the ranks' differences in work (data loading, rank 0's checkpoint
+    /// writes).
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    pub rank_timeout_s: f64,
 }
 
 /// Where a corpus is and how to read it.

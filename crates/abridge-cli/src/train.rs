@@ -15,7 +15,7 @@ use abridge_text::stats::count;
 use abridge_text::tokenize::Tokenizer;
 use abridge_text::vocab::{Vocab, VocabConfig};
 use abridge_train::checkpoint::{Checkpoint, TrainState};
-use abridge_train::trainer::{train, DevSet, TrainConfig};
+use abridge_train::trainer::{train_with, DevSet, TrainConfig};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -123,6 +123,7 @@ fn encode(
     vocab: &Vocab,
     limit: Option<usize>,
     bcfg: &BatchConfig,
+    lead: bool,
 ) -> Result<(Vec<Encoded>, Vec<String>, Vec<usize>)> {
     let corpus = a.corpus.open(path)?;
     let tok = Tokenizer {
@@ -144,7 +145,9 @@ fn encode(
         }
         limit.is_none_or(|l| out.len() < l)
     })?;
-    warn_bad(&stats, path);
+    if lead {
+        warn_bad(&stats, path);
+    }
     Ok((out, refs, lens))
 }
 
@@ -161,10 +164,57 @@ pub(crate) fn warn_bad(stats: &abridge_text::corpus::ReadStats, path: &Path) {
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
-    with_threads(a.corpus.threads, || run_inner(a))
+    let env = |k: &str| std::env::var(k).ok();
+    let world = abridge_train::dist::launcher_world_size(env);
+    // Under a launcher, the machine's cores are shared among the ranks on it.
+    let threads = match (a.corpus.threads, world) {
+        (0, Some(n)) if n > 1 => {
+            let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+            (cores / abridge_train::dist::launcher_local_size(env).unwrap_or(n)).max(1)
+        }
+        (t, _) => t,
+    };
+    with_threads(threads, || on_ranks(a, world))
 }
 
-fn run_inner(a: &TrainArgs) -> Result<()> {
+/// Runs the training as one rank of an MPI job when launched by one (and built with the `mpi`
+/// feature), else alone.
+fn on_ranks(a: &TrainArgs, world: Option<usize>) -> Result<()> {
+    if !(a.rank_timeout_s.is_finite() && a.rank_timeout_s > 0.0) {
+        bail!("--rank-timeout-s must be above 0, got {}", a.rank_timeout_s);
+    }
+    #[cfg(feature = "mpi")]
+    if world.is_some() {
+        use abridge_train::dist::Ranks;
+        let timeout = std::time::Duration::from_secs_f64(a.rank_timeout_s);
+        let ranks = abridge_train::dist::mpi::MpiRanks::init(timeout)
+            .context("MPI was initialised already")?;
+        return match run_inner(a, &ranks) {
+            // One rank's error ends every rank (the others would wait for it).
+            Err(e) if ranks.size() > 1 => ranks.abort(&format!("{e:#}"), 1),
+            r => r,
+        };
+    }
+    if let Some(n) = world.filter(|&n| n > 1) {
+        bail!(
+            "launched as one of {n} MPI ranks, but this abridge was built without MPI: each rank \
+             would train alone into the same --out; build with `cargo build --release --features \
+             mpi` (needs an MPI library and libclang), or run one process"
+        );
+    }
+    run_inner(a, &abridge_train::dist::Solo)
+}
+
+fn run_inner(a: &TrainArgs, ranks: &dyn abridge_train::dist::Ranks) -> Result<()> {
+    let lead = ranks.rank() == 0;
+    // Rank 0 speaks for the job.
+    macro_rules! say {
+        ($($t:tt)*) => {
+            if lead {
+                eprintln!($($t)*);
+            }
+        };
+    }
     let tcfg = TrainConfig {
         batch_size: a.batch_size,
         max_src_len: a.max_src_len,
@@ -223,7 +273,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         let ck = Checkpoint::load(&a.out).with_context(|| {
             format!("--resume: no checkpoint to continue in {}", a.out.display())
         })?;
-        eprintln!("resuming {} at step {}", a.out.display(), ck.state.step);
+        say!("resuming {} at step {}", a.out.display(), ck.state.step);
         ck
     } else {
         if a.out.join("latest").exists() {
@@ -248,7 +298,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                 config
                     .validate()
                     .map_err(|m| anyhow::anyhow!("--init-from {}: {m}", from.display()))?;
-                eprintln!(
+                say!(
                     "initialised from {} (coverage {})",
                     dir.display(),
                     if config.coverage { "on" } else { "off" }
@@ -285,7 +335,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                         v
                     }
                     None => {
-                        eprintln!(
+                        say!(
                             "building a vocabulary of {} from {} ...",
                             a.vocab_size,
                             a.corpus.file.display()
@@ -346,7 +396,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
                         params.dec_embedding = matrix.clone();
                     }
                     params.embedding = matrix;
-                    eprintln!(
+                    say!(
                         "embeddings from {}: {} of {} words ({:.1}% of corpus tokens)",
                         path.display(),
                         cov.found,
@@ -377,19 +427,21 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         max_tgt_len: a.max_tgt_len,
         ..Default::default()
     };
-    eprintln!("reading and encoding {} ...", a.corpus.file.display());
-    let (train_data, _, lens) = encode(&a.corpus.file, a, &ck.vocab, a.max_examples, &bcfg)?;
+    say!("reading and encoding {} ...", a.corpus.file.display());
+    let (train_data, _, lens) = encode(&a.corpus.file, a, &ck.vocab, a.max_examples, &bcfg, lead)?;
     if !a.resume {
         // Decoding defaults for this model: lengths around those of its training summaries.
         ck.generation = GenerationConfig::for_target_lengths(&lens);
-        eprintln!(
+        say!(
             "decoding defaults (generation_config.json): min_len {}, max_len {}, beam {}",
-            ck.generation.min_len, ck.generation.max_len, ck.generation.beam
+            ck.generation.min_len,
+            ck.generation.max_len,
+            ck.generation.beam
         );
     }
     let dev = match &a.dev {
         Some(p) => {
-            let (data, references, _) = encode(p, a, &ck.vocab, Some(a.dev_examples), &bcfg)?;
+            let (data, references, _) = encode(p, a, &ck.vocab, Some(a.dev_examples), &bcfg, lead)?;
             if data.is_empty() {
                 bail!(
                     "--dev {}: no valid pairs (every record was bad or empty); fix the file or \
@@ -410,7 +462,9 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         None => DevSet::default(),
     };
     let dev_data = &dev.data;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    if lead {
+        std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    }
     let key = run_key(a)?;
     let manifest_path = a.out.join("manifest.json");
     let manifest = if a.resume {
@@ -421,6 +475,7 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
             "abridge_version": env!("CARGO_PKG_VERSION"),
             "model": abridge_model::config::ModelConfigFile::from(&ck.config),
             "train": tcfg, "seed": a.seed, "threads": rayon::current_num_threads(),
+            "ranks": ranks.size(),
             "data": {
                 "train": {"path": a.corpus.file.display().to_string(), "fingerprint": key["train_data"], "pairs_used": train_data.len()},
                 "dev": a.dev.as_ref().map(|p| json!({"path": p.display().to_string(), "fingerprint": key["dev_data"], "pairs_used": dev_data.len()})),
@@ -430,9 +485,20 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
             "rouge_flavor": "rouge-score 0.1.2 (stemming) for reported scores",
         })
     };
-    abridge::tensors::write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest)?)
-        .context("writing manifest.json")?;
-    eprintln!(
+    if lead {
+        abridge::tensors::write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest)?)
+            .context("writing manifest.json")?;
+    }
+    if ranks.size() > 1 {
+        say!(
+            "world size {}: {} rank(s) × {} thread(s); each global batch of {} split among them",
+            ranks.size(),
+            ranks.size(),
+            rayon::current_num_threads(),
+            a.batch_size
+        );
+    }
+    say!(
         "training: {} pairs, {} dev pairs, {} parameters, vocabulary {}",
         train_data.len(),
         dev_data.len(),
@@ -440,14 +506,18 @@ fn run_inner(a: &TrainArgs) -> Result<()> {
         ck.vocab.len()
     );
     let mut progress = Progress::new(
+        lead,
         &tcfg,
         ck.state.step,
         train_data.len().div_ceil(a.batch_size),
     );
-    let summary = train(&a.out, &mut ck, &tcfg, &train_data, &dev, |m| {
+    let summary = train_with(&a.out, &mut ck, &tcfg, &train_data, &dev, ranks, |m| {
         progress.step(m)
     })?;
     progress.finish();
+    if !lead {
+        return Ok(());
+    }
     outln!(
         "{} steps, last loss {}, best dev loss {}, {} batch(es) skipped: {}; best checkpoint {} \
          (in {})",
@@ -483,12 +553,13 @@ struct Progress {
 
 impl Progress {
     fn new(
+        lead: bool,
         tcfg: &abridge_train::trainer::TrainConfig,
         step: u64,
         batches_per_epoch: usize,
     ) -> Self {
         use std::io::IsTerminal;
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = (lead && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(1000);
             bar.set_style(ProgressStyle::with_template("{bar:30} {msg}").expect("static template"));
             bar

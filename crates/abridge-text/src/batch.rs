@@ -74,6 +74,11 @@ impl Encoded {
             tgt_truncated,
         }
     }
+
+    /// The target tokens the loss is taken over: the summary's, and `</s>` unless it was cut.
+    pub fn target_tokens(&self) -> usize {
+        self.tgt.len() + usize::from(!self.tgt_truncated)
+    }
 }
 
 /// A padded batch; see the module doc for shapes.
@@ -143,13 +148,11 @@ impl Batch {
                 out.dec_out_ext[k * b + col] = ext;
             }
             let n = e.tgt.len();
-            let len = if e.tgt_truncated {
-                n
-            } else {
+            if !e.tgt_truncated {
                 out.dec_out[n * b + col] = EOS;
                 out.dec_out_ext[n * b + col] = EOS;
-                n + 1
-            };
+            }
+            let len = e.target_tokens();
             (0..len).for_each(|k| out.tgt_mask[k * b + col] = 1.0);
             out.tgt_lengths.push(len);
             out.max_oovs = out.max_oovs.max(e.ext.oovs.len());

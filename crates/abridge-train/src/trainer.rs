@@ -13,11 +13,12 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use abridge_model::{clip_global_norm, Forward, Inputs, Params};
+use abridge_model::{clip_global_norm, Forward, Inputs, Loss, Params};
 use abridge_text::batch::{plan, Batch, BatchConfig, Encoded};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::dist::{share, Ranks, Solo};
 
 /// Training settings; defaults follow See et al. (2017).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -183,6 +184,9 @@ pub enum TrainError {
     },
     #[error("no training examples")]
     NoData,
+    /// The ranks of a data-parallel run disagree.
+    #[error("{0}")]
+    Ranks(String),
     /// Training can no longer make progress; nothing from this point on was saved.
     #[error(
         "step {step}: {why}; stopped without saving (the last good checkpoint is the run's `latest`)"
@@ -258,12 +262,25 @@ pub fn inputs<'a>(b: &'a Batch, pointer: bool) -> Inputs<'a> {
     }
 }
 
-/// Mean loss per target token over `data`, in batches, without updating anything.
 /// Greedy decodes of `dev`, scored with rouge-score (stemming): mean F1 of rouge1, rouge2, rougeLsum.
 pub fn dev_rouge(
     ck: &Checkpoint,
     tcfg: &TrainConfig,
     dev: &DevSet,
+) -> Result<[f64; 3], TrainError> {
+    let sums = dev_rouge_sums(ck, tcfg, dev, 0, 1)?;
+    let n = dev.data.len().max(1) as f64;
+    Ok(sums.map(|s| s / n))
+}
+
+/// The sums behind [`dev_rouge`] over the batches `k` with `k mod parts == part` (one rank's
+/// share of the development set).
+fn dev_rouge_sums(
+    ck: &Checkpoint,
+    tcfg: &TrainConfig,
+    dev: &DevSet,
+    part: usize,
+    parts: usize,
 ) -> Result<[f64; 3], TrainError> {
     use abridge_rouge::{RougeScorer, RougeType};
     let cfg = BatchConfig {
@@ -277,7 +294,7 @@ pub fn dev_rouge(
     );
     let mut sums = [0.0f64; 3];
     let mut fw = Forward::new(); // one set of buffers for every batch
-    for idx in plan(&dev.data, &cfg) {
+    for idx in plan(&dev.data, &cfg).into_iter().skip(part).step_by(parts) {
         let b = Batch::new(&dev.data, &idx);
         let src = abridge_model::Sources {
             batch: b.batch,
@@ -304,11 +321,23 @@ pub fn dev_rouge(
             }
         }
     }
-    let n = dev.data.len().max(1) as f64;
-    Ok(sums.map(|s| s / n))
+    Ok(sums)
 }
 
+/// Mean loss per target token over `data`, in batches, without updating anything.
 pub fn evaluate(ck: &Checkpoint, tcfg: &TrainConfig, data: &[Encoded]) -> Result<f64, TrainError> {
+    let [sum, tokens] = loss_sums(ck, tcfg, data, 0, 1)?;
+    Ok(sum / tokens)
+}
+
+/// `[Σ loss · tokens, Σ tokens]` over the batches `k` with `k mod parts == part`.
+fn loss_sums(
+    ck: &Checkpoint,
+    tcfg: &TrainConfig,
+    data: &[Encoded],
+    part: usize,
+    parts: usize,
+) -> Result<[f64; 2], TrainError> {
     let cfg = BatchConfig {
         shuffle: false,
         pool_batches: 1,
@@ -316,7 +345,7 @@ pub fn evaluate(ck: &Checkpoint, tcfg: &TrainConfig, data: &[Encoded]) -> Result
     };
     let mut fw = Forward::new();
     let (mut sum, mut tokens) = (0.0, 0usize);
-    for idx in plan(data, &cfg) {
+    for idx in plan(data, &cfg).into_iter().skip(part).step_by(parts) {
         let b = Batch::new(data, &idx);
         let loss = ck
             .params
@@ -324,11 +353,8 @@ pub fn evaluate(ck: &Checkpoint, tcfg: &TrainConfig, data: &[Encoded]) -> Result
         sum += loss.total * loss.tokens as f64;
         tokens += loss.tokens;
     }
-    Ok(if tokens == 0 {
-        f64::NAN
-    } else {
-        sum / tokens as f64
-    })
+    // No tokens: 0 / 0, NaN, as the mean of nothing.
+    Ok([sum, tokens as f64])
 }
 
 /// Trains `ck` on `train` until `max_steps`, early stopping or the time limit; checkpoints go
@@ -339,35 +365,60 @@ pub fn train(
     tcfg: &TrainConfig,
     train: &[Encoded],
     dev: &DevSet,
+    on_step: impl FnMut(&StepMetrics),
+) -> Result<Summary, TrainError> {
+    train_with(run, ck, tcfg, train, dev, &Solo, on_step)
+}
+
+/// [`train`] as one of `ranks.size()` processes (see [`crate::dist`]): each rank computes the
+/// gradient of its share of every global batch and the ranks sum them; every rank evaluates its
+/// share of the development set. Rank 0 alone writes (checkpoints, the metrics log, the curve)
+/// and calls `on_step`; its metrics count the whole batch's tokens.
+pub fn train_with(
+    run: &Path,
+    ck: &mut Checkpoint,
+    tcfg: &TrainConfig,
+    train: &[Encoded],
+    dev: &DevSet,
+    ranks: &dyn Ranks,
     mut on_step: impl FnMut(&StepMetrics),
 ) -> Result<Summary, TrainError> {
     if train.is_empty() {
         return Err(TrainError::NoData);
     }
-    std::fs::create_dir_all(run).map_err(|source| TrainError::Io {
-        path: run.display().to_string(),
-        source,
-    })?;
-    crate::checkpoint::recover(run)?;
+    let (rank, size) = (ranks.rank(), ranks.size());
+    let lead = rank == 0;
+    if size > 1 {
+        same_weights(ranks, &mut ck.params, "at the start")?;
+    }
     let log_path = run.join("metrics.jsonl");
-    // The log as the checkpoint we start from knew it: lines past its step (written before a
-    // kill, and about to be written again) and a torn last line are dropped.
-    let kept = reconcile_log(&log_path, ck.state.step)?;
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|source| TrainError::Io {
-            path: log_path.display().to_string(),
-            source,
-        })?;
-    ck.state.train_config = serde_json::to_value(tcfg).expect("config serialises");
-    ck.state.seed = tcfg.seed;
+    let mut log = None;
     // The curve's history, including what a resumed run logged before.
     let mut hist = crate::plot::PlotData::default();
-    for v in &kept {
-        hist.add(v);
+    if lead {
+        std::fs::create_dir_all(run).map_err(|source| TrainError::Io {
+            path: run.display().to_string(),
+            source,
+        })?;
+        crate::checkpoint::recover(run)?;
+        // The log as the checkpoint we start from knew it: lines past its step (written before a
+        // kill, and about to be written again) and a torn last line are dropped.
+        for v in &reconcile_log(&log_path, ck.state.step)? {
+            hist.add(v);
+        }
+        log = Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .map_err(|source| TrainError::Io {
+                    path: log_path.display().to_string(),
+                    source,
+                })?,
+        );
     }
+    ck.state.train_config = serde_json::to_value(tcfg).expect("config serialises");
+    ck.state.seed = tcfg.seed;
     let plot = |hist: &crate::plot::PlotData| -> Result<(), TrainError> {
         let p = run.join("loss.svg");
         std::fs::write(&p, crate::plot::loss_svg(hist)).map_err(|source| TrainError::Io {
@@ -377,6 +428,8 @@ pub fn train(
     };
     let mut fw = Forward::new();
     let mut grads: Params<f32> = ck.params.zeros_like();
+    // The gradient as one vector, for the sum over ranks.
+    let mut flat: Vec<f32> = Vec::new();
     let mut last_loss = f64::NAN;
     let mut early_stopped = false;
     let mut stop = Stop::Steps;
@@ -393,23 +446,44 @@ pub fn train(
             if ck.state.step >= tcfg.max_steps {
                 break 'epochs;
             }
-            if out_of_time() {
+            if size == 1 && out_of_time() {
                 stop = Stop::Time;
                 break 'epochs;
             }
             let start = Instant::now();
-            let b = Batch::new(train, &batches[ck.state.batch_in_epoch]);
-            let inp = inputs(&b, ck.config.pointer);
-            // Dropout masks depend on the seed and the step only: a resumed run draws the same.
+            let global = &batches[ck.state.batch_in_epoch];
+            let mine = &global[share(global.len(), rank, size)];
+            // Dropout masks depend on the seed, the step and the rank only: a resumed run draws
+            // the same (on as many ranks).
             fw.set_dropout(Some(
                 tcfg.seed
                     .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    .wrapping_add(ck.state.step),
+                    .wrapping_add(ck.state.step)
+                    .wrapping_add((rank as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)),
             ));
             grads.fill_zero();
-            let loss = ck
-                .params
-                .forward_backward(&ck.config, &inp, &mut fw, &mut grads)?;
+            let mut loss = if mine.is_empty() {
+                Loss::default()
+            } else {
+                let b = Batch::new(train, mine);
+                ck.params.forward_backward(
+                    &ck.config,
+                    &inputs(&b, ck.config.pointer),
+                    &mut fw,
+                    &mut grads,
+                )?
+            };
+            if size > 1 {
+                // The ranks wait for each other here: the roll call names one that does not
+                // come, and stops every rank at this step (its gradient unused) when any rank's
+                // time is spent.
+                if ranks.roll_call(ck.state.step, out_of_time()) {
+                    stop = Stop::Time;
+                    break 'epochs;
+                }
+                let total = global.iter().map(|&i| train[i].target_tokens()).sum();
+                loss = sum_over_ranks(ranks, &mut grads, &mut flat, &loss, total);
+            }
             let norm = clip_global_norm(&mut grads, tcfg.clip);
             let skipped = !loss.total.is_finite() || !norm.is_finite();
             if skipped {
@@ -424,7 +498,9 @@ pub fn train(
                         ),
                     });
                 }
-                eprintln!("warning: step {}: non-finite loss ({}) or gradient norm ({norm}); batch skipped, weights unchanged", ck.state.step + 1, loss.total);
+                if lead {
+                    eprintln!("warning: step {}: non-finite loss ({}) or gradient norm ({norm}); batch skipped, weights unchanged", ck.state.step + 1, loss.total);
+                }
             } else {
                 if tcfg.freeze_embeddings {
                     grads.embedding.iter_mut().for_each(|g| *g = 0.0);
@@ -445,7 +521,7 @@ pub fn train(
             ck.state.step += 1;
             ck.state.batch_in_epoch += 1;
             let secs = start.elapsed().as_secs_f64();
-            let tokens = b.src_lengths.iter().sum::<usize>() + loss.tokens;
+            let tokens = global.iter().map(|&i| train[i].src.len()).sum::<usize>() + loss.tokens;
             let mut m = StepMetrics {
                 step: ck.state.step,
                 epoch: ck.state.epoch,
@@ -461,17 +537,21 @@ pub fn train(
                 best: false,
             };
             let eval_now = tcfg.eval_every > 0 && ck.state.step.is_multiple_of(tcfg.eval_every);
-            if !eval_now {
-                hist.add(&serde_json::to_value(&m).expect("metrics serialise"));
-            }
             if eval_now {
                 if !dev.references.is_empty() {
-                    m.dev_rouge = Some(dev_rouge(ck, tcfg, dev)?);
+                    let mut r = dev_rouge_sums(ck, tcfg, dev, rank, size)?;
+                    ranks.roll_call(ck.state.step, false);
+                    ranks.sum_f64("the dev ROUGE sum", &mut r);
+                    let n = dev.data.len().max(1) as f64;
+                    m.dev_rouge = Some(r.map(|s| s / n));
                 }
                 let dev_loss = if dev.data.is_empty() {
                     loss.total
                 } else {
-                    evaluate(ck, tcfg, &dev.data)?
+                    let mut s = loss_sums(ck, tcfg, &dev.data, rank, size)?;
+                    ranks.roll_call(ck.state.step, false);
+                    ranks.sum_f64("the dev loss sum", &mut s);
+                    s[0] / s[1]
                 };
                 m.dev_loss = Some(dev_loss);
                 let better = match (tcfg.select, m.dev_rouge) {
@@ -494,22 +574,29 @@ pub fn train(
                     ck.state.evals_since_best += 1;
                 }
                 m.best = better;
-                // The line goes to the log before its checkpoint is saved: a kill in between
-                // resumes from the previous checkpoint, which drops the line again.
-                write_log(&mut log, &m)?;
-                hist.add(&serde_json::to_value(&m).expect("metrics serialise"));
-                plot(&hist)?;
-                ck.save(run, &format!("step-{:08}", ck.state.step), better)?;
+                if size > 1 {
+                    same_weights(ranks, &mut ck.params, &format!("after step {}", m.step))?;
+                }
+                if let Some(log) = &mut log {
+                    // The line goes to the log before its checkpoint is saved: a kill in
+                    // between resumes from the previous checkpoint, which drops the line again.
+                    write_log(log, &m)?;
+                    hist.add(&serde_json::to_value(&m).expect("metrics serialise"));
+                    plot(&hist)?;
+                    ck.save(run, &format!("step-{:08}", ck.state.step), better)?;
+                    prune(run, tcfg.keep)?;
+                }
                 saved_at = Some(ck.state.step);
-                prune(run, tcfg.keep)?;
                 if tcfg.patience > 0 && ck.state.evals_since_best >= tcfg.patience {
                     early_stopped = true;
                 }
+            } else if let Some(log) = &mut log {
+                hist.add(&serde_json::to_value(&m).expect("metrics serialise"));
+                write_log(log, &m)?;
             }
-            if !eval_now {
-                write_log(&mut log, &m)?;
+            if lead {
+                on_step(&m);
             }
-            on_step(&m);
             if early_stopped {
                 stop = Stop::EarlyStop;
                 break 'epochs;
@@ -518,17 +605,19 @@ pub fn train(
         ck.state.epoch += 1;
         ck.state.batch_in_epoch = 0;
     }
-    // The last step's checkpoint, unless its evaluation just saved it (writing the same folder
-    // twice would only open a window in which a kill finds it half-replaced).
-    if saved_at != Some(ck.state.step) {
-        ck.save(
-            run,
-            &format!("step-{:08}", ck.state.step),
-            ck.state.best_dev_loss.is_none(),
-        )?;
+    if lead {
+        // The last step's checkpoint, unless its evaluation just saved it (writing the same
+        // folder twice would only open a window in which a kill finds it half-replaced).
+        if saved_at != Some(ck.state.step) {
+            ck.save(
+                run,
+                &format!("step-{:08}", ck.state.step),
+                ck.state.best_dev_loss.is_none(),
+            )?;
+        }
+        prune(run, tcfg.keep)?;
+        plot(&hist)?;
     }
-    prune(run, tcfg.keep)?;
-    plot(&hist)?;
     Ok(Summary {
         steps: ck.state.step,
         last_loss,
@@ -536,10 +625,62 @@ pub fn train(
         skipped_batches: ck.state.skipped_batches,
         early_stopped,
         stop,
-        best: std::fs::read_to_string(run.join("best"))
-            .ok()
+        best: lead
+            .then(|| std::fs::read_to_string(run.join("best")).ok())
+            .flatten()
             .map(|s| s.trim().to_string()),
     })
+}
+
+/// Sums the ranks' gradients and losses (see [`crate::dist`]): this rank's gradient `g_r` of
+/// the mean loss over its `T_r = loss.tokens` target tokens is weighted by `T_r / T` (`T =
+/// total`, the whole batch's) and the weighted gradients summed in rank order into `grads`;
+/// the returned loss is the token-weighted mean over the whole batch.
+fn sum_over_ranks(
+    ranks: &dyn Ranks,
+    grads: &mut Params<f32>,
+    flat: &mut Vec<f32>,
+    loss: &Loss,
+    total: usize,
+) -> Loss {
+    let t = total.max(1) as f64;
+    let w = (loss.tokens as f64 / t) as f32;
+    flat.clear();
+    for (_, _, g) in grads.tensors_mut() {
+        flat.extend(g.iter().map(|x| x * w));
+    }
+    ranks.sum_f32("the gradient sum", flat);
+    let mut at = 0;
+    for (_, _, g) in grads.tensors_mut() {
+        g.copy_from_slice(&flat[at..at + g.len()]);
+        at += g.len();
+    }
+    let n = loss.tokens as f64;
+    let mut s = [loss.nll * n, loss.coverage * n, loss.total * n];
+    ranks.sum_f64("the loss sum", &mut s);
+    Loss {
+        nll: s[0] / t,
+        coverage: s[1] / t,
+        total: s[2] / t,
+        tokens: total,
+    }
+}
+
+/// Fails unless every rank holds the same weights (a CRC-32 of their bytes): ranks that read
+/// different checkpoints or data, or whose updates drifted apart.
+fn same_weights(ranks: &dyn Ranks, params: &mut Params<f32>, when: &str) -> Result<(), TrainError> {
+    let mut h = crc32fast::Hasher::new();
+    for (_, _, t) in params.tensors_mut() {
+        h.update(&abridge::tensors::f32_bytes(t));
+    }
+    let sums = ranks.gather_u64("comparing the ranks' weights", h.finalize() as u64);
+    match sums.iter().position(|&c| c != sums[0]) {
+        None => Ok(()),
+        Some(r) => Err(TrainError::Ranks(format!(
+            "{when}, rank {r}'s weights differ from rank 0's (every rank must read the same run \
+             folder, data and flags)"
+        ))),
+    }
 }
 
 fn write_log(log: &mut std::fs::File, m: &StepMetrics) -> Result<(), TrainError> {
