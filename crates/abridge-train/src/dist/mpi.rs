@@ -1,25 +1,22 @@
 //! [`Ranks`] over MPI (the `mpi` crate: Open MPI, MPICH, Intel MPI, ...).
 //!
-//! * Sums: a reduce-scatter by `MPI_Alltoallv` (rank `i` receives slice `i` of every rank's
-//!   vector and adds the copies in rank order), then `MPI_Allgatherv` of the slices: each rank
-//!   sends and receives `2·(N−1)/N` of the vector, as a ring all-reduce does, but the order of
-//!   the additions is fixed by us, not by the library's choice of algorithm.
-//! * The roll call: ranks `1..N` send `(step, stop)` to rank 0, which answers with the decision;
-//!   both sides wait with a deadline (non-blocking receives, polled), so a rank that stopped
-//!   answering is named: rank 0 names the ranks that did not arrive, the others name rank 0.
-//! * Blocking collectives run under a watchdog thread: one that has not returned after the
-//!   timeout (a peer stopped in the middle of it) prints what it was waiting for and ends this
-//!   process, and the launcher ends the rest of the job.
-//! * A rank that dies is the launcher's to see: `mpirun` ends the job and names the rank.
+//! Every exchange is point-to-point with non-blocking requests polled against a deadline, so a
+//! rank that stopped answering is named, whatever the step was doing:
 //!
-//! On every failure the job ends with `MPI_Abort`; nothing has been written that a checkpoint
-//! depends on (rank 0 writes checkpoints atomically between steps).
+//! * Sums: a reduce-scatter (rank `i` receives slice `i` of every rank's vector and adds the
+//!   copies in rank order) then an all-gather of the summed slices. Each rank sends and receives
+//!   `2·(N−1)/N` of the vector, as a ring all-reduce does, and the order of the additions is ours,
+//!   not the library's choice of algorithm.
+//! * The roll call: ranks `1..N` send `(step, stop)` to rank 0, which answers with the decision;
+//!   rank 0 names the ranks that did not arrive, the others name rank 0.
+//! * A rank that dies is also the launcher's to see: `mpirun` ends the job and names it.
+//!
+//! On every failure the job ends with `MPI_Abort`; rank 0 writes checkpoints atomically between
+//! steps, so the last one stays whole.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mpi::datatype::{Equivalence, Partition, PartitionMut};
+use mpi::datatype::Equivalence;
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
@@ -28,6 +25,8 @@ use mpi::Count;
 use super::{share, sum_in_rank_order, Ranks};
 
 const ROLL_CALL_TAG: mpi::Tag = 0x5ab;
+const SCATTER_TAG: mpi::Tag = 0x5ac;
+const GATHER_TAG: mpi::Tag = 0x5ad;
 
 /// The process's MPI world, with a deadline for every wait on another rank.
 pub struct MpiRanks {
@@ -36,7 +35,6 @@ pub struct MpiRanks {
     rank: usize,
     size: usize,
     timeout: Duration,
-    watchdog: Arc<Watchdog>,
     _universe: Universe,
 }
 
@@ -49,13 +47,11 @@ impl MpiRanks {
         let (universe, _level) = mpi::initialize_with_threading(mpi::Threading::Serialized)?;
         let world = universe.world();
         let (rank, size) = (world.rank() as usize, world.size() as usize);
-        let watchdog = Watchdog::start(rank, size, timeout);
         Some(Self {
             world,
             rank,
             size,
             timeout,
-            watchdog,
             _universe: universe,
         })
     }
@@ -71,52 +67,91 @@ impl MpiRanks {
         what: &str,
         buf: &mut [T],
     ) {
-        let n = self.size;
+        let (n, me) = (self.size, self.rank);
         if n == 1 {
             return;
         }
-        if buf.len() > Count::MAX as usize {
+        if buf.len() / n >= Count::MAX as usize {
             self.abort(
                 &format!(
-                    "{what}: {} values are more than one MPI message can carry",
+                    "{what}: {} values are more than MPI messages carry",
                     buf.len()
                 ),
                 70,
             );
         }
         let parts: Vec<_> = (0..n).map(|r| share(buf.len(), r, n)).collect();
-        let counts: Vec<Count> = parts.iter().map(|p| p.len() as Count).collect();
-        let displs: Vec<Count> = parts.iter().map(|p| p.start as Count).collect();
-        let mine = parts[self.rank].clone();
+        let mine = parts[me].clone();
         let m = mine.len();
+        let deadline = Instant::now() + self.timeout;
+        // Reduce-scatter: slice `me` of every rank's vector, added in rank order.
         let mut copies = vec![T::default(); n * m];
-        let _armed = self.watchdog.arm(what);
-        {
-            let send = Partition::new(&*buf, counts.clone(), &displs[..]);
-            let recv_displs: Vec<Count> = (0..n).map(|i| (i * m) as Count).collect();
-            let mut recv =
-                PartitionMut::new(&mut copies[..], vec![m as Count; n], &recv_displs[..]);
-            self.world.all_to_all_varcount_into(&send, &mut recv);
-        }
-        let slices: Vec<&[T]> = copies.chunks(m.max(1)).take(n).collect();
+        copies[me * m..(me + 1) * m].copy_from_slice(&buf[mine.clone()]);
+        mpi::request::scope(|sc| {
+            let mut reqs = Vec::with_capacity(n);
+            for (i, c) in split(&mut copies, (0..n).map(|_| m))
+                .into_iter()
+                .enumerate()
+            {
+                if i != me {
+                    let from = self.world.process_at_rank(i as i32);
+                    reqs.push((i, from.immediate_receive_into_with_tag(sc, c, SCATTER_TAG)));
+                }
+            }
+            let sends: Vec<_> = (0..n)
+                .filter(|&j| j != me)
+                .map(|j| {
+                    let to = self.world.process_at_rank(j as i32);
+                    (
+                        j,
+                        to.immediate_send_with_tag(sc, &buf[parts[j].clone()], SCATTER_TAG),
+                    )
+                })
+                .collect();
+            self.wait_until(reqs, deadline, what);
+            self.wait_until(sends, deadline, what);
+        });
         let mut piece = vec![T::default(); m];
-        if m > 0 {
-            sum_in_rank_order(&slices, &mut piece);
-        }
-        let mut all = PartitionMut::new(buf, counts, &displs[..]);
-        self.world.all_gather_varcount_into(&piece[..], &mut all);
+        let slices: Vec<&[T]> = (0..n).map(|i| &copies[i * m..(i + 1) * m]).collect();
+        sum_in_rank_order(&slices, &mut piece);
+        // All-gather the summed slices.
+        let mut slots = split(buf, parts.iter().map(|p| p.len()));
+        slots[me].copy_from_slice(&piece);
+        mpi::request::scope(|sc| {
+            let reqs: Vec<_> = slots
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| *i != me)
+                .map(|(i, slot)| {
+                    let from = self.world.process_at_rank(i as i32);
+                    (
+                        i,
+                        from.immediate_receive_into_with_tag(sc, slot, GATHER_TAG),
+                    )
+                })
+                .collect();
+            let sends: Vec<_> = (0..n)
+                .filter(|&j| j != me)
+                .map(|j| {
+                    let to = self.world.process_at_rank(j as i32);
+                    (j, to.immediate_send_with_tag(sc, &piece[..], GATHER_TAG))
+                })
+                .collect();
+            self.wait_until(reqs, deadline, what);
+            self.wait_until(sends, deadline, what);
+        });
     }
 
-    /// Polls `req` until it completes or the deadline passes (then `late()` names the culprit).
+    /// Polls the requests (each with the rank at its other end) until all complete, spinning
+    /// briefly and then sleeping a little between polls (the library makes progress in the
+    /// polls); past `deadline`, ends the job naming the ranks that did not answer in `what`.
     fn wait_until<'a, D: ?Sized, S: mpi::request::Scope<'a>>(
         &self,
-        reqs: Vec<mpi::request::Request<'a, D, S>>,
+        mut pending: Vec<(usize, mpi::request::Request<'a, D, S>)>,
         deadline: Instant,
-        late: impl Fn(&[usize]) -> String,
+        what: &str,
     ) {
-        let mut pending: Vec<(usize, mpi::request::Request<'a, D, S>)> =
-            reqs.into_iter().enumerate().collect();
-        let mut pause = Duration::from_micros(20);
+        let began = Instant::now();
         while !pending.is_empty() {
             let mut still = Vec::with_capacity(pending.len());
             for (i, r) in pending {
@@ -129,11 +164,22 @@ impl MpiRanks {
                 break;
             }
             if Instant::now() >= deadline {
-                let who: Vec<usize> = pending.iter().map(|(i, _)| *i).collect();
-                self.abort(&late(&who), 70);
+                let who: Vec<String> = pending.iter().map(|(i, _)| i.to_string()).collect();
+                self.abort(
+                    &format!(
+                        "{what}: no answer from rank(s) {} within {:.0} s (stopped, stuck or far \
+                         slower; --rank-timeout-s sets the wait); ending the job",
+                        who.join(", "),
+                        self.timeout.as_secs_f64()
+                    ),
+                    70,
+                );
             }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(2));
+            if began.elapsed() < Duration::from_millis(20) {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(200));
+            }
         }
     }
 }
@@ -152,7 +198,6 @@ impl Ranks for MpiRanks {
             return stop;
         }
         let deadline = Instant::now() + self.timeout;
-        let secs = self.timeout.as_secs_f64();
         if self.rank == 0 {
             let mut got = vec![[0u64; 2]; self.size - 1];
             mpi::request::scope(|sc| {
@@ -160,20 +205,18 @@ impl Ranks for MpiRanks {
                     .iter_mut()
                     .enumerate()
                     .map(|(i, m)| {
-                        self.world
-                            .process_at_rank((i + 1) as i32)
-                            .immediate_receive_into_with_tag(sc, m, ROLL_CALL_TAG)
+                        let from = self.world.process_at_rank((i + 1) as i32);
+                        (
+                            i + 1,
+                            from.immediate_receive_into_with_tag(sc, m, ROLL_CALL_TAG),
+                        )
                     })
                     .collect();
-                self.wait_until(reqs, deadline, |late| {
-                    let names: Vec<String> = late.iter().map(|i| (i + 1).to_string()).collect();
-                    format!(
-                        "rank(s) {} did not reach step {} within {secs:.0} s (stopped, stuck or \
-                         far slower; --rank-timeout-s sets the wait); ending the job",
-                        names.join(", "),
-                        step + 1
-                    )
-                });
+                self.wait_until(
+                    reqs,
+                    deadline,
+                    &format!("the roll call of step {}", step + 1),
+                );
             });
             if let Some((i, m)) = got.iter().enumerate().find(|(_, m)| m[0] != step) {
                 self.abort(
@@ -204,13 +247,11 @@ impl Ranks for MpiRanks {
                     .world
                     .process_at_rank(0)
                     .immediate_receive_into_with_tag(sc, &mut answer, ROLL_CALL_TAG);
-                self.wait_until(vec![req], deadline, |_| {
-                    format!(
-                        "rank 0 did not answer at step {} within {secs:.0} s (stopped, stuck or \
-                         far slower; --rank-timeout-s sets the wait); ending the job",
-                        step + 1
-                    )
-                });
+                self.wait_until(
+                    vec![(0, req)],
+                    deadline,
+                    &format!("the roll call of step {}", step + 1),
+                );
             });
             answer[1] != 0
         }
@@ -225,70 +266,44 @@ impl Ranks for MpiRanks {
     }
 
     fn gather_u64(&self, what: &str, x: u64) -> Vec<u64> {
-        let mut all = vec![0u64; self.size];
-        let _armed = self.watchdog.arm(what);
-        self.world.all_gather_into(&x, &mut all[..]);
+        let (n, me) = (self.size, self.rank);
+        let mut all = vec![0u64; n];
+        all[me] = x;
+        let deadline = Instant::now() + self.timeout;
+        mpi::request::scope(|sc| {
+            let reqs: Vec<_> = all
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| *i != me)
+                .map(|(i, slot)| {
+                    let from = self.world.process_at_rank(i as i32);
+                    (
+                        i,
+                        from.immediate_receive_into_with_tag(sc, slot, GATHER_TAG),
+                    )
+                })
+                .collect();
+            let sends: Vec<_> = (0..n)
+                .filter(|&j| j != me)
+                .map(|j| {
+                    let to = self.world.process_at_rank(j as i32);
+                    (j, to.immediate_send_with_tag(sc, &x, GATHER_TAG))
+                })
+                .collect();
+            self.wait_until(reqs, deadline, what);
+            self.wait_until(sends, deadline, what);
+        });
         all
     }
 }
 
-/// A thread that ends the process when a blocking collective has not returned in time.
-struct Watchdog {
-    /// Milliseconds since `epoch` at which the armed wait expires; 0 when disarmed.
-    expires_ms: AtomicU64,
-    what: Mutex<String>,
-    epoch: Instant,
-    timeout: Duration,
-}
-
-impl Watchdog {
-    fn start(rank: usize, size: usize, timeout: Duration) -> Arc<Self> {
-        let w = Arc::new(Self {
-            expires_ms: AtomicU64::new(0),
-            what: Mutex::new(String::new()),
-            epoch: Instant::now(),
-            timeout,
-        });
-        let watch = Arc::clone(&w);
-        std::thread::Builder::new()
-            .name("abridge-rank-watchdog".into())
-            .spawn(move || loop {
-                std::thread::sleep(Duration::from_millis(100));
-                let at = watch.expires_ms.load(Ordering::Acquire);
-                if at != 0 && watch.epoch.elapsed().as_millis() as u64 >= at {
-                    let what = watch.what.lock().map(|s| s.clone()).unwrap_or_default();
-                    eprintln!(
-                        "error: rank {rank} of {size}: {what}: no answer from the other ranks in \
-                         {:.0} s (a rank stopped or died; the launcher's message names it); \
-                         ending the job",
-                        watch.timeout.as_secs_f64()
-                    );
-                    // Not MPI_Abort: this thread may not call MPI while the main one is inside
-                    // it. A rank that exits without finalising makes the launcher end the job.
-                    std::process::exit(70);
-                }
-            })
-            .expect("spawning the watchdog thread");
-        w
+/// `buf` cut into consecutive pieces of the given lengths.
+fn split<T>(mut buf: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    let mut out = Vec::new();
+    for len in lens {
+        let (head, tail) = std::mem::take(&mut buf).split_at_mut(len);
+        out.push(head);
+        buf = tail;
     }
-
-    /// Arms the watchdog for one wait; disarmed when the guard drops.
-    fn arm(&self, what: &str) -> Armed<'_> {
-        if let Ok(mut s) = self.what.lock() {
-            s.clear();
-            s.push_str(what);
-        }
-        let at = self.epoch.elapsed() + self.timeout;
-        self.expires_ms
-            .store((at.as_millis() as u64).max(1), Ordering::Release);
-        Armed(self)
-    }
-}
-
-struct Armed<'a>(&'a Watchdog);
-
-impl Drop for Armed<'_> {
-    fn drop(&mut self) {
-        self.0.expires_ms.store(0, Ordering::Release);
-    }
+    out
 }
