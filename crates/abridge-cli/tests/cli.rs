@@ -669,3 +669,30 @@ fn out_of_range_knobs_are_refused_by_name() {
         "{err}"
     );
 }
+
+/// Under an MPI launcher, a build without the `mpi` feature refuses to train instead of letting
+/// every rank train alone into the same run folder.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn training_under_mpirun_without_mpi_support_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        "train.jsonl",
+        b"{\"text\": \"a b c .\", \"summary\": \"a .\"}\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_abridge"))
+        .args(["train", &data, "--out"])
+        .arg(dir.path().join("run"))
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .env("OMPI_COMM_WORLD_RANK", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("one of 2 MPI ranks") && err.contains("--features mpi"),
+        "{err}"
+    );
+    assert!(!dir.path().join("run").exists(), "wrote a run folder");
+}

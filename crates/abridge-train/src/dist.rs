@@ -1,5 +1,5 @@
 //! Data parallelism across processes: what the training loop needs from its peers ([`Ranks`]),
-//! the one-process case ([`Solo`]) and, with the `mpi` feature, MPI ([`mpi::MpiRanks`]).
+//! the one-process case ([`Solo`]) and, with the `mpi` feature, MPI (`mpi::MpiRanks`).
 //!
 //! A run on `N` ranks takes the same global batches as a run on one process (the plan depends on
 //! the seed and the batch size only). Rank `r` takes the contiguous [`share`] `r` of a batch's

@@ -150,6 +150,10 @@ pub struct StepMetrics {
     pub tokens: usize,
     pub tokens_per_s: f64,
     pub skipped: bool,
+    /// On several ranks: seconds this step spent on its peers (waiting for them at the roll call,
+    /// and the gradient and loss sums).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ranks_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dev_loss: Option<f64>,
     /// rouge-score (stemming) F1 of greedy decodes of the development set: rouge1, rouge2, rougeLsum.
@@ -473,7 +477,9 @@ pub fn train_with(
                     &mut grads,
                 )?
             };
+            let mut ranks_s = None;
             if size > 1 {
+                let waited = Instant::now();
                 // The ranks wait for each other here: the roll call names one that does not
                 // come, and stops every rank at this step (its gradient unused) when any rank's
                 // time is spent.
@@ -483,6 +489,7 @@ pub fn train_with(
                 }
                 let total = global.iter().map(|&i| train[i].target_tokens()).sum();
                 loss = sum_over_ranks(ranks, &mut grads, &mut flat, &loss, total);
+                ranks_s = Some(waited.elapsed().as_secs_f64());
             }
             let norm = clip_global_norm(&mut grads, tcfg.clip);
             let skipped = !loss.total.is_finite() || !norm.is_finite();
@@ -532,6 +539,7 @@ pub fn train_with(
                 tokens,
                 tokens_per_s: tokens as f64 / secs.max(1e-9),
                 skipped,
+                ranks_s,
                 dev_loss: None,
                 dev_rouge: None,
                 best: false,
