@@ -187,36 +187,82 @@ mod x86 {
         }
     }
 
-    /// As [`kernel_avx512`], eight lanes wide.
+    /// As [`kernel_avx512`], eight lanes wide: blocks of up to 4 weight rows × 2 input rows, so
+    /// that each weight vector is widened from f16 once per two input rows (4 weight, 8
+    /// accumulator and 2 input registers of the 16). Each output is summed as by one row at a
+    /// time — 8 lanes in `p` order, then the lanes left to right, then the tail — so the blocking
+    /// changes no bit.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn kernel_avx2(x: &[f32], m: usize, w: &[u16], k: usize, n: usize, out: Out) {
-        let full = k / 8 * 8;
         let mut j = 0;
         while j < n {
             let q = (n - j).min(4);
-            for i in 0..m {
-                let xi = &x[i * k..(i + 1) * k];
-                let mut acc = [_mm256_setzero_ps(); 4];
-                let mut p = 0;
-                while p < full {
-                    let xv = _mm256_loadu_ps(xi.as_ptr().add(p));
-                    for (r, a) in acc.iter_mut().enumerate().take(q) {
-                        let h = _mm_loadu_si128(w.as_ptr().add((j + r) * k + p) as *const __m128i);
-                        *a = _mm256_fmadd_ps(xv, _mm256_cvtph_ps(h), *a);
+            let mut i = 0;
+            while i < m {
+                let rows = (m - i).min(2);
+                // SAFETY: the block's rows and columns are in range; the CPU has the features.
+                unsafe {
+                    match (q, rows) {
+                        (4, 2) => block_avx2::<4, 2>(x, i, w, j, k, out),
+                        (4, _) => block_avx2::<4, 1>(x, i, w, j, k, out),
+                        (3, 2) => block_avx2::<3, 2>(x, i, w, j, k, out),
+                        (3, _) => block_avx2::<3, 1>(x, i, w, j, k, out),
+                        (2, 2) => block_avx2::<2, 2>(x, i, w, j, k, out),
+                        (2, _) => block_avx2::<2, 1>(x, i, w, j, k, out),
+                        (_, 2) => block_avx2::<1, 2>(x, i, w, j, k, out),
+                        _ => block_avx2::<1, 1>(x, i, w, j, k, out),
                     }
-                    p += 8;
                 }
-                for (r, a) in acc.iter().enumerate().take(q) {
-                    let mut lanes = [0f32; 8];
-                    _mm256_storeu_ps(lanes.as_mut_ptr(), *a);
-                    let mut s: f32 = lanes.iter().sum();
-                    for p in full..k {
-                        s += xi[p] * half::f16::from_bits(w[(j + r) * k + p]).to_f32();
-                    }
-                    out.set(i, j + r, s);
-                }
+                i += rows;
             }
             j += q;
+        }
+    }
+
+    /// Outputs `(i0..i0 + R) × (j..j + Q)` of [`kernel_avx2`].
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn block_avx2<const Q: usize, const R: usize>(
+        x: &[f32],
+        i0: usize,
+        w: &[u16],
+        j: usize,
+        k: usize,
+        out: Out,
+    ) {
+        let full = k / 8 * 8;
+        let mut acc = [[_mm256_setzero_ps(); Q]; R];
+        let mut p = 0;
+        while p < full {
+            let mut wv = [_mm256_setzero_ps(); Q];
+            for (r, v) in wv.iter_mut().enumerate() {
+                // SAFETY: row j + r of w has k ≥ p + 8 elements.
+                let h =
+                    unsafe { _mm_loadu_si128(w.as_ptr().add((j + r) * k + p) as *const __m128i) };
+                *v = _mm256_cvtph_ps(h);
+            }
+            for (ii, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: row i0 + ii of x has k ≥ p + 8 elements.
+                let xv = unsafe { _mm256_loadu_ps(x.as_ptr().add((i0 + ii) * k + p)) };
+                for r in 0..Q {
+                    acc[r] = _mm256_fmadd_ps(xv, wv[r], acc[r]);
+                }
+            }
+            p += 8;
+        }
+        for (ii, acc) in acc.iter().enumerate() {
+            let xi = &x[(i0 + ii) * k..(i0 + ii + 1) * k];
+            for (r, a) in acc.iter().enumerate() {
+                let mut lanes = [0f32; 8];
+                // SAFETY: lanes holds 8 floats.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), *a) };
+                let mut s: f32 = lanes.iter().sum();
+                for p in full..k {
+                    s += xi[p] * half::f16::from_bits(w[(j + r) * k + p]).to_f32();
+                }
+                // SAFETY: (i0 + ii, j + r) is inside the caller's output block.
+                unsafe { out.set(i0 + ii, j + r, s) };
+            }
         }
     }
 }
