@@ -61,8 +61,9 @@ fn tanh_row<T: Float>(p: &[T], q: &[T], wc: &[T], c: T, v: &[T], out: &mut [T]) 
 }
 
 /// The score `v · tanh(p + q + c·w_c)` of one key row, the `tanh` row stored into `out` unless
-/// it is empty (forward needs only the score): on f32 with AVX-512 the FMA kernel below, else
-/// the portable loops.
+/// it is empty (forward needs only the score): on f32 with AVX-512 the FMA kernel below; with
+/// AVX2 the portable loops' arithmetic eight lanes at a time (the same bits: the loops themselves
+/// do not vectorise, the NaN test in `tanh_f32` keeps them scalar); else the portable loops.
 #[inline(always)]
 fn tanh_row_score<T: Float>(p: &[T], q: &[T], wc: &[T], c: T, v: &[T], out: &mut [T]) -> T {
     #[cfg(target_arch = "x86_64")]
@@ -75,6 +76,11 @@ fn tanh_row_score<T: Float>(p: &[T], q: &[T], wc: &[T], c: T, v: &[T], out: &mut
                 let s = unsafe { x86::tanh_row_score(p, q, wc, c.to_f64() as f32, v, o) };
                 return T::from_f64(s as f64);
             }
+            if abridge_tensor::simd::has_avx2_fma() {
+                // SAFETY: the CPU has AVX2; the kernel checks the slice lengths.
+                let s = unsafe { x86::tanh_row_avx2(p, q, wc, c.to_f64() as f32, v, o) };
+                return T::from_f64(s as f64);
+            }
         }
     }
     tanh_row(p, q, wc, c, v, out)
@@ -82,8 +88,97 @@ fn tanh_row_score<T: Float>(p: &[T], q: &[T], wc: &[T], c: T, v: &[T], out: &mut
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use abridge_tensor::activation::{avx512, tanh_f32};
+    use abridge_tensor::activation::{avx512, tanh_f32, TANH_ALPHA, TANH_BETA};
     use std::arch::x86_64::*;
+
+    /// [`super::tanh_row`] for `f32`, eight lanes at a time with the same operations in the same
+    /// order (separate multiplies and adds, a true division, lane `l` summing the terms
+    /// `j ≡ l mod 8`, the lanes added left to right), so the result is the same to the bit.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn tanh_row_avx2(
+        p: &[f32],
+        q: &[f32],
+        wc: &[f32],
+        c: f32,
+        v: &[f32],
+        out: &mut [f32],
+    ) -> f32 {
+        let n = q.len();
+        let store = !out.is_empty();
+        assert!(
+            p.len() >= n
+                && v.len() >= n
+                && (wc.is_empty() || wc.len() >= n)
+                && (!store || out.len() >= n)
+        );
+        let full = n / 8 * 8;
+        let cv = _mm256_set1_ps(c);
+        let mut acc = _mm256_setzero_ps();
+        let mut j = 0;
+        while j < full {
+            // SAFETY: j + 8 ≤ n ≤ every slice's length (asserted above).
+            unsafe {
+                let mut x = _mm256_add_ps(
+                    _mm256_loadu_ps(p.as_ptr().add(j)),
+                    _mm256_loadu_ps(q.as_ptr().add(j)),
+                );
+                if !wc.is_empty() {
+                    x = _mm256_add_ps(x, _mm256_mul_ps(_mm256_loadu_ps(wc.as_ptr().add(j)), cv));
+                }
+                let t = tanh8(x);
+                if store {
+                    _mm256_storeu_ps(out.as_mut_ptr().add(j), t);
+                } else {
+                    acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(v.as_ptr().add(j)), t));
+                }
+            }
+            j += 8;
+        }
+        let th = |j: usize| {
+            if wc.is_empty() {
+                tanh_f32(p[j] + q[j])
+            } else {
+                tanh_f32(p[j] + q[j] + wc[j] * c)
+            }
+        };
+        if store {
+            for j in full..n {
+                out[j] = th(j);
+            }
+            return super::dot(v, &out[..n]);
+        }
+        let mut lanes = [0f32; 8];
+        // SAFETY: `lanes` holds eight floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+        for j in full..n {
+            lanes[j % 8] += v[j] * th(j);
+        }
+        lanes.iter().fold(0.0, |s, x| s + *x)
+    }
+
+    /// [`tanh_f32`] on eight lanes, operation for operation.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn tanh8(x0: __m256) -> __m256 {
+        let x = _mm256_min_ps(_mm256_max_ps(x0, _mm256_set1_ps(-9.0)), _mm256_set1_ps(9.0));
+        let x2 = _mm256_mul_ps(x, x);
+        let mut p = _mm256_set1_ps(TANH_ALPHA[0]);
+        for &a in &TANH_ALPHA[1..] {
+            p = _mm256_add_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(a));
+        }
+        let p = _mm256_mul_ps(p, x);
+        let mut q = _mm256_set1_ps(TANH_BETA[0]);
+        for &b in &TANH_BETA[1..] {
+            q = _mm256_add_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(b));
+        }
+        let r = _mm256_div_ps(p, q);
+        let r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-1.0)), _mm256_set1_ps(1.0));
+        // A NaN input comes out as itself.
+        _mm256_blendv_ps(r, x0, _mm256_cmp_ps::<_CMP_UNORD_Q>(x0, x0))
+    }
 
     /// See [`super::tanh_row_score`]; `wc` empty means no coverage term, `out` empty no store.
     ///
@@ -286,6 +381,54 @@ simd_fn! {
                     dc += dpre * ex.wc[j];
                 }
                 g.dcov[i] += dc;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX2 score and `tanh` row against the portable loops, bit for bit: lengths with and
+    /// without a tail, with and without coverage, values past the clamp, a NaN.
+    #[test]
+    fn avx2_tanh_row_is_the_portable_one_to_the_bit() {
+        #[cfg(target_arch = "x86_64")]
+        if abridge_tensor::simd::has_avx2_fma() {
+            let mut rng = abridge_tensor::Rng::new(11);
+            for n in [0usize, 1, 7, 8, 13, 64, 256, 259] {
+                let mut row = |scale: f64| -> Vec<f32> {
+                    (0..n)
+                        .map(|_| rng.uniform(-scale, scale) as f32)
+                        .collect()
+                };
+                let (mut p, q, wc, v) = (row(6.0), row(6.0), row(1.0), row(1.0));
+                if n > 5 {
+                    p[3] = 40.0;
+                    p[4] = -40.0;
+                }
+                let cases: [(&[f32], f32); 2] = [(&[], 0.0), (&wc, 0.37)];
+                for (wc, c) in cases {
+                    let want = tanh_row(&p, &q, wc, c, &v, &mut []);
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    let got = unsafe { x86::tanh_row_avx2(&p, &q, wc, c, &v, &mut []) };
+                    assert_eq!(got.to_bits(), want.to_bits(), "score, n = {n}");
+                    let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
+                    let want = tanh_row(&p, &q, wc, c, &v, &mut a);
+                    // SAFETY: as above.
+                    let got = unsafe { x86::tanh_row_avx2(&p, &q, wc, c, &v, &mut b) };
+                    assert_eq!(got.to_bits(), want.to_bits(), "stored score, n = {n}");
+                    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&a), bits(&b), "tanh row, n = {n}");
+                }
+                if n > 0 {
+                    p[0] = f32::NAN;
+                    let mut b = vec![0f32; n];
+                    // SAFETY: as above.
+                    let got = unsafe { x86::tanh_row_avx2(&p, &q, &[], 0.0, &v, &mut b) };
+                    assert!(got.is_nan() && b[0].is_nan());
+                }
             }
         }
     }

@@ -63,7 +63,8 @@ pub fn sigmoid_f32(x: f32) -> f32 {
     1.0 / (1.0 + exp_f32(-x))
 }
 
-const TANH_ALPHA: [f32; 7] = [
+/// `tanh_f32`'s numerator coefficients (highest power first), for vector versions elsewhere.
+pub const TANH_ALPHA: [f32; 7] = [
     -2.760_768_5e-16,
     2.000_187_9e-13,
     -8.604_671_5e-11,
@@ -72,7 +73,8 @@ const TANH_ALPHA: [f32; 7] = [
     6.372_619_3e-4,
     4.893_524_6e-3,
 ];
-const TANH_BETA: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
+/// `tanh_f32`'s denominator coefficients (highest power first).
+pub const TANH_BETA: [f32; 4] = [1.198_258_4e-6, 1.185_347_1e-4, 2.268_434_6e-3, 4.893_525e-3];
 
 /// Hyperbolic tangent for `f32`, rational approximation, ≈2 ulp.
 #[inline(always)]

@@ -187,28 +187,28 @@ mod x86 {
         }
     }
 
-    /// As [`kernel_avx512`], eight lanes wide: blocks of up to 4 weight rows × 2 input rows, so
-    /// that each weight vector is widened from f16 once per two input rows (4 weight, 8
-    /// accumulator and 2 input registers of the 16). Each output is summed as by one row at a
+    /// As [`kernel_avx512`], eight lanes wide: blocks of up to 2 weight rows × 4 input rows, so
+    /// that each weight vector is widened from f16 once per four input rows (2 weight, 8
+    /// accumulator and 1–4 input registers of the 16). Each output is summed as by one row at a
     /// time — 8 lanes in `p` order, then the lanes left to right, then the tail — so the blocking
     /// changes no bit.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn kernel_avx2(x: &[f32], m: usize, w: &[u16], k: usize, n: usize, out: Out) {
         let mut j = 0;
         while j < n {
-            let q = (n - j).min(4);
+            let q = (n - j).min(2);
             let mut i = 0;
             while i < m {
-                let rows = (m - i).min(2);
+                let rows = (m - i).min(4);
                 // SAFETY: the block's rows and columns are in range; the CPU has the features.
                 unsafe {
                     match (q, rows) {
-                        (4, 2) => block_avx2::<4, 2>(x, i, w, j, k, out),
-                        (4, _) => block_avx2::<4, 1>(x, i, w, j, k, out),
-                        (3, 2) => block_avx2::<3, 2>(x, i, w, j, k, out),
-                        (3, _) => block_avx2::<3, 1>(x, i, w, j, k, out),
+                        (2, 4) => block_avx2::<2, 4>(x, i, w, j, k, out),
+                        (2, 3) => block_avx2::<2, 3>(x, i, w, j, k, out),
                         (2, 2) => block_avx2::<2, 2>(x, i, w, j, k, out),
                         (2, _) => block_avx2::<2, 1>(x, i, w, j, k, out),
+                        (_, 4) => block_avx2::<1, 4>(x, i, w, j, k, out),
+                        (_, 3) => block_avx2::<1, 3>(x, i, w, j, k, out),
                         (_, 2) => block_avx2::<1, 2>(x, i, w, j, k, out),
                         _ => block_avx2::<1, 1>(x, i, w, j, k, out),
                     }
