@@ -116,9 +116,15 @@ pub struct EvalArgs {
     /// Decode at most this many pairs.
     #[arg(long)]
     pub max_examples: Option<usize>,
-    /// Write the decodes here (JSON Lines: id, summary, reference).
+    /// Write the decodes here (JSON Lines: index, id, summary, reference; `abridge rouge --pairs`
+    /// scores such files, several shards' at once). `{shard}` in the path becomes the shard index.
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+    /// Evaluate only the pairs whose number (after --max-examples) is I modulo N (`I/N`; `auto`
+    /// and `auto/N` as in `summarize --shard`). The shards' --out files together score exactly
+    /// as one process: `abridge rouge --pairs part-*.jsonl`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// Documents decoded together as one batch, one batch per thread (each document decodes
     /// exactly as alone). Measured on 2 cores, 200 dev articles: 1 → 24.0, 2 → 25.5, 4 → 25.0–26.1,
     /// 8 → 21.7 articles/s (past a few, regathering the encoder side as documents finish costs
@@ -700,8 +706,10 @@ pub enum MultiArg {
 #[command(group(clap::ArgGroup::new("input").required(true).args(["pairs", "hyp"])))]
 pub struct RougeArgs {
     /// JSON Lines with `id`, `hyp`, and `ref` (string) or `refs` (list); `\n` separates sentences.
-    #[arg(long, value_name = "FILE.jsonl")]
-    pub pairs: Option<std::path::PathBuf>,
+    /// `abridge eval --out`'s files are read as they are (`summary`, `reference`, `references`);
+    /// several files are scored as one set (e.g. the parts of a sharded eval).
+    #[arg(long, value_name = "FILE.jsonl", num_args = 1..)]
+    pub pairs: Vec<std::path::PathBuf>,
     /// Hypotheses: a file with one summary per line, or a directory with one file per summary.
     #[arg(long, value_name = "FILE|DIR", requires = "reference")]
     pub hyp: Option<std::path::PathBuf>,

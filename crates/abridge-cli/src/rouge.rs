@@ -3,7 +3,7 @@
 use std::io::{BufWriter, Write};
 
 use abridge_rouge::corpus::{
-    read_hyp_ref, read_jsonl, score_all, score_all_155, summarize, summarize_155, Pair,
+    read_hyp_ref, read_jsonl_indexed, score_all, score_all_155, summarize, summarize_155, Pair,
 };
 use abridge_rouge::{LengthLimit, MultiRef, Rouge155Options, RougeScorer, RougeType};
 use anyhow::{bail, Context, Result};
@@ -13,10 +13,21 @@ use crate::cli::{Flavor, MultiArg, OutFormat, RougeArgs};
 use crate::with_threads;
 
 pub fn run(a: &RougeArgs) -> Result<()> {
-    let pairs = match (&a.pairs, &a.hyp, &a.reference) {
-        (Some(p), _, _) => read_jsonl(p)?,
-        (None, Some(h), Some(r)) => read_hyp_ref(h, r)?,
-        _ => bail!("give --pairs FILE, or --hyp and --ref"),
+    let pairs = match (a.pairs.as_slice(), &a.hyp, &a.reference) {
+        ([], Some(h), Some(r)) => read_hyp_ref(h, r)?,
+        ([], _, _) => bail!("give --pairs FILE..., or --hyp and --ref"),
+        (files, _, _) => {
+            let mut all = Vec::new();
+            for f in files {
+                all.extend(read_jsonl_indexed(f)?);
+            }
+            // The parts of a sharded run in the order of their input (the bootstrap's resamples
+            // depend on the order): by `index` when every pair has one.
+            if files.len() > 1 && all.iter().all(|(i, _)| i.is_some()) {
+                all.sort_by_key(|(i, _)| *i);
+            }
+            all.into_iter().map(|(_, p)| p).collect()
+        }
     };
     if !(0.0..1.0).contains(&a.confidence) || a.confidence <= 0.0 {
         bail!("--confidence must be in (0, 1), got {}", a.confidence);

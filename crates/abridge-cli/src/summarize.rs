@@ -265,7 +265,18 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     use abridge_rouge::corpus::{
         score_all, score_all_155, summarize as rs_summary, summarize_155, Pair,
     };
-    if let Some(out) = &a.out {
+    let shard = match &a.shard {
+        Some(spec) => crate::batch::Shard::parse(spec, |v| std::env::var(v).ok())?,
+        None => crate::batch::Shard::ALL,
+    };
+    // `{shard}` in the path: one command line for every worker.
+    let out_path = a.out.as_ref().map(|p| {
+        std::path::PathBuf::from(
+            p.to_string_lossy()
+                .replace("{shard}", &shard.index.to_string()),
+        )
+    });
+    if let Some(out) = &out_path {
         crate::refuse_overwriting_input(out, &[&a.corpus.file], "--out")?;
     }
     let mut m = load_default_or(a.model.as_deref())?;
@@ -283,6 +294,12 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     if let Some(n) = a.max_examples {
         ex.truncate(n);
     }
+    // Each pair's number in the (truncated) input, and this shard's pairs.
+    let (numbers, ex): (Vec<usize>, Vec<_>) = ex
+        .into_iter()
+        .enumerate()
+        .filter(|(k, _)| shard.owns(*k))
+        .unzip();
     if stats.bad > 0 {
         eprintln!(
             "warning: skipped {} bad record(s); the first: {}",
@@ -290,7 +307,15 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         );
     }
     if ex.is_empty() {
-        bail!("{}: no pairs to evaluate", a.corpus.file.display());
+        bail!(
+            "{}: no pairs to evaluate{}",
+            a.corpus.file.display(),
+            if shard.count > 1 {
+                format!(" in shard {}/{}", shard.index, shard.count)
+            } else {
+                String::new()
+            }
+        );
     }
     let bar = indicatif::ProgressBar::new(ex.len() as u64);
     let start = std::time::Instant::now();
@@ -322,17 +347,20 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         .map(|s| s.as_ref().map_or(0, |s| s.tokens.len()))
         .sum::<usize>() as f64
         / ex.len() as f64;
-    if let Some(path) = &a.out {
+    if let Some(path) = &out_path {
         let mut f = std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
         );
-        for (e, d) in ex.iter().zip(&decodes) {
-            let mut line = json!({"id": e.name(), "summary": d, "reference": e.summary});
+        for ((e, d), k) in ex.iter().zip(&decodes).zip(&numbers) {
+            let mut line =
+                json!({"index": k, "id": e.name(), "summary": d, "reference": e.summary});
             if !e.references.is_empty() {
                 line["references"] = json!(e.all_references());
             }
             writeln!(f, "{line}")?;
         }
+        f.flush()
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let tok = *m.word_tokenizer();
     let refs = |e: &abridge_text::corpus::Example| -> Vec<String> {
@@ -396,7 +424,8 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             .into()
     };
     let out = json!({
-        "pairs": ex.len(), "seconds": secs, "articles_per_s": ex.len() as f64 / secs,
+        "pairs": ex.len(), "shard": (shard.count > 1).then(|| format!("{}/{}", shard.index, shard.count)),
+        "seconds": secs, "articles_per_s": ex.len() as f64 / secs,
         "selector": beam.select.map(|t| json!({"threshold": t})),
         "mean_words": mean_words,
         "faithfulness": {"model": signals_json(&model_signals), "reference": signals_json(&ref_signals)},
@@ -434,8 +463,13 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         EvalFormat::Text => {
             let (mr, lr) = (f(&model_rs), f(&lead_rs));
             outln!(
-                "{} pairs decoded in {:.1} s ({:.2} articles/s)",
+                "{} pairs{} decoded in {:.1} s ({:.2} articles/s)",
                 ex.len(),
+                if shard.count > 1 {
+                    format!(" (shard {}/{})", shard.index, shard.count)
+                } else {
+                    String::new()
+                },
                 secs,
                 ex.len() as f64 / secs
             )?;

@@ -162,3 +162,71 @@ fn two_shards_one_killed_and_resumed_equal_one_process() {
     let err = String::from_utf8_lossy(&st.stderr);
     assert!(err.contains("input changed"), "{err}");
 }
+
+/// `eval --shard` over 3 workers: the union of the parts is the one-process decodes, record for
+/// record, and `rouge --pairs` over the parts prints exactly what it prints for the whole.
+#[test]
+fn sharded_eval_parts_score_as_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = String::new();
+    for i in 0..20 {
+        let text = format!("the cat w{} sat on the mat . it was w{} . ", i % 5, i % 3).repeat(3);
+        let summary = format!("cat w{} .", i % 5);
+        s += &serde_json::json!({"id": format!("p{i}"), "text": text, "summary": summary})
+            .to_string();
+        s.push('\n');
+    }
+    let data = dir.path().join("pairs.jsonl");
+    std::fs::write(&data, s).unwrap();
+    let eval = |out: &str, extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_abridge"))
+            .args(["eval", data.to_str().unwrap(), "--model"])
+            .arg(model())
+            .args([
+                "--threads",
+                "1",
+                "--baseline",
+                "none",
+                "--max-examples",
+                "17",
+            ])
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    eval("all.jsonl", &[]);
+    for i in 0..3 {
+        let said = eval("part-{shard}.jsonl", &["--shard", &format!("{i}/3")]);
+        assert!(said.contains(&format!("(shard {i}/3)")), "{said}");
+    }
+    let whole = records(&dir.path().join("all.jsonl"));
+    assert_eq!(whole.len(), 17);
+    let mut parts = BTreeMap::new();
+    for i in 0..3 {
+        for (k, v) in records(&dir.path().join(format!("part-{i}.jsonl"))) {
+            assert_eq!(k % 3, i, "pair {k} in shard {i}");
+            assert!(parts.insert(k, v).is_none(), "pair {k} in two shards");
+        }
+    }
+    assert_eq!(parts, whole);
+    let rouge = |files: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_abridge"));
+        c.args(["rouge", "--stem", "--pairs"]);
+        for f in files {
+            c.arg(dir.path().join(f));
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let all = rouge(&["all.jsonl"]);
+    assert!(all.contains("17 pairs"), "{all}");
+    assert_eq!(
+        rouge(&["part-2.jsonl", "part-0.jsonl", "part-1.jsonl"]),
+        all
+    );
+}

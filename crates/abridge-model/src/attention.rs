@@ -399,9 +399,7 @@ mod tests {
             let mut rng = abridge_tensor::Rng::new(11);
             for n in [0usize, 1, 7, 8, 13, 64, 256, 259] {
                 let mut row = |scale: f64| -> Vec<f32> {
-                    (0..n)
-                        .map(|_| rng.uniform(-scale, scale) as f32)
-                        .collect()
+                    (0..n).map(|_| rng.uniform(-scale, scale) as f32).collect()
                 };
                 let (mut p, q, wc, v) = (row(6.0), row(6.0), row(1.0), row(1.0));
                 if n > 5 {

@@ -3,6 +3,8 @@
 //! Input formats:
 //! * JSON Lines, one pair per line: `{"id": ..., "hyp": "...", "ref": "..."}` or `"refs": [...]`;
 //!   `id` is optional (the line number is used). Sentences are separated by `\n` inside the strings.
+//!   `summary`, `reference` and `references` (what `abridge eval --out` writes) stand for `hyp`,
+//!   `ref` and `refs` when those are absent.
 //! * Two line-aligned text files, one summary per line (a line is one sentence).
 //! * Two directories: files matched by name, each file one summary, one sentence per line.
 
@@ -89,6 +91,15 @@ fn utf8_lines(path: &Path) -> Result<Vec<String>, InputError> {
 
 /// Reads JSON Lines pairs; blank lines are skipped.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Pair>, InputError> {
+    Ok(read_jsonl_indexed(path)?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect())
+}
+
+/// [`read_jsonl`], with each line's `index` (a whole number; `abridge eval --out` and batch
+/// `summarize --out` write the pair's number in their input) where it has one.
+pub fn read_jsonl_indexed(path: &Path) -> Result<Vec<(Option<u64>, Pair)>, InputError> {
     let mut out = Vec::new();
     for (i, line) in utf8_lines(path)?.into_iter().enumerate() {
         let n = i + 1;
@@ -113,12 +124,19 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Pair>, InputError> {
             Some(Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
         };
-        let hyp = match obj.get("hyp") {
+        // `abridge eval --out` names them `summary`, `reference` and (several) `references`.
+        let named = |ours: &str, eval: &str| obj.get(ours).or_else(|| obj.get(eval));
+        let hyp = match named("hyp", "summary") {
             Some(Value::String(s)) => s.clone(),
             Some(_) => return Err(field_err("field `hyp` must be a string".into())),
-            None => return Err(field_err("missing field `hyp`".into())),
+            None => return Err(field_err("missing field `hyp` (or `summary`)".into())),
         };
-        let refs = match (obj.get("ref"), obj.get("refs")) {
+        let (one, many) = match (obj.get("ref"), obj.get("refs")) {
+            (None, None) if obj.contains_key("references") => (None, obj.get("references")),
+            (None, None) => (obj.get("reference"), None),
+            given => given,
+        };
+        let refs = match (one, many) {
             (Some(Value::String(s)), None) => vec![s.clone()],
             (None, Some(Value::Array(a))) if !a.is_empty() => a
                 .iter()
@@ -139,7 +157,10 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Pair>, InputError> {
                 ))
             }
         };
-        out.push(Pair { id, hyp, refs });
+        out.push((
+            obj.get("index").and_then(Value::as_u64),
+            Pair { id, hyp, refs },
+        ));
     }
     Ok(out)
 }
