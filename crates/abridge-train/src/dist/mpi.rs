@@ -117,6 +117,19 @@ impl MpiRanks {
         // All-gather the summed slices.
         let mut slots = split(buf, parts.iter().map(|p| p.len()));
         slots[me].copy_from_slice(&piece);
+        self.exchange(what, &piece, slots, deadline);
+    }
+
+    /// Sends `mine` to every other rank and receives rank `i`'s into `slots[i]` (this rank's slot
+    /// is left alone), all polled against `deadline`.
+    fn exchange<T: Equivalence>(
+        &self,
+        what: &str,
+        mine: &[T],
+        slots: Vec<&mut [T]>,
+        deadline: Instant,
+    ) {
+        let me = self.rank;
         mpi::request::scope(|sc| {
             let reqs: Vec<_> = slots
                 .into_iter()
@@ -130,11 +143,11 @@ impl MpiRanks {
                     )
                 })
                 .collect();
-            let sends: Vec<_> = (0..n)
+            let sends: Vec<_> = (0..self.size)
                 .filter(|&j| j != me)
                 .map(|j| {
                     let to = self.world.process_at_rank(j as i32);
-                    (j, to.immediate_send_with_tag(sc, &piece[..], GATHER_TAG))
+                    (j, to.immediate_send_with_tag(sc, mine, GATHER_TAG))
                 })
                 .collect();
             self.wait_until(reqs, deadline, what);
@@ -266,33 +279,10 @@ impl Ranks for MpiRanks {
     }
 
     fn gather_u64(&self, what: &str, x: u64) -> Vec<u64> {
-        let (n, me) = (self.size, self.rank);
-        let mut all = vec![0u64; n];
-        all[me] = x;
+        let mut all = vec![0u64; self.size];
+        all[self.rank] = x;
         let deadline = Instant::now() + self.timeout;
-        mpi::request::scope(|sc| {
-            let reqs: Vec<_> = all
-                .iter_mut()
-                .enumerate()
-                .filter(|(i, _)| *i != me)
-                .map(|(i, slot)| {
-                    let from = self.world.process_at_rank(i as i32);
-                    (
-                        i,
-                        from.immediate_receive_into_with_tag(sc, slot, GATHER_TAG),
-                    )
-                })
-                .collect();
-            let sends: Vec<_> = (0..n)
-                .filter(|&j| j != me)
-                .map(|j| {
-                    let to = self.world.process_at_rank(j as i32);
-                    (j, to.immediate_send_with_tag(sc, &x, GATHER_TAG))
-                })
-                .collect();
-            self.wait_until(reqs, deadline, what);
-            self.wait_until(sends, deadline, what);
-        });
+        self.exchange(what, &[x], all.chunks_mut(1).collect(), deadline);
         all
     }
 }
