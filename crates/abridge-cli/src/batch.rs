@@ -98,6 +98,28 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
+    /// The shard a command's `--shard` names (the whole input without one), reading the
+    /// process's environment for `auto`.
+    pub fn from_flag(spec: Option<&str>) -> Result<Shard> {
+        spec.map_or(Ok(Shard::ALL), |s| {
+            Shard::parse(s, |v| std::env::var(v).ok())
+        })
+    }
+
+    /// `path` with `{shard}` replaced by this shard's index: one command line for every worker,
+    /// each writing its own file.
+    pub fn path(&self, path: &Path) -> PathBuf {
+        PathBuf::from(
+            path.to_string_lossy()
+                .replace("{shard}", &self.index.to_string()),
+        )
+    }
+
+    /// `I/N` when the input is split, for messages.
+    pub fn label(&self) -> Option<String> {
+        (self.count > 1).then(|| format!("{}/{}", self.index, self.count))
+    }
+
     pub fn owns(&self, number: usize) -> bool {
         number % self.count == self.index
     }
@@ -338,15 +360,8 @@ fn flush_batch(
 }
 
 pub fn run(a: &SummarizeArgs, out: &Path) -> Result<()> {
-    let shard = match &a.shard {
-        Some(spec) => Shard::parse(spec, |v| std::env::var(v).ok())?,
-        None => Shard::ALL,
-    };
-    // `{shard}` in the path: one command line for every worker, each writing its own file.
-    let out = &PathBuf::from(
-        out.to_string_lossy()
-            .replace("{shard}", &shard.index.to_string()),
-    );
+    let shard = Shard::from_flag(a.shard.as_deref())?;
+    let out = &shard.path(out);
     crate::refuse_overwriting_input(out, &[Path::new(&a.input)], "--out")?;
     let done = if out.exists() {
         if !a.resume {

@@ -265,17 +265,8 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     use abridge_rouge::corpus::{
         score_all, score_all_155, summarize as rs_summary, summarize_155, Pair,
     };
-    let shard = match &a.shard {
-        Some(spec) => crate::batch::Shard::parse(spec, |v| std::env::var(v).ok())?,
-        None => crate::batch::Shard::ALL,
-    };
-    // `{shard}` in the path: one command line for every worker.
-    let out_path = a.out.as_ref().map(|p| {
-        std::path::PathBuf::from(
-            p.to_string_lossy()
-                .replace("{shard}", &shard.index.to_string()),
-        )
-    });
+    let shard = crate::batch::Shard::from_flag(a.shard.as_deref())?;
+    let out_path = a.out.as_deref().map(|p| shard.path(p));
     if let Some(out) = &out_path {
         crate::refuse_overwriting_input(out, &[&a.corpus.file], "--out")?;
     }
@@ -310,11 +301,10 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         bail!(
             "{}: no pairs to evaluate{}",
             a.corpus.file.display(),
-            if shard.count > 1 {
-                format!(" in shard {}/{}", shard.index, shard.count)
-            } else {
-                String::new()
-            }
+            shard
+                .label()
+                .map(|l| format!(" in shard {l}"))
+                .unwrap_or_default()
         );
     }
     let bar = indicatif::ProgressBar::new(ex.len() as u64);
@@ -424,7 +414,7 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             .into()
     };
     let out = json!({
-        "pairs": ex.len(), "shard": (shard.count > 1).then(|| format!("{}/{}", shard.index, shard.count)),
+        "pairs": ex.len(), "shard": shard.label(),
         "seconds": secs, "articles_per_s": ex.len() as f64 / secs,
         "selector": beam.select.map(|t| json!({"threshold": t})),
         "mean_words": mean_words,
@@ -465,11 +455,10 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             outln!(
                 "{} pairs{} decoded in {:.1} s ({:.2} articles/s)",
                 ex.len(),
-                if shard.count > 1 {
-                    format!(" (shard {}/{})", shard.index, shard.count)
-                } else {
-                    String::new()
-                },
+                shard
+                    .label()
+                    .map(|l| format!(" (shard {l})"))
+                    .unwrap_or_default(),
                 secs,
                 ex.len() as f64 / secs
             )?;

@@ -491,8 +491,7 @@ fn run_inner(a: &TrainArgs, ranks: &dyn abridge_train::dist::Ranks) -> Result<()
     }
     if ranks.size() > 1 {
         say!(
-            "world size {}: {} rank(s) × {} thread(s); each global batch of {} split among them",
-            ranks.size(),
+            "world size {0}: {0} rank(s) × {1} thread(s); each global batch of {2} split among them",
             ranks.size(),
             rayon::current_num_threads(),
             a.batch_size

@@ -106,14 +106,7 @@ mod x86 {
         v: &[f32],
         out: &mut [f32],
     ) -> f32 {
-        let n = q.len();
-        let store = !out.is_empty();
-        assert!(
-            p.len() >= n
-                && v.len() >= n
-                && (wc.is_empty() || wc.len() >= n)
-                && (!store || out.len() >= n)
-        );
+        let (n, store) = row_shape(p, q, wc, v, out);
         let full = n / 8 * 8;
         let cv = _mm256_set1_ps(c);
         let mut acc = _mm256_setzero_ps();
@@ -159,6 +152,21 @@ mod x86 {
         lanes.iter().fold(0.0, |s, x| s + *x)
     }
 
+    /// The kernels' row length `A = q.len()` and whether the `tanh` row is stored; panics unless
+    /// every slice is long enough (the kernels read them unchecked).
+    fn row_shape(p: &[f32], q: &[f32], wc: &[f32], v: &[f32], out: &[f32]) -> (usize, bool) {
+        let n = q.len();
+        let store = !out.is_empty();
+        assert!(
+            p.len() >= n
+                && v.len() >= n
+                && (wc.is_empty() || wc.len() >= n)
+                && (!store || out.len() >= n),
+            "attention row: slices shorter than the query"
+        );
+        (n, store)
+    }
+
     /// [`tanh_f32`] on eight lanes, operation for operation.
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -193,14 +201,7 @@ mod x86 {
         v: &[f32],
         out: &mut [f32],
     ) -> f32 {
-        let n = q.len();
-        let store = !out.is_empty();
-        assert!(
-            p.len() >= n
-                && v.len() >= n
-                && (wc.is_empty() || wc.len() >= n)
-                && (!store || out.len() >= n)
-        );
+        let (n, store) = row_shape(p, q, wc, v, out);
         let full = n / 16 * 16;
         let cv = _mm512_set1_ps(c);
         let mut acc = _mm512_setzero_ps();
